@@ -1,0 +1,38 @@
+// A small command-line parser for the msconv subcommands: declared options only, values by
+// "--key value" or "--key=value", repeated options collected in order, unknown options rejected.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace msconv::cli {
+
+struct OptionDecl {
+  std::string name;   // "--arch"
+  bool takes_value;   // false: a flag
+  std::string help;   // one line
+  std::string alias;  // "-o"
+};
+
+class Args {
+ public:
+  // Throws msconv::Error for unknown options and options missing their value.
+  Args(const std::vector<std::string>& argv, std::vector<OptionDecl> decls);
+
+  bool flag(const std::string& name) const;
+  std::optional<std::string> value(const std::string& name) const;  // the last one given
+  std::vector<std::string> values(const std::string& name) const;   // all, in order
+  std::string required(const std::string& name) const;              // Error when missing
+  int integer(const std::string& name, int fallback) const;         // Error when not an integer
+  const std::vector<std::string>& positionals() const { return positionals_; }
+  std::string usage() const;
+
+ private:
+  std::vector<OptionDecl> decls_;
+  std::map<std::string, std::vector<std::string>> values_;
+  std::vector<std::string> positionals_;
+};
+
+}  // namespace msconv::cli

@@ -1,0 +1,16 @@
+// The msconv subcommands. Each takes its arguments (after the subcommand name) and returns the
+// process exit status; user errors are thrown as msconv::Error and printed by main.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace msconv::cli {
+
+using Argv = std::vector<std::string>;
+
+int cmdInfo(const Argv& argv);
+int cmdImport(const Argv& argv);
+int cmdEmbed(const Argv& argv);
+
+}  // namespace msconv::cli

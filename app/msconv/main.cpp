@@ -1,0 +1,83 @@
+// msconv: the headless face of MSConv Lab. Everything the workbench does, on the same core.
+#include <c10/util/Exception.h>
+
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <string>
+
+#include "commands.h"
+#include "msconv/error.h"
+#include "msconv/runtime.h"
+
+namespace {
+
+struct Command {
+  int (*run)(const msconv::cli::Argv&);
+  const char* summary;
+};
+
+const std::map<std::string, Command>& commands() {
+  static const std::map<std::string, Command> table = {
+      {"info", {msconv::cli::cmdInfo, "operators, architectures, parameters and MACs"}},
+  };
+  return table;
+}
+
+void printUsage(std::ostream& os) {
+  os << "usage: msconv [--threads N] COMMAND [options]   (COMMAND --help for its options)\n\n"
+        "commands:\n";
+  for (const auto& [name, cmd] : commands()) {
+    std::string left = "  " + name;
+    left.resize(12, ' ');
+    os << left << cmd.summary << "\n";
+  }
+  os << "\nenvironment: MSCONV_THREADS sets the LibTorch intra-op thread count (default: all "
+        "cores); --threads overrides it.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  msconv::cli::Argv rest;
+  int threads = 0;
+  std::string command;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a == "--threads" || a.rfind("--threads=", 0) == 0) {
+        std::string v = a == "--threads" ? (i + 1 < argc ? argv[++i] : "") : a.substr(10);
+        try {
+          threads = std::stoi(v);
+        } catch (const std::exception&) {
+          threads = -1;
+        }
+        if (threads <= 0) throw msconv::Error("--threads wants a positive integer, got '" + v + "'");
+      } else if (command.empty() && a.size() > 0 && a[0] != '-') {
+        command = a;
+      } else {
+        rest.push_back(a);
+      }
+    }
+    if (command.empty()) {
+      printUsage(rest.empty() ? std::cerr : std::cout);
+      return rest.empty() ? 2 : 0;
+    }
+    auto it = commands().find(command);
+    if (it == commands().end()) throw msconv::Error("unknown command '" + command + "' (see --help)");
+    msconv::setThreads(threads);
+    return it->second.run(rest);
+  } catch (const msconv::Error& e) {
+    std::cerr << "msconv: " << e.what() << "\n";
+    return 1;
+  } catch (const c10::Error& e) {
+    // A LibTorch error that escaped a more specific message: keep its first line only.
+    std::string msg = e.what_without_backtrace();
+    msg = msg.substr(0, msg.find('\n'));
+    std::cerr << "msconv: " << (command.empty() ? "" : command + ": ") << msg << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "msconv: " << (command.empty() ? "" : command + ": ") << e.what() << "\n";
+    return 1;
+  }
+}

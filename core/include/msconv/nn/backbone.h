@@ -1,0 +1,46 @@
+// Face backbones: MSNet-26/50/101 (the authors' ResNeXt-style frame) and insightface's iResNet,
+// each with its 3x3 operator taken from the registry, plus CPU-scale presets. Parameter names
+// follow the authors' and insightface's state_dicts, so their checkpoints load one to one.
+#pragma once
+
+#include <torch/nn/module.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "msconv/nn/spec.h"
+#include "msconv/nn/tap.h"
+
+namespace msconv::nn {
+
+class BackboneImpl : public torch::nn::Module {
+ public:
+  // N x 3 x H x W images in [-1, 1] -> N x embedding. Tap layer names: "stem", "stageS.U" (unit
+  // output), "stageS.U.op" (the 3x3 operator), "embedding".
+  virtual torch::Tensor forward(const torch::Tensor& x, Tap* tap = nullptr) = 0;
+
+  const ArchSpec& arch() const { return arch_; }
+  const OpSpec& op() const { return op_; }
+  int embeddingDim() const { return arch_.embedding; }
+  // Every tappable layer, in forward order.
+  const std::vector<std::string>& layerNames() const { return layers_; }
+  // The operator layers ("stage1.0.op", ...), in forward order.
+  std::vector<std::string> operatorLayers() const;
+  // The last unit of each stage ("stage1.2", ...): Grad-CAM's default layers.
+  std::vector<std::string> stageOutputs() const;
+  // Input size the architecture expects (iResNet's head is sized for 112 x 112).
+  int inputSize() const { return 112; }
+
+ protected:
+  ArchSpec arch_;
+  OpSpec op_;
+  std::vector<std::string> layers_;
+};
+using Backbone = std::shared_ptr<BackboneImpl>;
+
+// Builds an untrained backbone; throws msconv::Error for impossible combinations.
+Backbone makeBackbone(const ArchSpec& arch, const OpSpec& op);
+Backbone makeBackbone(const std::string& arch, const std::string& op = {});
+
+}  // namespace msconv::nn

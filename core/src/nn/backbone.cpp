@@ -1,0 +1,243 @@
+#include "msconv/nn/backbone.h"
+
+#include <torch/nn/functional/pooling.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/sequential.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "msconv/error.h"
+#include "msconv/nn/layers.h"
+#include "msconv/nn/operators.h"
+
+namespace msconv::nn {
+namespace {
+
+int scaled(int channels, double width) {
+  return std::max(8, static_cast<int>(std::lround(channels * width / 8.0)) * 8);
+}
+
+torch::nn::PReLU prelu(int c) {
+  return torch::nn::PReLU(torch::nn::PReLUOptions().num_parameters(c));
+}
+
+OpContext opContext(const ArchSpec& arch, int channels, int stride, std::string layer) {
+  OpContext ctx;
+  ctx.channels = channels;
+  ctx.stride = stride;
+  ctx.default_groups = arch.op_groups;
+  ctx.default_min_dim = arch.op_min_dim;
+  ctx.layer = std::move(layer);
+  return ctx;
+}
+
+void checkImages(const torch::Tensor& x, const std::string& arch, int fixed_size) {
+  if (x.dim() != 4 || x.size(1) != 3)
+    throw Error(arch + ": expected N x 3 x H x W images, got a " + std::to_string(x.dim()) +
+                "-d tensor");
+  if (fixed_size > 0 && (x.size(2) != fixed_size || x.size(3) != fixed_size))
+    throw Error(arch + ": expects " + std::to_string(fixed_size) + "x" +
+                std::to_string(fixed_size) + " input, got " + std::to_string(x.size(2)) + "x" +
+                std::to_string(x.size(3)));
+}
+
+// ---- MSNet ---------------------------------------------------------------------------------
+
+// Bottleneck unit: conv1 (1x1 + BN + PReLU), conv2_msconv (the operator), conv3 (1x1 + BN),
+// shortcut (1x1 stride + BN) when the shape changes, prelu after the add.
+class MSUnitImpl : public torch::nn::Module {
+ public:
+  MSUnitImpl(const ArchSpec& arch, const OpSpec& op, int in, int mid, int out, int stride,
+             const std::string& name)
+      : name_(name) {
+    conv1 = register_module("conv1", convBnAct({in, mid, 1}, Act::kPReLU));
+    conv2 = register_module("conv2_msconv", makeOperator(op, opContext(arch, mid, stride, name + ".op")));
+    conv3 = register_module("conv3", convBnAct({mid, out, 1}, Act::kNone));
+    if (in != out || stride != 1)
+      shortcut = register_module("shortcut", convBnAct({in, out, 1, stride}, Act::kNone));
+    act = register_module("prelu", prelu(out));
+  }
+  torch::Tensor forward(const torch::Tensor& x, Tap* tap) {
+    torch::Tensor y = conv3->forward(conv2->forward(conv1->forward(x), tap, name_ + ".op"));
+    y = act->forward(y + (shortcut ? shortcut->forward(x) : x));
+    if (tap) tap->put(name_, "out", y);
+    return y;
+  }
+
+ private:
+  std::string name_;
+  torch::nn::Sequential conv1{nullptr}, conv3{nullptr}, shortcut{nullptr};
+  Operator conv2;
+  torch::nn::PReLU act{nullptr};
+};
+
+class MSNetImpl : public BackboneImpl {
+ public:
+  MSNetImpl(const ArchSpec& arch, const OpSpec& op) {
+    arch_ = arch;
+    op_ = op;
+    const int stem = scaled(64, arch.width);
+    basic_conv = register_module("basic_conv", convBnAct({3, stem, 7, 2, 3}, Act::kPReLU));
+    layers_.push_back("stem");
+    const int full[4][3] = {{64, 128, 256}, {256, 256, 512}, {512, 512, 1024}, {1024, 1024, 2048}};
+    int in = stem;
+    for (int s = 0; s < 4; ++s) {
+      const int mid = scaled(full[s][1], arch.width), out = scaled(full[s][2], arch.width);
+      auto stage = std::make_shared<torch::nn::Module>();
+      std::vector<std::shared_ptr<MSUnitImpl>> units;
+      for (int u = 0; u < arch.blocks[s]; ++u) {
+        const std::string name = "stage" + std::to_string(s + 1) + "." + std::to_string(u);
+        auto unit = std::make_shared<MSUnitImpl>(arch, op, in, mid, out,
+                                                 u == 0 && s > 0 ? 2 : 1, name);
+        stage->register_module(std::to_string(u), unit);
+        units.push_back(unit);
+        layers_.push_back(name + ".op");
+        layers_.push_back(name);
+        in = out;
+      }
+      register_module("stage_" + std::to_string(s + 1), stage);
+      stages_.push_back(units);
+    }
+    classifier = register_module("classifier", CountedLinear(in, arch.embedding));
+    layers_.push_back("embedding");
+  }
+
+  torch::Tensor forward(const torch::Tensor& x, Tap* tap) override {
+    checkImages(x, arch_.name, 0);
+    torch::Tensor y = basic_conv->forward(x);
+    if (tap) tap->put("stem", "out", y);
+    y = torch::max_pool2d(y, 3, 2, 1);
+    for (auto& stage : stages_)
+      for (auto& unit : stage) y = unit->forward(y, tap);
+    y = classifier->forward(y.mean({2, 3}));
+    if (tap) tap->put("embedding", "out", y);
+    return y;
+  }
+
+ private:
+  torch::nn::Sequential basic_conv{nullptr};
+  std::vector<std::vector<std::shared_ptr<MSUnitImpl>>> stages_;
+  CountedLinear classifier{nullptr};
+};
+
+// ---- iResNet -------------------------------------------------------------------------------
+
+// IBasicBlock: bn1, conv1 (3x3), bn2, prelu, conv2 (the operator, carries the stride), bn3,
+// + downsample (1x1 conv stride + BN) when the shape changes; no activation after the add.
+class IBlockImpl : public torch::nn::Module {
+ public:
+  IBlockImpl(const ArchSpec& arch, const OpSpec& op, int in, int planes, int stride,
+             const std::string& name)
+      : name_(name) {
+    bn1 = register_module("bn1", torch::nn::BatchNorm2d(in));
+    conv1 = register_module("conv1", makeConv({in, planes, 3, 1, 1}));
+    bn2 = register_module("bn2", torch::nn::BatchNorm2d(planes));
+    act = register_module("prelu", prelu(planes));
+    conv2 = register_module("conv2", makeOperator(op, opContext(arch, planes, stride, name + ".op")));
+    bn3 = register_module("bn3", torch::nn::BatchNorm2d(planes));
+    if (in != planes || stride != 1)
+      downsample = register_module("downsample", convBnAct({in, planes, 1, stride}, Act::kNone));
+  }
+  torch::Tensor forward(const torch::Tensor& x, Tap* tap) {
+    torch::Tensor y = act->forward(bn2->forward(conv1->forward(bn1->forward(x))));
+    y = bn3->forward(conv2->forward(y, tap, name_ + ".op"));
+    y = y + (downsample ? downsample->forward(x) : x);
+    if (tap) tap->put(name_, "out", y);
+    return y;
+  }
+
+ private:
+  std::string name_;
+  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
+  CountedConv2d conv1{nullptr};
+  torch::nn::PReLU act{nullptr};
+  Operator conv2;
+  torch::nn::Sequential downsample{nullptr};
+};
+
+class IResNetImpl : public BackboneImpl {
+ public:
+  IResNetImpl(const ArchSpec& arch, const OpSpec& op) {
+    arch_ = arch;
+    op_ = op;
+    const int stem = scaled(64, arch.width);
+    conv1 = register_module("conv1", makeConv({3, stem, 3, 1, 1}));
+    bn1 = register_module("bn1", torch::nn::BatchNorm2d(stem));
+    act = register_module("prelu", prelu(stem));
+    layers_.push_back("stem");
+    int in = stem;
+    const int full[4] = {64, 128, 256, 512};
+    for (int s = 0; s < 4; ++s) {
+      const int planes = scaled(full[s], arch.width);
+      auto layer = std::make_shared<torch::nn::Module>();
+      std::vector<std::shared_ptr<IBlockImpl>> blocks;
+      for (int b = 0; b < arch.blocks[s]; ++b) {
+        const std::string name = "stage" + std::to_string(s + 1) + "." + std::to_string(b);
+        auto block = std::make_shared<IBlockImpl>(arch, op, in, planes, b == 0 ? 2 : 1, name);
+        layer->register_module(std::to_string(b), block);
+        blocks.push_back(block);
+        layers_.push_back(name + ".op");
+        layers_.push_back(name);
+        in = planes;
+      }
+      register_module("layer" + std::to_string(s + 1), layer);
+      stages_.push_back(blocks);
+    }
+    bn2 = register_module("bn2", torch::nn::BatchNorm2d(in));
+    fc = register_module("fc", CountedLinear(in * 7 * 7, arch.embedding));
+    features = register_module("features", torch::nn::BatchNorm1d(arch.embedding));
+    // insightface freezes the embedding BN's scale at 1.
+    features->weight.requires_grad_(false);
+    layers_.push_back("embedding");
+  }
+
+  torch::Tensor forward(const torch::Tensor& x, Tap* tap) override {
+    checkImages(x, arch_.name, 112);
+    torch::Tensor y = act->forward(bn1->forward(conv1->forward(x)));
+    if (tap) tap->put("stem", "out", y);
+    for (auto& stage : stages_)
+      for (auto& block : stage) y = block->forward(y, tap);
+    y = fc->forward(bn2->forward(y).flatten(1));
+    y = features->forward(y);
+    if (tap) tap->put("embedding", "out", y);
+    return y;
+  }
+
+ private:
+  CountedConv2d conv1{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  torch::nn::PReLU act{nullptr};
+  std::vector<std::vector<std::shared_ptr<IBlockImpl>>> stages_;
+  CountedLinear fc{nullptr};
+  torch::nn::BatchNorm1d features{nullptr};
+};
+
+}  // namespace
+
+std::vector<std::string> BackboneImpl::operatorLayers() const {
+  std::vector<std::string> out;
+  for (const auto& l : layers_)
+    if (l.size() > 3 && l.compare(l.size() - 3, 3, ".op") == 0) out.push_back(l);
+  return out;
+}
+
+std::vector<std::string> BackboneImpl::stageOutputs() const {
+  std::vector<std::string> out;
+  for (int s = 0; s < 4; ++s)
+    out.push_back("stage" + std::to_string(s + 1) + "." + std::to_string(arch_.blocks[s] - 1));
+  return out;
+}
+
+Backbone makeBackbone(const ArchSpec& arch, const OpSpec& op) {
+  if (arch.family == Family::kMSNet) return std::make_shared<MSNetImpl>(arch, op);
+  return std::make_shared<IResNetImpl>(arch, op);
+}
+
+Backbone makeBackbone(const std::string& arch, const std::string& op) {
+  const ArchSpec a = parseArch(arch);
+  return makeBackbone(a, op.empty() ? defaultOpFor(a) : parseOpSpec(op));
+}
+
+}  // namespace msconv::nn

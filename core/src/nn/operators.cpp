@@ -1,0 +1,264 @@
+#include "msconv/nn/operators.h"
+
+#include <torch/nn/functional/pooling.h>
+#include <torch/nn/init.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/batchnorm.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "msconv/error.h"
+
+namespace msconv::nn {
+namespace {
+
+int resolveGroups(const OpSpec& spec, const OpContext& ctx) {
+  const int g = spec.groups > 0 ? spec.groups : ctx.default_groups;
+  if (ctx.channels % g != 0)
+    throw Error("operator '" + spec.str() + "'" + (ctx.layer.empty() ? "" : " at " + ctx.layer) +
+                ": " + std::to_string(ctx.channels) + " channels are not divisible by G=" +
+                std::to_string(g));
+  return g;
+}
+
+int reducedWidth(const OpSpec& spec, const OpContext& ctx) {
+  const int L = spec.min_dim > 0 ? spec.min_dim : ctx.default_min_dim;
+  return std::max(ctx.channels / spec.reduction, L);
+}
+
+torch::Tensor seqForward(torch::nn::ModuleList& list, size_t i, const torch::Tensor& x) {
+  return list[i]->as<torch::nn::SequentialImpl>()->forward(x);
+}
+
+void checkInput(const OperatorImpl& op, const torch::Tensor& x, const std::string& layer) {
+  if (x.dim() != 4 || x.size(1) != op.channels())
+    throw Error("operator '" + op.spec().str() + "'" + (layer.empty() ? "" : " at " + layer) +
+                ": expected N x " + std::to_string(op.channels()) + " x H x W input, got " +
+                std::to_string(x.dim()) + "-d tensor" +
+                (x.dim() >= 2 ? " with " + std::to_string(x.size(1)) + " channels" : ""));
+}
+
+}  // namespace
+
+Operator makeOperator(const OpSpec& spec, const OpContext& ctx) {
+  if (ctx.channels <= 0 || ctx.stride <= 0)
+    throw Error("operator '" + spec.str() + "': channels and stride must be positive");
+  switch (spec.kind) {
+    case OpKind::kPlainConv: return std::make_shared<PlainConvImpl>(spec, ctx);
+    case OpKind::kConv3x3: return std::make_shared<Conv3x3Impl>(spec, ctx);
+    case OpKind::kMSConv:
+    case OpKind::kMSConvOfficial: return std::make_shared<MSConvImpl>(spec, ctx);
+    case OpKind::kSKConv: return std::make_shared<SKConvImpl>(spec, ctx);
+    case OpKind::kSCConv: return std::make_shared<SCConvImpl>(spec, ctx);
+  }
+  throw Error("operator '" + spec.str() + "' has no implementation");
+}
+
+// ---- conv ----------------------------------------------------------------------------------
+
+PlainConvImpl::PlainConvImpl(const OpSpec& spec, const OpContext& ctx) {
+  spec_ = spec;
+  channels_ = ctx.channels;
+  stride_ = ctx.stride;
+  weight = register_parameter("weight", torch::empty({ctx.channels, ctx.channels, 3, 3}));
+  torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
+}
+
+torch::Tensor PlainConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
+  checkInput(*this, x, layer);
+  auto out = torch::conv2d(x, weight, {}, stride_, 1);
+  reportMacs(this, out.numel() / out.size(0) * channels_ * 9);
+  if (tap) tap->put(layer, "out", out);
+  return out;
+}
+
+// ---- conv3x3 -------------------------------------------------------------------------------
+
+Conv3x3Impl::Conv3x3Impl(const OpSpec& spec, const OpContext& ctx) {
+  spec_ = spec;
+  channels_ = ctx.channels;
+  stride_ = ctx.stride;
+  const int g = resolveGroups(spec, ctx);
+  body = convBnAct({ctx.channels, ctx.channels, 3, ctx.stride, 1, 1, g}, Act::kPReLU);
+  // Register the stack's children directly ("0", "1", "2") so names read conv2_msconv.0.weight.
+  for (const auto& item : body->named_children()) register_module(item.key(), item.value());
+}
+
+torch::Tensor Conv3x3Impl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
+  checkInput(*this, x, layer);
+  auto out = body->forward(x);
+  if (tap) tap->put(layer, "out", out);
+  return out;
+}
+
+// ---- MSConv --------------------------------------------------------------------------------
+
+MSConvImpl::MSConvImpl(const OpSpec& spec, const OpContext& ctx) {
+  spec_ = spec;
+  channels_ = ctx.channels;
+  stride_ = ctx.stride;
+  official_ = spec.kind == OpKind::kMSConvOfficial;
+  const int C = ctx.channels, g = resolveGroups(spec, ctx);
+  reduced_ = reducedWidth(spec, ctx);
+  const Act act = official_ ? Act::kPReLU : Act::kReLU;
+
+  convs = register_module("convs", torch::nn::ModuleList());
+  for (int dil : {spec.dilation1, spec.dilation2})
+    convs->push_back(convBnAct({C, C, 3, ctx.stride, dil, dil, g}, act));
+  fc = register_module("fc", convBnAct({C, reduced_, 1}, act));
+  fcs = register_module("fcs", torch::nn::ModuleList());
+  for (int i = 0; i < 2; ++i) {
+    if (official_) {
+      fcs->push_back(convBnAct({reduced_, C, 1}, Act::kPReLU));
+    } else {
+      ConvOpts head{reduced_, C, 1};
+      head.bias = true;
+      fcs->push_back(makeConv(head));
+    }
+  }
+  if (official_) fc_d = register_module("fc_d", convBnAct({C, C, 1}, Act::kPReLU));
+}
+
+torch::Tensor MSConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
+  checkInput(*this, x, layer);
+  const torch::Tensor u1 = seqForward(convs, 0, x);
+  const torch::Tensor u2 = seqForward(convs, 1, x);
+  torch::Tensor s;
+  switch (spec_.fusion) {
+    case PoolFusion::kMul: s = (u1 * u2).mean({2, 3}, /*keepdim=*/true); break;
+    case PoolFusion::kAdd: s = (u1 + u2).mean({2, 3}, true); break;
+    case PoolFusion::kFirst: s = u1.mean({2, 3}, true); break;
+  }
+  const torch::Tensor z = fc->forward(s);
+  auto head = [&](size_t i) {
+    return official_ ? seqForward(fcs, i, z) : fcs[i]->as<CountedConv2dImpl>()->forward(z);
+  };
+  torch::Tensor logit = head(0) - head(1);
+  if (official_) logit = logit + 1e-6;
+  const torch::Tensor c = torch::sigmoid(logit);
+  const torch::Tensor d = spec_.diff == DiffTerm::kSub ? u1 - u2 : u1 + u2;
+  const torch::Tensor fused = u2 + c * d;
+  const torch::Tensor out = official_ ? fc_d->forward(fused) : fused;
+  if (tap && tap->wants(layer)) {
+    tap->put(layer, "U1", u1);
+    tap->put(layer, "U2", u2);
+    tap->put(layer, "pooled", s);
+    tap->put(layer, "gate", c);
+    tap->put(layer, "fused", fused);
+    tap->put(layer, "out", out);
+  }
+  return out;
+}
+
+// ---- SKConv --------------------------------------------------------------------------------
+
+SKConvImpl::SKConvImpl(const OpSpec& spec, const OpContext& ctx) {
+  spec_ = spec;
+  channels_ = ctx.channels;
+  stride_ = ctx.stride;
+  const int C = ctx.channels, g = resolveGroups(spec, ctx);
+  reduced_ = reducedWidth(spec, ctx);
+  convs = register_module("convs", torch::nn::ModuleList());
+  for (int dil : {spec.dilation1, spec.dilation2})
+    convs->push_back(convBnAct({C, C, 3, ctx.stride, dil, dil, g}, Act::kReLU));
+  fc = register_module("fc", convBnAct({C, reduced_, 1}, Act::kReLU));
+  fcs = register_module("fcs", torch::nn::ModuleList());
+  for (int i = 0; i < 2; ++i) {
+    ConvOpts head{reduced_, C, 1};
+    head.bias = true;
+    fcs->push_back(makeConv(head));
+  }
+}
+
+torch::Tensor SKConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
+  checkInput(*this, x, layer);
+  const torch::Tensor u1 = seqForward(convs, 0, x);
+  const torch::Tensor u2 = seqForward(convs, 1, x);
+  const torch::Tensor s = (u1 + u2).mean({2, 3}, true);
+  const torch::Tensor z = fc->forward(s);
+  const torch::Tensor logits = torch::stack(
+      {fcs[0]->as<CountedConv2dImpl>()->forward(z), fcs[1]->as<CountedConv2dImpl>()->forward(z)});
+  const torch::Tensor w = torch::softmax(logits, 0);
+  const torch::Tensor a = w[0], b = w[1];
+  const torch::Tensor out = a * u1 + b * u2;
+  if (tap && tap->wants(layer)) {
+    tap->put(layer, "U1", u1);
+    tap->put(layer, "U2", u2);
+    tap->put(layer, "pooled", s);
+    tap->put(layer, "gate", a);
+    tap->put(layer, "out", out);
+  }
+  return out;
+}
+
+// ---- SCConv --------------------------------------------------------------------------------
+
+SCConvImpl::SCConvImpl(const OpSpec& spec, const OpContext& ctx) {
+  spec_ = spec;
+  channels_ = ctx.channels;
+  stride_ = ctx.stride;
+  const int C = ctx.channels;
+  const std::string where = "operator 'scconv'" + (ctx.layer.empty() ? "" : " at " + ctx.layer);
+  if (C % spec.gn_groups != 0)
+    throw Error(where + ": " + std::to_string(C) + " channels are not divisible by gn=" +
+                std::to_string(spec.gn_groups));
+  if (C % 4 != 0)
+    throw Error(where + ": needs channels divisible by 4 (halves, squeeze 2, 2 groups), got " +
+                std::to_string(C));
+  up_ = C / 2;
+  low_ = C - up_;
+  const int up_sq = up_ / 2, low_sq = low_ / 2;
+  if (up_sq % 2 != 0)
+    throw Error(where + ": the squeezed upper half (" + std::to_string(up_sq) +
+                " channels) must split into 2 groups");
+  gn = register_module("gn", torch::nn::GroupNorm(torch::nn::GroupNormOptions(spec.gn_groups, C)));
+  squeeze1 = register_module("squeeze1", makeConv({up_, up_sq, 1}));
+  squeeze2 = register_module("squeeze2", makeConv({low_, low_sq, 1}));
+  ConvOpts gwc{up_sq, C, 3, 1, 1, 1, 2};
+  gwc.bias = true;
+  GWC = register_module("GWC", makeConv(gwc));
+  PWC1 = register_module("PWC1", makeConv({up_sq, C, 1}));
+  PWC2 = register_module("PWC2", makeConv({low_sq, C - low_sq, 1}));
+  bn = register_module("bn", torch::nn::BatchNorm2d(C));
+  act = register_module("act", torch::nn::PReLU(torch::nn::PReLUOptions().num_parameters(C)));
+}
+
+torch::Tensor SCConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
+  checkInput(*this, x, layer);
+  const int64_t C = channels_;
+  // SRU
+  const torch::Tensor gn_x = gn->forward(x);
+  const torch::Tensor w_gamma = (gn->weight / gn->weight.sum()).view({1, C, 1, 1});
+  const torch::Tensor reweights = torch::sigmoid(gn_x * w_gamma);
+  const torch::Tensor info_mask = (reweights >= 0.5).to(x.scalar_type());
+  const torch::Tensor x1 = info_mask * gn_x;
+  const torch::Tensor x2 = (1 - info_mask) * gn_x;
+  const int64_t half = C / 2;
+  auto x1s = torch::split(x1, half, 1), x2s = torch::split(x2, half, 1);
+  torch::Tensor sru = torch::cat({x1s[0] + x2s[1], x1s[1] + x2s[0]}, 1);
+  if (stride_ > 1)
+    sru = torch::avg_pool2d(sru, 3, stride_, 1, /*ceil_mode=*/false, /*count_include_pad=*/false);
+  // CRU
+  auto parts = torch::split_with_sizes(sru, {up_, low_}, 1);
+  const torch::Tensor up = squeeze1->forward(parts[0]);
+  const torch::Tensor low = squeeze2->forward(parts[1]);
+  const torch::Tensor y1 = GWC->forward(up) + PWC1->forward(up);
+  const torch::Tensor y2 = torch::cat({PWC2->forward(low), low}, 1);
+  torch::Tensor out = torch::cat({y1, y2}, 1);
+  out = torch::softmax(out.mean({2, 3}, true), 1) * out;
+  auto halves = torch::split(out, C, 1);
+  const torch::Tensor cru = halves[0] + halves[1];
+  const torch::Tensor result = act->forward(bn->forward(cru));
+  if (tap && tap->wants(layer)) {
+    tap->put(layer, "gate", reweights);
+    tap->put(layer, "sru", sru);
+    tap->put(layer, "up", y1);
+    tap->put(layer, "low", y2);
+    tap->put(layer, "cru", cru);
+    tap->put(layer, "out", result);
+  }
+  return result;
+}
+
+}  // namespace msconv::nn
