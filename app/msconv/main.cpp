@@ -20,6 +20,8 @@ struct Command {
 const std::map<std::string, Command>& commands() {
   static const std::map<std::string, Command> table = {
       {"info", {msconv::cli::cmdInfo, "operators, architectures, parameters and MACs"}},
+      {"import", {msconv::cli::cmdImport, "convert a PyTorch state_dict into a checkpoint"}},
+      {"embed", {msconv::cli::cmdEmbed, "print the 512-d embedding of one image"}},
   };
   return table;
 }

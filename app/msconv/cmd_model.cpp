@@ -1,0 +1,72 @@
+// msconv import / embed: PyTorch state_dicts into checkpoints, and embeddings of single images.
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "args.h"
+#include "commands.h"
+#include "msconv/data/image.h"
+#include "msconv/error.h"
+#include "msconv/io/state_dict.h"
+#include "msconv/model/checkpoint.h"
+#include "msconv/nn/backbone.h"
+
+namespace msconv::cli {
+
+int cmdImport(const Argv& argv) {
+  Args args(argv, {
+                      {"--state-dict", true, "file written by torch.save(model.state_dict(), f)"},
+                      {"--arch", true, "architecture the weights belong to (msnet50, iresnet50...)"},
+                      {"--op", true, "3x3 operator (default: the architecture's)"},
+                      {"--output", true, "checkpoint to write", "-o"},
+                      {"--allow-partial", false, "import what fits, report the rest"},
+                      {"--help", false, "this help"},
+                  });
+  if (args.flag("--help")) {
+    std::cout << "usage: msconv import --state-dict FILE --arch NAME [--op OP] -o OUT.ckpt "
+                 "[--allow-partial]\n"
+              << args.usage();
+    return 0;
+  }
+  const std::string src = args.required("--state-dict");
+  const std::string out = args.required("--output");
+  auto model = nn::makeBackbone(args.required("--arch"), args.value("--op").value_or(""));
+  const auto tensors = io::readTorchFile(src);
+  const auto report = io::loadStateDict(*model, tensors, args.flag("--allow-partial"), src);
+  model::saveModel(out, *model);
+  std::cerr << "import: " << report.summary() << "\n";
+  std::cout << out << "\n";
+  return 0;
+}
+
+int cmdEmbed(const Argv& argv) {
+  Args args(argv, {
+                      {"--checkpoint", true, "MSConv Lab checkpoint"},
+                      {"--image", true, "face image (resized to 112x112)"},
+                      {"--json", false, "print {\"embedding\": [...]}"},
+                      {"--help", false, "this help"},
+                  });
+  if (args.flag("--help")) {
+    std::cout << "usage: msconv embed --checkpoint CKPT --image IMG [--json]\n" << args.usage();
+    return 0;
+  }
+  auto loaded = model::loadModel(args.required("--checkpoint"));
+  const torch::Tensor image = data::loadFaceImage(args.required("--image"), 112);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor emb = loaded.model->forward(image.unsqueeze(0))[0].contiguous();
+  const float* e = emb.data_ptr<float>();
+  if (args.flag("--json")) {
+    nlohmann::json j;
+    j["embedding"] = std::vector<float>(e, e + emb.numel());
+    j["norm"] = emb.norm().item<double>();
+    std::cout << j.dump() << "\n";
+  } else {
+    for (int64_t i = 0; i < emb.numel(); ++i) std::printf("%.7g%c", e[i], i + 1 < emb.numel() ? ' ' : '\n');
+  }
+  return 0;
+}
+
+}  // namespace msconv::cli

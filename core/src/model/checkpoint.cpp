@@ -1,0 +1,110 @@
+#include "msconv/model/checkpoint.h"
+
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "msconv/error.h"
+
+namespace msconv::model {
+namespace {
+
+std::string firstLine(const c10::Error& e) {
+  std::string m = e.what_without_backtrace();
+  return m.substr(0, m.find('\n'));
+}
+
+std::string readString(torch::serialize::InputArchive& a, const std::string& key,
+                       const std::string& path) {
+  c10::IValue v;
+  if (!a.try_read(key, v) || !v.isString())
+    throw Error(path + ": checkpoint has no '" + key + "' entry");
+  return v.toStringRef();
+}
+
+}  // namespace
+
+void saveArchiveAtomically(torch::serialize::OutputArchive& archive, const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  if (target.has_parent_path()) {
+    std::error_code ec;
+    fs::create_directories(target.parent_path(), ec);
+    if (ec) throw Error(path + ": cannot create its folder: " + ec.message());
+  }
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  try {
+    archive.save_to(tmp);
+  } catch (const c10::Error& e) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw Error(path + ": cannot write checkpoint: " + firstLine(e));
+  }
+  {
+    // Flush the data to disk before the rename makes it visible under the final name.
+    std::FILE* f = std::fopen(tmp.c_str(), "rb");
+    if (f) {
+      ::fsync(::fileno(f));
+      std::fclose(f);
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, target, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw Error(path + ": cannot move the checkpoint into place: " + ec.message());
+  }
+}
+
+void saveModel(const std::string& path, nn::BackboneImpl& model) {
+  torch::serialize::OutputArchive archive;
+  archive.write("format", c10::IValue(std::string(kCheckpointFormat)));
+  archive.write("version", c10::IValue(static_cast<int64_t>(kCheckpointVersion)));
+  archive.write("arch", c10::IValue(model.arch().name));
+  archive.write("op", c10::IValue(model.op().str()));
+  torch::serialize::OutputArchive weights;
+  model.save(weights);
+  archive.write("model", weights);
+  saveArchiveAtomically(archive, path);
+}
+
+LoadedModel loadModel(const std::string& path) {
+  if (!std::filesystem::exists(path)) throw Error(path + ": no such checkpoint file");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw Error(path + ": not an MSConv Lab checkpoint (" + firstLine(e) +
+                "); a PyTorch state_dict must first go through 'msconv import'");
+  }
+  c10::IValue format;
+  if (!archive.try_read("format", format) || !format.isString() ||
+      format.toStringRef() != kCheckpointFormat)
+    throw Error(path + ": not an MSConv Lab checkpoint (no format marker)");
+  c10::IValue version;
+  if (archive.try_read("version", version) && version.isInt() &&
+      version.toInt() > kCheckpointVersion)
+    throw Error(path + ": checkpoint version " + std::to_string(version.toInt()) +
+                " is newer than this build understands (" + std::to_string(kCheckpointVersion) + ")");
+  LoadedModel out;
+  out.arch = readString(archive, "arch", path);
+  out.op = readString(archive, "op", path);
+  try {
+    out.model = nn::makeBackbone(out.arch, out.op);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+  torch::serialize::InputArchive weights;
+  if (!archive.try_read("model", weights)) throw Error(path + ": checkpoint has no model weights");
+  try {
+    out.model->load(weights);
+  } catch (const c10::Error& e) {
+    throw Error(path + ": weights do not fit " + out.arch + " / " + out.op + ": " + firstLine(e));
+  }
+  out.model->eval();
+  return out;
+}
+
+}  // namespace msconv::model
