@@ -199,19 +199,20 @@ class IBasicBlock(nn.Module):
 class IResNet(nn.Module):
     fc_scale = 7 * 7
 
-    def __init__(self, layers, num_features=512):
+    def __init__(self, layers, num_features=512, width=1.0):
         super().__init__()
-        self.inplanes = 64
-        self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(64, eps=1e-05)
-        self.prelu = nn.PReLU(64)
-        self.layer1 = self._make_layer(64, layers[0], 2)
-        self.layer2 = self._make_layer(128, layers[1], 2)
-        self.layer3 = self._make_layer(256, layers[2], 2)
-        self.layer4 = self._make_layer(512, layers[3], 2)
-        self.bn2 = nn.BatchNorm2d(512, eps=1e-05)
+        w = lambda c: max(8, int(round(c * width / 8.0)) * 8)
+        self.inplanes = w(64)
+        self.conv1 = nn.Conv2d(3, w(64), 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(w(64), eps=1e-05)
+        self.prelu = nn.PReLU(w(64))
+        self.layer1 = self._make_layer(w(64), layers[0], 2)
+        self.layer2 = self._make_layer(w(128), layers[1], 2)
+        self.layer3 = self._make_layer(w(256), layers[2], 2)
+        self.layer4 = self._make_layer(w(512), layers[3], 2)
+        self.bn2 = nn.BatchNorm2d(w(512), eps=1e-05)
         self.dropout = nn.Dropout(p=0, inplace=True)
-        self.fc = nn.Linear(512 * self.fc_scale, num_features)
+        self.fc = nn.Linear(w(512) * self.fc_scale, num_features)
         self.features = nn.BatchNorm1d(num_features, eps=1e-05)
         nn.init.constant_(self.features.weight, 1.0)
         self.features.weight.requires_grad = False

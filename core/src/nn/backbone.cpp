@@ -163,7 +163,7 @@ class IResNetImpl : public BackboneImpl {
     arch_ = arch;
     op_ = op;
     const int stem = scaled(64, arch.width);
-    conv1 = register_module("conv1", makeConv({3, stem, 3, 1, 1}));
+    conv1 = register_module("conv1", makeConv({3, stem, 3, arch.stem_stride, 1}));
     bn1 = register_module("bn1", torch::nn::BatchNorm2d(stem));
     act = register_module("prelu", prelu(stem));
     layers_.push_back("stem");
@@ -186,7 +186,11 @@ class IResNetImpl : public BackboneImpl {
       stages_.push_back(blocks);
     }
     bn2 = register_module("bn2", torch::nn::BatchNorm2d(in));
-    fc = register_module("fc", CountedLinear(in * 7 * 7, arch.embedding));
+    // The head is sized for 112 x 112 input: 7 x 7 after four stride-2 stages (4 x 4 with a
+    // stride-2 stem).
+    int side = (112 + arch.stem_stride - 1) / arch.stem_stride;
+    for (int s = 0; s < 4; ++s) side = (side + 1) / 2;
+    fc = register_module("fc", CountedLinear(in * side * side, arch.embedding));
     features = register_module("features", torch::nn::BatchNorm1d(arch.embedding));
     // insightface freezes the embedding BN's scale at 1.
     features->weight.requires_grad_(false);
@@ -228,6 +232,14 @@ std::vector<std::string> BackboneImpl::stageOutputs() const {
   for (int s = 0; s < 4; ++s)
     out.push_back("stage" + std::to_string(s + 1) + "." + std::to_string(arch_.blocks[s] - 1));
   return out;
+}
+
+void toChannelsLast(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters())
+    if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  for (auto& b : module.buffers())
+    if (b.dim() == 4) b.set_data(b.contiguous(torch::MemoryFormat::ChannelsLast));
 }
 
 Backbone makeBackbone(const ArchSpec& arch, const OpSpec& op) {

@@ -16,9 +16,21 @@ void reportMacs(const torch::nn::Module* module, int64_t macs) {
 }
 
 torch::Tensor CountedConv2dImpl::forward(const torch::Tensor& input) {
-  torch::Tensor out = torch::nn::Conv2dImpl::forward(input);
+  const auto& k = options.kernel_size();
+  const auto& s = options.stride();
+  const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&options.padding());
+  torch::Tensor out;
+  if ((*k)[0] == 1 && (*k)[1] == 1 && ((*s)[0] > 1 || (*s)[1] > 1) && pad && (**pad)[0] == 0 &&
+      (**pad)[1] == 0 && options.groups() == 1) {
+    // A strided 1x1 convolution is a subsample followed by a 1x1 convolution. Written so, it also
+    // avoids a LibTorch 1.13 / oneDNN fault in the channels-last backward of strided 1x1
+    // convolutions with 8 input channels.
+    const auto sub = input.slice(2, 0, c10::nullopt, (*s)[0]).slice(3, 0, c10::nullopt, (*s)[1]);
+    out = torch::conv2d(sub, weight, bias);
+  } else {
+    out = torch::nn::Conv2dImpl::forward(input);
+  }
   if (g_counter) {
-    const auto& k = options.kernel_size();
     const int64_t per_out = (options.in_channels() / options.groups()) * (*k)[0] * (*k)[1];
     g_counter->add(this, out.numel() / out.size(0) * per_out);
   }

@@ -194,10 +194,13 @@ std::vector<ArchSpec> listArchs() {
   a.push_back({"iresnet34", Family::kIResNet, {3, 4, 6, 3}, 1.0, 32, 32, 512, "insightface iResNet-34"});
   a.push_back({"iresnet50", Family::kIResNet, {3, 4, 14, 3}, 1.0, 32, 32, 512, "insightface iResNet-50"});
   a.push_back({"iresnet100", Family::kIResNet, {3, 13, 30, 3}, 1.0, 32, 32, 512, "insightface iResNet-100"});
+  // iResNet runs its stem at full 112 x 112 resolution; narrow layers at that size are memory-bound
+  // on a CPU (an 8-channel 112 x 112 layer costs more than the rest of the network), so the CPU
+  // presets give the stem stride 2 and size the head for the 4 x 4 map that results.
   a.push_back({"iresnet-small", Family::kIResNet, {1, 2, 2, 1}, 0.25, 8, 16, 512,
-               "CPU preset: iResNet at 1/4 width, [1,2,2,1] blocks"});
+               "CPU preset: iResNet at 1/4 width, [1,2,2,1] blocks, stem stride 2", 2});
   a.push_back({"iresnet-tiny", Family::kIResNet, {1, 1, 1, 1}, 0.125, 4, 8, 512,
-               "CPU preset: iResNet at 1/8 width, one block per stage"});
+               "CPU preset: iResNet at 1/8 width, one block per stage, stem stride 2", 2});
   return a;
 }
 

@@ -39,6 +39,10 @@ class BackboneImpl : public torch::nn::Module {
 };
 using Backbone = std::shared_ptr<BackboneImpl>;
 
+// Stores every 4-d parameter and buffer channels-last (NHWC), oneDNN's fast layout on CPU for
+// narrow layers; feed it channels-last input too. Gradients and optimizer state follow the layout.
+void toChannelsLast(torch::nn::Module& module);
+
 // Builds an untrained backbone; throws msconv::Error for impossible combinations.
 Backbone makeBackbone(const ArchSpec& arch, const OpSpec& op);
 Backbone makeBackbone(const std::string& arch, const std::string& op = {});

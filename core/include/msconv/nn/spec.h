@@ -65,6 +65,7 @@ struct ArchSpec {
   int op_min_dim = 32;      // default L
   int embedding = 512;
   std::string description;
+  int stem_stride = 1;  // iResNet: 1 as insightface; its CPU presets use 2 (see listArchs)
 };
 
 ArchSpec parseArch(const std::string& name);  // throws msconv::Error for unknown names
