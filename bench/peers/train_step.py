@@ -1,0 +1,53 @@
+"""PyTorch Python peer of bench_train.cpp: the same training step (forward, backward, SGD) on the
+same backbone written the authors' way (tests/python/reference_models.py), timed the same way.
+
+usage: train_step.py ARCH BATCH SECONDS THREADS  -> prints {"samples_per_s": ...}
+"""
+import json
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
+                                "python"))
+import reference_models as rm  # noqa: E402
+
+ARCHS = {
+    "msnet-tiny": lambda: rm.MSNet([1, 1, 1, 1], lambda c, s: rm.MSConv(c, s, G=8, L=8),
+                                   width=0.125),
+    "msnet50": lambda: rm.MSNet([3, 4, 6, 3], lambda c, s: rm.MSConv(c, s)),
+}
+
+
+def main():
+    arch, batch, seconds, threads = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = ARCHS[arch]()
+    model.train()
+    head = torch.nn.Linear(512, 1000)
+    opt = torch.optim.SGD(list(model.parameters()) + list(head.parameters()), lr=0.02,
+                          momentum=0.9, weight_decay=5e-4)
+    x = torch.randn(batch, 3, 112, 112)
+    y = torch.randint(0, 1000, (batch,))
+
+    def step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(head(model(x)), y).backward()
+        opt.step()
+
+    step()
+    n, start = 0, time.perf_counter()
+    while True:
+        step()
+        n += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds and n >= 3:
+            break
+    print(json.dumps({"samples_per_s": n * batch / elapsed}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""./lab bench: runs the Google Benchmark suite and the PyTorch Python peers side by side, writes
+build/bench/results.json (a list of {"name", "value", "unit", "ratio", "target"}) and prints one
+table. "ratio" is ours over the peer's for comparisons (null otherwise); "target" is the ratio to
+reach for comparisons, or the absolute value to reach (in "unit") for absolute targets.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEER_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+# Benchmarks with an absolute target: name -> (counter, unit, target).
+ABSOLUTE = {
+    name: ("samples_per_s", "samples/s", 150.0)
+    for name in ["trainStep/msnet_tiny_msconv_official_b64",
+                 "trainStep/msnet_tiny_msconv_official_b64_nhwc",
+                 "trainStep/iresnet_tiny_b64", "trainStep/iresnet_tiny_b64_nhwc"]
+}
+# Comparisons with the PyTorch peer: our benchmark -> (peer script args, counter, unit, target ratio).
+PEERS = {
+    "trainStep/msnet_tiny_msconv_official_b64": (["train_step.py", "msnet-tiny", "64", "3"],
+                                                 "samples_per_s", "samples/s", None),
+}
+
+
+def run_cpp(build, threads, extra):
+    out = os.path.join(build, "bench", "cpp.json")
+    cmd = [os.path.join(build, "bin", "msconv_bench"), "--benchmark_out=" + out,
+           "--benchmark_out_format=json"] + extra
+    env = dict(os.environ, MSCONV_THREADS=str(threads))
+    subprocess.run(cmd, check=True, env=env)
+    with open(out) as f:
+        return json.load(f)["benchmarks"]
+
+
+def run_peer(args, threads):
+    script, *rest = args
+    r = subprocess.run([PEER_PYTHON, os.path.join(HERE, "peers", script), *rest, str(threads)],
+                       check=True, capture_output=True, text=True)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def base_name(name):
+    return name.split("/min_time")[0].split("/real_time")[0]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--filter", default="")
+    args = ap.parse_args()
+    os.makedirs(os.path.join(args.build, "bench"), exist_ok=True)
+    extra = ["--benchmark_filter=" + args.filter] if args.filter else []
+    results = []
+    for b in run_cpp(args.build, args.threads, extra):
+        name = base_name(b["name"])
+        if name in PEERS:
+            peer_args, counter, unit, target = PEERS[name]
+            ours = b[counter]
+            peer = run_peer(peer_args, args.threads)[counter]
+            results.append({"name": name + " (PyTorch Python peer)", "value": peer, "unit": unit,
+                            "ratio": None, "target": None})
+            results.append({"name": name + " vs PyTorch", "value": ours, "unit": unit,
+                            "ratio": ours / peer, "target": target})
+        if name in ABSOLUTE:
+            counter, unit, target = ABSOLUTE[name]
+            results.append({"name": name, "value": b[counter], "unit": unit, "ratio": None,
+                            "target": target})
+        elif name not in PEERS:
+            counter = "samples_per_s" if "samples_per_s" in b else None
+            results.append({"name": name, "value": b[counter] if counter else b["real_time"],
+                            "unit": "samples/s" if counter else b["time_unit"], "ratio": None,
+                            "target": None})
+    path = os.path.join(args.build, "bench", "results.json")
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1)
+    print("\n%-62s %12s %-10s %8s %8s %s" % ("benchmark", "value", "unit", "ratio", "target", "met"))
+    for r in results:
+        met = ""
+        if r["target"] is not None:
+            got = r["ratio"] if r["ratio"] is not None else r["value"]
+            met = "yes" if got >= r["target"] else "NO"
+        print("%-62s %12.2f %-10s %8s %8s %s" % (
+            r["name"], r["value"], r["unit"],
+            "%.2f" % r["ratio"] if r["ratio"] is not None else "-",
+            "%g" % r["target"] if r["target"] is not None else "-", met))
+    print("\nwritten: " + os.path.abspath(path))
+
+
+if __name__ == "__main__":
+    main()
