@@ -9,8 +9,8 @@
 
 namespace {
 
-void trainStep(benchmark::State& state, const std::string& arch, const std::string& op,
-               int batch, bool channels_last) {
+void trainStep(benchmark::State& state, const std::string& arch, const std::string& op, int batch,
+               bool channels_last) {
   msconv::setThreads(0);
   torch::manual_seed(0);
   auto model = msconv::nn::makeBackbone(arch, op);
@@ -34,15 +34,18 @@ void trainStep(benchmark::State& state, const std::string& arch, const std::stri
   };
   step();  // warm-up: oneDNN primitive creation, allocator
   for (auto _ : state) step();
-  state.counters["samples_per_s"] =
-      benchmark::Counter(static_cast<double>(batch) * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["samples_per_s"] = benchmark::Counter(
+      static_cast<double>(batch) * state.iterations(), benchmark::Counter::kIsRate);
   state.counters["threads"] = msconv::threadCount();
 }
 
 }  // namespace
 
-#define TRAIN_BENCH(name, arch, op, batch, cl)                                               \
-  BENCHMARK_CAPTURE(trainStep, name, arch, op, batch, cl)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0)
+#define TRAIN_BENCH(name, arch, op, batch, cl)            \
+  BENCHMARK_CAPTURE(trainStep, name, arch, op, batch, cl) \
+      ->Unit(benchmark::kMillisecond)                     \
+      ->UseRealTime()                                     \
+      ->MinTime(2.0)
 
 TRAIN_BENCH(msnet_tiny_msconv_official_b64, "msnet-tiny", "msconv-official", 64, false);
 TRAIN_BENCH(msnet_tiny_msconv_official_b64_nhwc, "msnet-tiny", "msconv-official", 64, true);

@@ -33,8 +33,8 @@ inline ::testing::AssertionResult closeTo(const torch::Tensor& a, const torch::T
   const double scale = b.abs().max().item<double>();
   const double diff = (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
   if (diff <= atol + rtol * scale) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "max |diff| " << diff << " > " << atol << " + " << rtol
-                                       << " * " << scale;
+  return ::testing::AssertionFailure()
+         << "max |diff| " << diff << " > " << atol << " + " << rtol << " * " << scale;
 }
 
 }  // namespace msconv::test

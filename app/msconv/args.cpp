@@ -36,7 +36,9 @@ Args::Args(const std::vector<std::string>& argv, std::vector<OptionDecl> decls)
   }
 }
 
-bool Args::flag(const std::string& name) const { return values_.count(name) > 0; }
+bool Args::flag(const std::string& name) const {
+  return values_.count(name) > 0;
+}
 
 std::optional<std::string> Args::value(const std::string& name) const {
   auto it = values_.find(name);
@@ -70,8 +72,8 @@ int Args::integer(const std::string& name, int fallback) const {
 std::string Args::usage() const {
   std::string out;
   for (const auto& d : decls_) {
-    std::string left = "  " + (d.alias.empty() ? "" : d.alias + ", ") + d.name +
-                       (d.takes_value ? " VALUE" : "");
+    std::string left =
+        "  " + (d.alias.empty() ? "" : d.alias + ", ") + d.name + (d.takes_value ? " VALUE" : "");
     if (left.size() < 28) left.resize(28, ' ');
     out += left + " " + d.help + "\n";
   }

@@ -43,15 +43,18 @@ int cmdInfo(const Argv& argv) {
     const auto archs = nn::listArchs();
     if (json) {
       nlohmann::json j;
-      for (const auto& o : ops) j["operators"].push_back({{"name", o.name}, {"description", o.description}});
+      for (const auto& o : ops)
+        j["operators"].push_back({{"name", o.name}, {"description", o.description}});
       for (const auto& a : archs)
-        j["architectures"].push_back({{"name", a.name}, {"description", a.description},
+        j["architectures"].push_back({{"name", a.name},
+                                      {"description", a.description},
                                       {"default_op", nn::defaultOpFor(a).str()}});
       j["device"] = deviceSummary();
       std::cout << j.dump(2) << "\n";
       return 0;
     }
-    std::cout << "operators (--op NAME[:key=value,...]; keys fusion, diff, kernels, r, L, G, gn):\n";
+    std::cout
+        << "operators (--op NAME[:key=value,...]; keys fusion, diff, kernels, r, L, G, gn):\n";
     for (const auto& o : ops) std::printf("  %-16s %s\n", o.name.c_str(), o.description.c_str());
     std::cout << "\narchitectures (--arch NAME):\n";
     for (const auto& a : archs)
@@ -70,13 +73,16 @@ int cmdInfo(const Argv& argv) {
 
   nlohmann::json rows = nlohmann::json::array();
   if (!json)
-    std::printf("%-14s %-32s %12s %12s   (input %dx%d)\n", "arch", "op", "params (M)",
-                "GMACs", input, input);
+    std::printf("%-14s %-32s %12s %12s   (input %dx%d)\n", "arch", "op", "params (M)", "GMACs",
+                input, input);
   for (const auto& op : ops) {
     auto model = nn::makeBackbone(arch, op);
     const nn::Complexity c = nn::measureComplexity(*model, input);
-    nlohmann::json row = {{"arch", arch.name}, {"op", op.str()},    {"input", input},
-                          {"params", c.params}, {"trainable_params", c.trainable_params},
+    nlohmann::json row = {{"arch", arch.name},
+                          {"op", op.str()},
+                          {"input", input},
+                          {"params", c.params},
+                          {"trainable_params", c.trainable_params},
                           {"macs", c.macs}};
     if (args.flag("--modules")) {
       for (const auto& m : c.modules)

@@ -17,14 +17,15 @@
 namespace msconv::cli {
 
 int cmdImport(const Argv& argv) {
-  Args args(argv, {
-                      {"--state-dict", true, "file written by torch.save(model.state_dict(), f)"},
-                      {"--arch", true, "architecture the weights belong to (msnet50, iresnet50...)"},
-                      {"--op", true, "3x3 operator (default: the architecture's)"},
-                      {"--output", true, "checkpoint to write", "-o"},
-                      {"--allow-partial", false, "import what fits, report the rest"},
-                      {"--help", false, "this help"},
-                  });
+  Args args(argv,
+            {
+                {"--state-dict", true, "file written by torch.save(model.state_dict(), f)"},
+                {"--arch", true, "architecture the weights belong to (msnet50, iresnet50...)"},
+                {"--op", true, "3x3 operator (default: the architecture's)"},
+                {"--output", true, "checkpoint to write", "-o"},
+                {"--allow-partial", false, "import what fits, report the rest"},
+                {"--help", false, "this help"},
+            });
   if (args.flag("--help")) {
     std::cout << "usage: msconv import --state-dict FILE --arch NAME [--op OP] -o OUT.ckpt "
                  "[--allow-partial]\n"
@@ -64,7 +65,8 @@ int cmdEmbed(const Argv& argv) {
     j["norm"] = emb.norm().item<double>();
     std::cout << j.dump() << "\n";
   } else {
-    for (int64_t i = 0; i < emb.numel(); ++i) std::printf("%.7g%c", e[i], i + 1 < emb.numel() ? ' ' : '\n');
+    for (int64_t i = 0; i < emb.numel(); ++i)
+      std::printf("%.7g%c", e[i], i + 1 < emb.numel() ? ' ' : '\n');
   }
   return 0;
 }

@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
         } catch (const std::exception&) {
           threads = -1;
         }
-        if (threads <= 0) throw msconv::Error("--threads wants a positive integer, got '" + v + "'");
+        if (threads <= 0)
+          throw msconv::Error("--threads wants a positive integer, got '" + v + "'");
       } else if (command.empty() && a.size() > 0 && a[0] != '-') {
         command = a;
       } else {
@@ -66,7 +67,8 @@ int main(int argc, char** argv) {
       return rest.empty() ? 2 : 0;
     }
     auto it = commands().find(command);
-    if (it == commands().end()) throw msconv::Error("unknown command '" + command + "' (see --help)");
+    if (it == commands().end())
+      throw msconv::Error("unknown command '" + command + "' (see --help)");
     msconv::setThreads(threads);
     return it->second.run(rest);
   } catch (const msconv::Error& e) {

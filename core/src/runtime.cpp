@@ -27,9 +27,13 @@ int setThreads(int n) {
   return at::get_num_threads();
 }
 
-int threadCount() { return at::get_num_threads(); }
+int threadCount() {
+  return at::get_num_threads();
+}
 
-bool cudaAvailable() { return torch::cuda::is_available(); }
+bool cudaAvailable() {
+  return torch::cuda::is_available();
+}
 
 std::string deviceSummary() {
   std::string cpu = "cpu " + std::to_string(threadCount()) + " threads";

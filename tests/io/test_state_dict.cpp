@@ -71,7 +71,8 @@ TEST(StateDict, ForeignAndCorruptFilesAreClearErrors) {
   std::ofstream(junk) << "this is not a zip file";
   EXPECT_NE(errorOf([&] { io::readTorchFile(junk); }).find(junk + ": not a PyTorch zip archive"),
             std::string::npos);
-  EXPECT_NE(errorOf([&] { io::readTorchFile(dir + "/nope.pt"); }).find("nope.pt"), std::string::npos);
+  EXPECT_NE(errorOf([&] { io::readTorchFile(dir + "/nope.pt"); }).find("nope.pt"),
+            std::string::npos);
 
   // Truncations and flipped bytes of a real archive: errors, never crashes.
   std::ifstream in(test::fixtureDir() + "/skconv_k3k3_s2_state.pt", std::ios::binary);
@@ -80,7 +81,8 @@ TEST(StateDict, ForeignAndCorruptFilesAreClearErrors) {
   int failures = 0;
   for (int trial = 0; trial < 60; ++trial) {
     std::string bad = good;
-    if (trial % 2) bad.resize(rng() % bad.size());
+    if (trial % 2)
+      bad.resize(rng() % bad.size());
     else
       for (int k = 0; k < 8; ++k) bad[rng() % bad.size()] ^= static_cast<char>(1 + rng() % 255);
     const std::string path = dir + "/bad.pt";

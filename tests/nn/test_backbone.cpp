@@ -10,7 +10,9 @@ using namespace msconv;
 using namespace msconv::nn;
 
 namespace {
-double relErr(double got, double want) { return std::abs(got - want) / want; }
+double relErr(double got, double want) {
+  return std::abs(got - want) / want;
+}
 }  // namespace
 
 TEST(Backbone, ComplexityReproducesThePaperTable) {
@@ -57,8 +59,7 @@ TEST(Backbone, EveryPresetAndOperatorEmbedsABatchAndASingleImage) {
       SCOPED_TRACE(std::string(arch) + " " + op);
       auto m = makeBackbone(arch, op);
       m->train();
-      EXPECT_EQ(m->forward(torch::randn({3, 3, 112, 112})).sizes(),
-                (std::vector<int64_t>{3, 512}));
+      EXPECT_EQ(m->forward(torch::randn({3, 3, 112, 112})).sizes(), (std::vector<int64_t>{3, 512}));
       m->eval();
       const auto one = m->forward(torch::randn({1, 3, 112, 112}));
       EXPECT_EQ(one.sizes(), (std::vector<int64_t>{1, 512}));
@@ -84,7 +85,8 @@ TEST(Backbone, LayerNamesAndTaps) {
   const auto ops = m->operatorLayers();
   ASSERT_EQ(ops.size(), 6u);  // [1, 2, 2, 1]
   EXPECT_EQ(ops.front(), "stage1.0.op");
-  EXPECT_EQ(m->stageOutputs(), (std::vector<std::string>{"stage1.0", "stage2.1", "stage3.1", "stage4.0"}));
+  EXPECT_EQ(m->stageOutputs(),
+            (std::vector<std::string>{"stage1.0", "stage2.1", "stage3.1", "stage4.0"}));
   Tap tap(std::vector<std::string>{"stage1.0.op", "stage3.1", "embedding"});
   m->eval();
   const auto x = torch::randn({1, 3, 112, 112});

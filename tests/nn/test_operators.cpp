@@ -1,8 +1,8 @@
 // Operators against two independent references: the PyTorch modules of tests/python (run by
 // Debian's python3-torch) and the same maths written here directly with tensor functions.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include <fstream>
 
@@ -103,8 +103,10 @@ torch::Tensor msconvReference(const torch::Tensor& x, Params& p, const OpSpec& s
   const auto u1 = stack(x, p, "convs.0", stride, s.dilation1, groups, act);
   const auto u2 = stack(x, p, "convs.1", stride, s.dilation2, groups, act);
   torch::Tensor pooled;
-  if (s.fusion == PoolFusion::kMul) pooled = (u1 * u2).sum({2, 3}, true) / (u1.size(2) * u1.size(3));
-  if (s.fusion == PoolFusion::kAdd) pooled = (u1 + u2).sum({2, 3}, true) / (u1.size(2) * u1.size(3));
+  if (s.fusion == PoolFusion::kMul)
+    pooled = (u1 * u2).sum({2, 3}, true) / (u1.size(2) * u1.size(3));
+  if (s.fusion == PoolFusion::kAdd)
+    pooled = (u1 + u2).sum({2, 3}, true) / (u1.size(2) * u1.size(3));
   if (s.fusion == PoolFusion::kFirst) pooled = u1.sum({2, 3}, true) / (u1.size(2) * u1.size(3));
   const auto z = stack(pooled, p, "fc", 1, 1, 1, act);
   torch::Tensor a, b;
@@ -136,14 +138,19 @@ void randomizeNorms(torch::nn::Module& m) {
 
 TEST(OperatorsVsDirectMaths, EveryMSConvRowKernelPairAndForm) {
   torch::manual_seed(3);
-  const std::vector<std::string> rows = {"msconv", "msconv*", "msconv-mo", "msconv-so",
-                                         "msconv-mo-so", "msconv-official",
-                                         "msconv-official:fusion=add", "msconv-official:diff=add",
+  const std::vector<std::string> rows = {"msconv",
+                                         "msconv*",
+                                         "msconv-mo",
+                                         "msconv-so",
+                                         "msconv-mo-so",
+                                         "msconv-official",
+                                         "msconv-official:fusion=add",
+                                         "msconv-official:diff=add",
                                          "msconv-official:fusion=first,diff=add"};
   const std::vector<std::string> kernels = {"k3k3", "k3k5", "k5k3", "k5k7"};
   for (size_t i = 0; i < rows.size(); ++i) {
-    const std::string spec_text =
-        rows[i] + (rows[i].find(':') == std::string::npos ? ":" : ",") + "kernels=" + kernels[i % 4];
+    const std::string spec_text = rows[i] + (rows[i].find(':') == std::string::npos ? ":" : ",") +
+                                  "kernels=" + kernels[i % 4];
     SCOPED_TRACE(spec_text);
     const OpSpec spec = parseOpSpec(spec_text);
     const int stride = 1 + static_cast<int>(i % 2);
@@ -220,7 +227,8 @@ TEST(Operators, TapHandsBackIntermediates) {
 
   Tap sc;
   build("scconv", 64, 2)->forward(torch::randn({2, 64, 8, 8}), &sc, "s");
-  for (const char* key : {"gate", "sru", "up", "low", "cru", "out"}) EXPECT_TRUE(sc.has("s", key)) << key;
+  for (const char* key : {"gate", "sru", "up", "low", "cru", "out"})
+    EXPECT_TRUE(sc.has("s", key)) << key;
 }
 
 TEST(Operators, ImpossibleOptionsAreClearErrors) {
@@ -228,7 +236,8 @@ TEST(Operators, ImpossibleOptionsAreClearErrors) {
     build("msconv-official", 48, 1, 32);
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("48 channels are not divisible by G=32"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("48 channels are not divisible by G=32"),
+              std::string::npos)
         << e.what();
   }
   EXPECT_THROW(build("scconv", 30, 1), Error);

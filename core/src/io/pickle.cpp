@@ -54,27 +54,59 @@ class Machine {
       op_pos_ = pos_;
       const uint8_t op = p_[pos_++];
       switch (op) {
-        case 0x80: u8(); break;        // PROTO
-        case 0x95: take(8); break;     // FRAME
-        case '.': {                    // STOP
+        case 0x80:
+          u8();
+          break;  // PROTO
+        case 0x95:
+          take(8);
+          break;     // FRAME
+        case '.': {  // STOP
           if (stack_.empty()) fail("STOP with an empty stack");
           return pop();
         }
-        case '(': marks_.push_back(stack_.size()); break;  // MARK
-        case '0': pop(); break;                            // POP
-        case '1': popMark(); break;                        // POP_MARK
-        case '2': push(top()); break;                      // DUP
-        case 'N': push(make(Kind::kNone)); break;
-        case 0x88: pushBool(true); break;   // NEWTRUE
-        case 0x89: pushBool(false); break;  // NEWFALSE
-        case 'J': pushInt(static_cast<int32_t>(le(4))); break;  // BININT
-        case 'K': pushInt(u8()); break;                           // BININT1
-        case 'M': pushInt(static_cast<int64_t>(le(2))); break;   // BININT2
-        case 0x8a: pushLong(u8()); break;                         // LONG1
-        case 0x8b: pushLong(le(4)); break;                        // LONG4
-        case 'I': pushTextInt(line()); break;                     // INT (protocol 0)
-        case 'L': pushTextInt(line()); break;                     // LONG (protocol 0)
-        case 'G': {                                               // BINFLOAT (big-endian)
+        case '(':
+          marks_.push_back(stack_.size());
+          break;  // MARK
+        case '0':
+          pop();
+          break;  // POP
+        case '1':
+          popMark();
+          break;  // POP_MARK
+        case '2':
+          push(top());
+          break;  // DUP
+        case 'N':
+          push(make(Kind::kNone));
+          break;
+        case 0x88:
+          pushBool(true);
+          break;  // NEWTRUE
+        case 0x89:
+          pushBool(false);
+          break;  // NEWFALSE
+        case 'J':
+          pushInt(static_cast<int32_t>(le(4)));
+          break;  // BININT
+        case 'K':
+          pushInt(u8());
+          break;  // BININT1
+        case 'M':
+          pushInt(static_cast<int64_t>(le(2)));
+          break;  // BININT2
+        case 0x8a:
+          pushLong(u8());
+          break;  // LONG1
+        case 0x8b:
+          pushLong(le(4));
+          break;  // LONG4
+        case 'I':
+          pushTextInt(line());
+          break;  // INT (protocol 0)
+        case 'L':
+          pushTextInt(line());
+          break;     // LONG (protocol 0)
+        case 'G': {  // BINFLOAT (big-endian)
           uint64_t bits = 0;
           const uint8_t* b = take(8);
           for (int i = 0; i < 8; ++i) bits = (bits << 8) | b[i];
@@ -83,23 +115,45 @@ class Machine {
           push(v);
           break;
         }
-        case 'T': pushBytes(Kind::kBytes, le(4)); break;      // BINSTRING (Python 2 str)
-        case 'U': pushBytes(Kind::kBytes, u8()); break;       // SHORT_BINSTRING
-        case 'B': pushBytes(Kind::kBytes, le(4)); break;      // BINBYTES
-        case 'C': pushBytes(Kind::kBytes, u8()); break;       // SHORT_BINBYTES
-        case 0x8e: pushBytes(Kind::kBytes, le(8)); break;     // BINBYTES8
-        case 0x96: pushBytes(Kind::kBytes, le(8)); break;     // BYTEARRAY8
-        case 'X': pushBytes(Kind::kString, le(4)); break;     // BINUNICODE
-        case 0x8c: pushBytes(Kind::kString, u8()); break;     // SHORT_BINUNICODE
-        case 0x8d: pushBytes(Kind::kString, le(8)); break;    // BINUNICODE8
-        case ')': push(make(Kind::kTuple)); break;             // EMPTY_TUPLE
-        case 't': {                                            // TUPLE
+        case 'T':
+          pushBytes(Kind::kBytes, le(4));
+          break;  // BINSTRING (Python 2 str)
+        case 'U':
+          pushBytes(Kind::kBytes, u8());
+          break;  // SHORT_BINSTRING
+        case 'B':
+          pushBytes(Kind::kBytes, le(4));
+          break;  // BINBYTES
+        case 'C':
+          pushBytes(Kind::kBytes, u8());
+          break;  // SHORT_BINBYTES
+        case 0x8e:
+          pushBytes(Kind::kBytes, le(8));
+          break;  // BINBYTES8
+        case 0x96:
+          pushBytes(Kind::kBytes, le(8));
+          break;  // BYTEARRAY8
+        case 'X':
+          pushBytes(Kind::kString, le(4));
+          break;  // BINUNICODE
+        case 0x8c:
+          pushBytes(Kind::kString, u8());
+          break;  // SHORT_BINUNICODE
+        case 0x8d:
+          pushBytes(Kind::kString, le(8));
+          break;  // BINUNICODE8
+        case ')':
+          push(make(Kind::kTuple));
+          break;     // EMPTY_TUPLE
+        case 't': {  // TUPLE
           auto v = make(Kind::kTuple);
           v->items = popMark();
           push(v);
           break;
         }
-        case 0x85: case 0x86: case 0x87: {  // TUPLE1..3
+        case 0x85:
+        case 0x86:
+        case 0x87: {  // TUPLE1..3
           const size_t n = op - 0x84;
           need(n);
           auto v = make(Kind::kTuple);
@@ -108,8 +162,10 @@ class Machine {
           push(v);
           break;
         }
-        case ']': push(make(Kind::kList)); break;  // EMPTY_LIST
-        case 'l': {                                // LIST
+        case ']':
+          push(make(Kind::kList));
+          break;     // EMPTY_LIST
+        case 'l': {  // LIST
           auto v = make(Kind::kList);
           v->items = popMark();
           push(v);
@@ -126,8 +182,10 @@ class Machine {
           items.insert(items.end(), xs.begin(), xs.end());
           break;
         }
-        case '}': push(make(Kind::kDict)); break;  // EMPTY_DICT
-        case 'd': {                                // DICT
+        case '}':
+          push(make(Kind::kDict));
+          break;     // EMPTY_DICT
+        case 'd': {  // DICT
           auto xs = popMark();
           auto v = make(Kind::kDict);
           addEntries(v, xs);
@@ -145,8 +203,10 @@ class Machine {
           addEntries(container(Kind::kDict), xs);
           break;
         }
-        case 0x8f: push(make(Kind::kSet)); break;  // EMPTY_SET
-        case 0x90: {                               // ADDITEMS
+        case 0x8f:
+          push(make(Kind::kSet));
+          break;      // EMPTY_SET
+        case 0x90: {  // ADDITEMS
           auto xs = popMark();
           auto& items = container(Kind::kSet)->items;
           items.insert(items.end(), xs.begin(), xs.end());
@@ -185,7 +245,7 @@ class Machine {
           break;
         }
         case 0x92: {  // NEWOBJ_EX
-          pop();  // kwargs
+          pop();      // kwargs
           auto args = pop();
           auto cls = pop();
           push(call(cls, args));
@@ -205,13 +265,27 @@ class Machine {
           push(v);
           break;
         }
-        case 'h': push(memoGet(u8())); break;                               // BINGET
-        case 'j': push(memoGet(le(4))); break;                              // LONG_BINGET
-        case 'g': push(memoGet(textIndex(line()))); break;                  // GET
-        case 'q': memo_[u8()] = top(); break;                               // BINPUT
-        case 'r': memo_[le(4)] = top(); break;                              // LONG_BINPUT
-        case 'p': memo_[textIndex(line())] = top(); break;                  // PUT
-        case 0x94: memo_[static_cast<uint64_t>(memo_.size())] = top(); break;  // MEMOIZE
+        case 'h':
+          push(memoGet(u8()));
+          break;  // BINGET
+        case 'j':
+          push(memoGet(le(4)));
+          break;  // LONG_BINGET
+        case 'g':
+          push(memoGet(textIndex(line())));
+          break;  // GET
+        case 'q':
+          memo_[u8()] = top();
+          break;  // BINPUT
+        case 'r':
+          memo_[le(4)] = top();
+          break;  // LONG_BINPUT
+        case 'p':
+          memo_[textIndex(line())] = top();
+          break;  // PUT
+        case 0x94:
+          memo_[static_cast<uint64_t>(memo_.size())] = top();
+          break;  // MEMOIZE
         default: {
           char buf[8];
           std::snprintf(buf, sizeof buf, "0x%02x", op);
@@ -391,19 +465,32 @@ PicklePtr PickleValue::get(const std::string& key) const {
 
 std::string PickleValue::kindName() const {
   switch (kind) {
-    case Kind::kNone: return "None";
-    case Kind::kBool: return "bool";
-    case Kind::kInt: return "int";
-    case Kind::kFloat: return "float";
-    case Kind::kString: return "str";
-    case Kind::kBytes: return "bytes";
-    case Kind::kTuple: return "tuple";
-    case Kind::kList: return "list";
-    case Kind::kDict: return "dict";
-    case Kind::kSet: return "set";
-    case Kind::kGlobal: return "global " + text;
-    case Kind::kObject: return "object of " + (callable ? callable->text : std::string("?"));
-    case Kind::kPersistentId: return "persistent id";
+    case Kind::kNone:
+      return "None";
+    case Kind::kBool:
+      return "bool";
+    case Kind::kInt:
+      return "int";
+    case Kind::kFloat:
+      return "float";
+    case Kind::kString:
+      return "str";
+    case Kind::kBytes:
+      return "bytes";
+    case Kind::kTuple:
+      return "tuple";
+    case Kind::kList:
+      return "list";
+    case Kind::kDict:
+      return "dict";
+    case Kind::kSet:
+      return "set";
+    case Kind::kGlobal:
+      return "global " + text;
+    case Kind::kObject:
+      return "object of " + (callable ? callable->text : std::string("?"));
+    case Kind::kPersistentId:
+      return "persistent id";
   }
   return "?";
 }

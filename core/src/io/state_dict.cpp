@@ -20,11 +20,11 @@ struct StorageType {
   torch::Dtype dtype;
 };
 const StorageType kStorages[] = {
-    {"torch.FloatStorage", torch::kFloat32},   {"torch.DoubleStorage", torch::kFloat64},
-    {"torch.HalfStorage", torch::kFloat16},    {"torch.BFloat16Storage", torch::kBFloat16},
-    {"torch.LongStorage", torch::kInt64},      {"torch.IntStorage", torch::kInt32},
-    {"torch.ShortStorage", torch::kInt16},     {"torch.CharStorage", torch::kInt8},
-    {"torch.ByteStorage", torch::kUInt8},      {"torch.BoolStorage", torch::kBool},
+    {"torch.FloatStorage", torch::kFloat32}, {"torch.DoubleStorage", torch::kFloat64},
+    {"torch.HalfStorage", torch::kFloat16},  {"torch.BFloat16Storage", torch::kBFloat16},
+    {"torch.LongStorage", torch::kInt64},    {"torch.IntStorage", torch::kInt32},
+    {"torch.ShortStorage", torch::kInt16},   {"torch.CharStorage", torch::kInt8},
+    {"torch.ByteStorage", torch::kUInt8},    {"torch.BoolStorage", torch::kBool},
 };
 
 std::set<std::string> allowedGlobals() {
@@ -35,8 +35,7 @@ std::set<std::string> allowedGlobals() {
 }
 
 std::vector<int64_t> intList(const PicklePtr& v, const std::string& what, const std::string& src) {
-  if (!v || v->kind != Kind::kTuple)
-    throw Error(src + ": tensor " + what + " is not a tuple");
+  if (!v || v->kind != Kind::kTuple) throw Error(src + ": tensor " + what + " is not a tuple");
   std::vector<int64_t> out;
   for (const auto& x : v->items) {
     if (x->kind != Kind::kInt) throw Error(src + ": tensor " + what + " holds a non-integer");
@@ -51,7 +50,8 @@ class Rebuilder {
       : reader_(reader), src_(std::move(src)) {}
 
   torch::Tensor tensor(const PicklePtr& v, const std::string& name) {
-    if (v->kind != Kind::kObject) throw Error(src_ + ": '" + name + "' is a " + v->kindName() + ", not a tensor");
+    if (v->kind != Kind::kObject)
+      throw Error(src_ + ": '" + name + "' is a " + v->kindName() + ", not a tensor");
     const auto& a = v->args->items;
     if (v->callable->isGlobal("torch._utils._rebuild_parameter")) {
       if (a.empty()) throw Error(src_ + ": '" + name + "': empty parameter");
@@ -119,8 +119,10 @@ void flatten(const PicklePtr& dict, const std::string& prefix, Rebuilder& rb, Na
     if (k->kind != Kind::kString && k->kind != Kind::kBytes)
       throw Error(src + ": a key of kind " + k->kindName() + " (expected names)");
     const std::string name = prefix + k->text;
-    if (v->kind == Kind::kDict) flatten(v, name + ".", rb, out, src);
-    else out.emplace_back(name, rb.tensor(v, name));
+    if (v->kind == Kind::kDict)
+      flatten(v, name + ".", rb, out, src);
+    else
+      out.emplace_back(name, rb.tensor(v, name));
   }
 }
 
@@ -143,7 +145,8 @@ std::string listFew(const std::vector<std::string>& v) {
 }
 
 bool endsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
@@ -158,7 +161,8 @@ NamedTensors readTorchFile(const std::string& path) {
   }
   try {
     if (!reader->hasRecord("data.pkl"))
-      throw Error(path + ": PyTorch archive without data.pkl (a TorchScript module? use a state_dict)");
+      throw Error(path +
+                  ": PyTorch archive without data.pkl (a TorchScript module? use a state_dict)");
     auto [data, size] = reader->getRecord("data.pkl");
     PickleOptions opts;
     opts.allowed_globals = allowedGlobals();
@@ -179,7 +183,8 @@ NamedTensors readTorchFile(const std::string& path) {
 
 std::string LoadReport::summary() const {
   std::string s = std::to_string(loaded) + " tensors loaded";
-  if (!missing.empty()) s += "; " + std::to_string(missing.size()) + " missing: " + listFew(missing);
+  if (!missing.empty())
+    s += "; " + std::to_string(missing.size()) + " missing: " + listFew(missing);
   if (!unexpected.empty())
     s += "; " + std::to_string(unexpected.size()) + " unexpected: " + listFew(unexpected);
   if (!mismatched.empty())
@@ -187,8 +192,8 @@ std::string LoadReport::summary() const {
   return s;
 }
 
-LoadReport loadStateDict(torch::nn::Module& module, const NamedTensors& tensors,
-                         bool allow_partial, const std::string& source) {
+LoadReport loadStateDict(torch::nn::Module& module, const NamedTensors& tensors, bool allow_partial,
+                         const std::string& source) {
   std::map<std::string, torch::Tensor> file;
   for (const auto& [name, t] : tensors)
     file[name.rfind("module.", 0) == 0 ? name.substr(7) : name] = t;

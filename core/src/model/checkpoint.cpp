@@ -87,7 +87,8 @@ LoadedModel loadModel(const std::string& path) {
   if (archive.try_read("version", version) && version.isInt() &&
       version.toInt() > kCheckpointVersion)
     throw Error(path + ": checkpoint version " + std::to_string(version.toInt()) +
-                " is newer than this build understands (" + std::to_string(kCheckpointVersion) + ")");
+                " is newer than this build understands (" + std::to_string(kCheckpointVersion) +
+                ")");
   LoadedModel out;
   out.arch = readString(archive, "arch", path);
   out.op = readString(archive, "op", path);

@@ -53,7 +53,8 @@ class MSUnitImpl : public torch::nn::Module {
              const std::string& name)
       : name_(name) {
     conv1 = register_module("conv1", convBnAct({in, mid, 1}, Act::kPReLU));
-    conv2 = register_module("conv2_msconv", makeOperator(op, opContext(arch, mid, stride, name + ".op")));
+    conv2 = register_module("conv2_msconv",
+                            makeOperator(op, opContext(arch, mid, stride, name + ".op")));
     conv3 = register_module("conv3", convBnAct({mid, out, 1}, Act::kNone));
     if (in != out || stride != 1)
       shortcut = register_module("shortcut", convBnAct({in, out, 1, stride}, Act::kNone));
@@ -89,8 +90,8 @@ class MSNetImpl : public BackboneImpl {
       std::vector<std::shared_ptr<MSUnitImpl>> units;
       for (int u = 0; u < arch.blocks[s]; ++u) {
         const std::string name = "stage" + std::to_string(s + 1) + "." + std::to_string(u);
-        auto unit = std::make_shared<MSUnitImpl>(arch, op, in, mid, out,
-                                                 u == 0 && s > 0 ? 2 : 1, name);
+        auto unit =
+            std::make_shared<MSUnitImpl>(arch, op, in, mid, out, u == 0 && s > 0 ? 2 : 1, name);
         stage->register_module(std::to_string(u), unit);
         units.push_back(unit);
         layers_.push_back(name + ".op");
@@ -135,7 +136,8 @@ class IBlockImpl : public torch::nn::Module {
     conv1 = register_module("conv1", makeConv({in, planes, 3, 1, 1}));
     bn2 = register_module("bn2", torch::nn::BatchNorm2d(planes));
     act = register_module("prelu", prelu(planes));
-    conv2 = register_module("conv2", makeOperator(op, opContext(arch, planes, stride, name + ".op")));
+    conv2 =
+        register_module("conv2", makeOperator(op, opContext(arch, planes, stride, name + ".op")));
     bn3 = register_module("bn3", torch::nn::BatchNorm2d(planes));
     if (in != planes || stride != 1)
       downsample = register_module("downsample", convBnAct({in, planes, 1, stride}, Act::kNone));

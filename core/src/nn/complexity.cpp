@@ -62,7 +62,8 @@ Complexity measureComplexity(BackboneImpl& model, int input, int depth) {
   };
   for (const auto* m : rec.order_) {
     const auto it = names.find(m);
-    const std::string key = truncate(it == names.end() ? std::string("(model)") : it->second, depth);
+    const std::string key =
+        truncate(it == names.end() ? std::string("(model)") : it->second, depth);
     row(key).macs += rec.seen_[m];
     out.macs += rec.seen_[m];
   }

@@ -8,8 +8,12 @@ namespace {
 thread_local MacCounter* g_counter = nullptr;
 }
 
-MacCountScope::MacCountScope(MacCounter* counter) : previous_(g_counter) { g_counter = counter; }
-MacCountScope::~MacCountScope() { g_counter = previous_; }
+MacCountScope::MacCountScope(MacCounter* counter) : previous_(g_counter) {
+  g_counter = counter;
+}
+MacCountScope::~MacCountScope() {
+  g_counter = previous_;
+}
 
 void reportMacs(const torch::nn::Module* module, int64_t macs) {
   if (g_counter) g_counter->add(module, macs);
@@ -57,7 +61,8 @@ torch::nn::Sequential convBnAct(const ConvOpts& o, Act act) {
   seq->push_back(makeConv(o));
   seq->push_back(torch::nn::BatchNorm2d(o.out));
   if (act == Act::kReLU) seq->push_back(torch::nn::ReLU());
-  if (act == Act::kPReLU) seq->push_back(torch::nn::PReLU(torch::nn::PReLUOptions().num_parameters(o.out)));
+  if (act == Act::kPReLU)
+    seq->push_back(torch::nn::PReLU(torch::nn::PReLUOptions().num_parameters(o.out)));
   return seq;
 }
 

@@ -17,8 +17,8 @@ int resolveGroups(const OpSpec& spec, const OpContext& ctx) {
   const int g = spec.groups > 0 ? spec.groups : ctx.default_groups;
   if (ctx.channels % g != 0)
     throw Error("operator '" + spec.str() + "'" + (ctx.layer.empty() ? "" : " at " + ctx.layer) +
-                ": " + std::to_string(ctx.channels) + " channels are not divisible by G=" +
-                std::to_string(g));
+                ": " + std::to_string(ctx.channels) +
+                " channels are not divisible by G=" + std::to_string(g));
   return g;
 }
 
@@ -45,12 +45,17 @@ Operator makeOperator(const OpSpec& spec, const OpContext& ctx) {
   if (ctx.channels <= 0 || ctx.stride <= 0)
     throw Error("operator '" + spec.str() + "': channels and stride must be positive");
   switch (spec.kind) {
-    case OpKind::kPlainConv: return std::make_shared<PlainConvImpl>(spec, ctx);
-    case OpKind::kConv3x3: return std::make_shared<Conv3x3Impl>(spec, ctx);
+    case OpKind::kPlainConv:
+      return std::make_shared<PlainConvImpl>(spec, ctx);
+    case OpKind::kConv3x3:
+      return std::make_shared<Conv3x3Impl>(spec, ctx);
     case OpKind::kMSConv:
-    case OpKind::kMSConvOfficial: return std::make_shared<MSConvImpl>(spec, ctx);
-    case OpKind::kSKConv: return std::make_shared<SKConvImpl>(spec, ctx);
-    case OpKind::kSCConv: return std::make_shared<SCConvImpl>(spec, ctx);
+    case OpKind::kMSConvOfficial:
+      return std::make_shared<MSConvImpl>(spec, ctx);
+    case OpKind::kSKConv:
+      return std::make_shared<SKConvImpl>(spec, ctx);
+    case OpKind::kSCConv:
+      return std::make_shared<SCConvImpl>(spec, ctx);
   }
   throw Error("operator '" + spec.str() + "' has no implementation");
 }
@@ -126,9 +131,15 @@ torch::Tensor MSConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::s
   const torch::Tensor u2 = seqForward(convs, 1, x);
   torch::Tensor s;
   switch (spec_.fusion) {
-    case PoolFusion::kMul: s = (u1 * u2).mean({2, 3}, /*keepdim=*/true); break;
-    case PoolFusion::kAdd: s = (u1 + u2).mean({2, 3}, true); break;
-    case PoolFusion::kFirst: s = u1.mean({2, 3}, true); break;
+    case PoolFusion::kMul:
+      s = (u1 * u2).mean({2, 3}, /*keepdim=*/true);
+      break;
+    case PoolFusion::kAdd:
+      s = (u1 + u2).mean({2, 3}, true);
+      break;
+    case PoolFusion::kFirst:
+      s = u1.mean({2, 3}, true);
+      break;
   }
   const torch::Tensor z = fc->forward(s);
   auto head = [&](size_t i) {
@@ -201,8 +212,8 @@ SCConvImpl::SCConvImpl(const OpSpec& spec, const OpContext& ctx) {
   const int C = ctx.channels;
   const std::string where = "operator 'scconv'" + (ctx.layer.empty() ? "" : " at " + ctx.layer);
   if (C % spec.gn_groups != 0)
-    throw Error(where + ": " + std::to_string(C) + " channels are not divisible by gn=" +
-                std::to_string(spec.gn_groups));
+    throw Error(where + ": " + std::to_string(C) +
+                " channels are not divisible by gn=" + std::to_string(spec.gn_groups));
   if (C % 4 != 0)
     throw Error(where + ": needs channels divisible by 4 (halves, squeeze 2, 2 groups), got " +
                 std::to_string(C));

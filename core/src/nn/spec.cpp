@@ -42,13 +42,18 @@ const OpName kOps[] = {
 
 const char* fusionName(PoolFusion f) {
   switch (f) {
-    case PoolFusion::kMul: return "mul";
-    case PoolFusion::kAdd: return "add";
-    case PoolFusion::kFirst: return "first";
+    case PoolFusion::kMul:
+      return "mul";
+    case PoolFusion::kAdd:
+      return "add";
+    case PoolFusion::kFirst:
+      return "first";
   }
   return "?";
 }
-const char* diffName(DiffTerm d) { return d == DiffTerm::kSub ? "sub" : "add"; }
+const char* diffName(DiffTerm d) {
+  return d == DiffTerm::kSub ? "sub" : "add";
+}
 
 std::string kernelsName(int d1, int d2) {
   auto k = [](int d) { return "k" + std::to_string(2 * d + 1); };
@@ -130,27 +135,37 @@ OpSpec parseOpSpec(const std::string& text) {
     if (eq == std::string::npos || eq == 0)
       throw Error("operator '" + name + "': option '" + item + "' is not key=value");
     const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
-    auto unsupported = [&] {
-      return Error("operator '" + name + "' has no option '" + key + "'");
-    };
+    auto unsupported = [&] { return Error("operator '" + name + "' has no option '" + key + "'"); };
     if (key == "fusion" || key == "diff") {
       if (!spec.isMSConvFamily()) throw unsupported();
       if (key == "fusion") {
-        if (value == "mul") spec.fusion = PoolFusion::kMul;
-        else if (value == "add") spec.fusion = PoolFusion::kAdd;
-        else if (value == "first") spec.fusion = PoolFusion::kFirst;
-        else throw Error("operator '" + name + "': fusion must be mul, add or first, got '" + value + "'");
+        if (value == "mul")
+          spec.fusion = PoolFusion::kMul;
+        else if (value == "add")
+          spec.fusion = PoolFusion::kAdd;
+        else if (value == "first")
+          spec.fusion = PoolFusion::kFirst;
+        else
+          throw Error("operator '" + name + "': fusion must be mul, add or first, got '" + value +
+                      "'");
       } else {
-        if (value == "sub") spec.diff = DiffTerm::kSub;
-        else if (value == "add") spec.diff = DiffTerm::kAdd;
-        else throw Error("operator '" + name + "': diff must be sub or add, got '" + value + "'");
+        if (value == "sub")
+          spec.diff = DiffTerm::kSub;
+        else if (value == "add")
+          spec.diff = DiffTerm::kAdd;
+        else
+          throw Error("operator '" + name + "': diff must be sub or add, got '" + value + "'");
       }
     } else if (key == "kernels") {
       if (!hasGate(spec.kind)) throw unsupported();
-      if (value == "k3k3") spec.dilation1 = 1, spec.dilation2 = 1;
-      else if (value == "k3k5") spec.dilation1 = 1, spec.dilation2 = 2;
-      else if (value == "k5k3") spec.dilation1 = 2, spec.dilation2 = 1;
-      else if (value == "k5k7") spec.dilation1 = 2, spec.dilation2 = 3;
+      if (value == "k3k3")
+        spec.dilation1 = 1, spec.dilation2 = 1;
+      else if (value == "k3k5")
+        spec.dilation1 = 1, spec.dilation2 = 2;
+      else if (value == "k5k3")
+        spec.dilation1 = 2, spec.dilation2 = 1;
+      else if (value == "k5k7")
+        spec.dilation1 = 2, spec.dilation2 = 3;
       else
         throw Error("operator '" + name + "': kernels must be k3k3, k3k5, k5k3 or k5k7, got '" +
                     value + "'");
@@ -183,24 +198,74 @@ std::vector<NamedEntry> listOperators() {
 
 std::vector<ArchSpec> listArchs() {
   std::vector<ArchSpec> a;
-  a.push_back({"msnet26", Family::kMSNet, {2, 2, 2, 2}, 1.0, 32, 32, 512, "MSNet-26 (ResNeXt-style bottlenecks)"});
-  a.push_back({"msnet50", Family::kMSNet, {3, 4, 6, 3}, 1.0, 32, 32, 512, "MSNet-50, the paper's backbone"});
+  a.push_back({"msnet26",
+               Family::kMSNet,
+               {2, 2, 2, 2},
+               1.0,
+               32,
+               32,
+               512,
+               "MSNet-26 (ResNeXt-style bottlenecks)"});
+  a.push_back({"msnet50",
+               Family::kMSNet,
+               {3, 4, 6, 3},
+               1.0,
+               32,
+               32,
+               512,
+               "MSNet-50, the paper's backbone"});
   a.push_back({"msnet101", Family::kMSNet, {3, 4, 23, 3}, 1.0, 32, 32, 512, "MSNet-101"});
-  a.push_back({"msnet-small", Family::kMSNet, {1, 2, 2, 1}, 0.25, 8, 16, 512,
+  a.push_back({"msnet-small",
+               Family::kMSNet,
+               {1, 2, 2, 1},
+               0.25,
+               8,
+               16,
+               512,
                "CPU preset: MSNet at 1/4 width, [1,2,2,1] units"});
-  a.push_back({"msnet-tiny", Family::kMSNet, {1, 1, 1, 1}, 0.125, 8, 8, 512,
+  a.push_back({"msnet-tiny",
+               Family::kMSNet,
+               {1, 1, 1, 1},
+               0.125,
+               8,
+               8,
+               512,
                "CPU preset: MSNet at 1/8 width, one unit per stage (the demo's)"});
-  a.push_back({"iresnet18", Family::kIResNet, {2, 2, 2, 2}, 1.0, 32, 32, 512, "insightface iResNet-18"});
-  a.push_back({"iresnet34", Family::kIResNet, {3, 4, 6, 3}, 1.0, 32, 32, 512, "insightface iResNet-34"});
-  a.push_back({"iresnet50", Family::kIResNet, {3, 4, 14, 3}, 1.0, 32, 32, 512, "insightface iResNet-50"});
-  a.push_back({"iresnet100", Family::kIResNet, {3, 13, 30, 3}, 1.0, 32, 32, 512, "insightface iResNet-100"});
+  a.push_back(
+      {"iresnet18", Family::kIResNet, {2, 2, 2, 2}, 1.0, 32, 32, 512, "insightface iResNet-18"});
+  a.push_back(
+      {"iresnet34", Family::kIResNet, {3, 4, 6, 3}, 1.0, 32, 32, 512, "insightface iResNet-34"});
+  a.push_back(
+      {"iresnet50", Family::kIResNet, {3, 4, 14, 3}, 1.0, 32, 32, 512, "insightface iResNet-50"});
+  a.push_back({"iresnet100",
+               Family::kIResNet,
+               {3, 13, 30, 3},
+               1.0,
+               32,
+               32,
+               512,
+               "insightface iResNet-100"});
   // iResNet runs its stem at full 112 x 112 resolution; narrow layers at that size are memory-bound
   // on a CPU (an 8-channel 112 x 112 layer costs more than the rest of the network), so the CPU
   // presets give the stem stride 2 and size the head for the 4 x 4 map that results.
-  a.push_back({"iresnet-small", Family::kIResNet, {1, 2, 2, 1}, 0.25, 8, 16, 512,
-               "CPU preset: iResNet at 1/4 width, [1,2,2,1] blocks, stem stride 2", 2});
-  a.push_back({"iresnet-tiny", Family::kIResNet, {1, 1, 1, 1}, 0.125, 4, 8, 512,
-               "CPU preset: iResNet at 1/8 width, one block per stage, stem stride 2", 2});
+  a.push_back({"iresnet-small",
+               Family::kIResNet,
+               {1, 2, 2, 1},
+               0.25,
+               8,
+               16,
+               512,
+               "CPU preset: iResNet at 1/4 width, [1,2,2,1] blocks, stem stride 2",
+               2});
+  a.push_back({"iresnet-tiny",
+               Family::kIResNet,
+               {1, 1, 1, 1},
+               0.125,
+               4,
+               8,
+               512,
+               "CPU preset: iResNet at 1/8 width, one block per stage, stem stride 2",
+               2});
   return a;
 }
 

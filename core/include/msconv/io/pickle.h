@@ -18,22 +18,28 @@ using PicklePtr = std::shared_ptr<PickleValue>;
 
 struct PickleValue {
   enum class Kind {
-    kNone, kBool, kInt, kFloat,
-    kString,         // unicode text (UTF-8)
-    kBytes,          // bytes, Python-2 str, bytearray
-    kTuple, kList, kDict, kSet,
-    kGlobal,         // text = "module.name"
-    kObject,         // callable(*args), then BUILD(state); callable is a kGlobal
-    kPersistentId,   // BINPERSID: args holds the persistent id
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kString,  // unicode text (UTF-8)
+    kBytes,   // bytes, Python-2 str, bytearray
+    kTuple,
+    kList,
+    kDict,
+    kSet,
+    kGlobal,        // text = "module.name"
+    kObject,        // callable(*args), then BUILD(state); callable is a kGlobal
+    kPersistentId,  // BINPERSID: args holds the persistent id
   };
   Kind kind = Kind::kNone;
   bool boolean = false;
   int64_t integer = 0;
   double real = 0.0;
-  std::string text;                                   // kString, kBytes, kGlobal
-  std::vector<PicklePtr> items;                       // kTuple, kList, kSet
+  std::string text;                                      // kString, kBytes, kGlobal
+  std::vector<PicklePtr> items;                          // kTuple, kList, kSet
   std::vector<std::pair<PicklePtr, PicklePtr>> entries;  // kDict
-  PicklePtr callable, args, state;                    // kObject (state may be null)
+  PicklePtr callable, args, state;                       // kObject (state may be null)
 
   bool isGlobal(const std::string& qualified) const {
     return kind == Kind::kGlobal && text == qualified;

@@ -32,7 +32,7 @@ struct LoadReport {
 // A "module." prefix (DataParallel) is stripped; BatchNorm's num_batches_tracked may be absent.
 // Unless allow_partial, any missing, unexpected or mis-shaped key is an error (msconv::Error
 // listing them) and the module is left untouched.
-LoadReport loadStateDict(torch::nn::Module& module, const NamedTensors& tensors,
-                         bool allow_partial, const std::string& source);
+LoadReport loadStateDict(torch::nn::Module& module, const NamedTensors& tensors, bool allow_partial,
+                         const std::string& source);
 
 }  // namespace msconv::io

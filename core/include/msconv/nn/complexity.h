@@ -20,7 +20,7 @@ struct Complexity {
   int input = 112;
   int64_t params = 0;
   int64_t trainable_params = 0;
-  int64_t macs = 0;  // per image
+  int64_t macs = 0;                 // per image
   std::vector<ModuleCost> modules;  // in forward order
 };
 

@@ -45,7 +45,8 @@ struct OpContext {
   std::string layer;
 };
 
-// Builds the operator; throws msconv::Error for impossible options (channels not divisible by G...).
+// Builds the operator; throws msconv::Error for impossible options (channels not divisible by
+// G...).
 Operator makeOperator(const OpSpec& spec, const OpContext& ctx);
 
 // "conv": one 3x3 convolution, no bias; its parameter is "weight" (iResNet's conv2.weight).

@@ -26,8 +26,8 @@ struct OpSpec {
   OpKind kind = OpKind::kMSConvOfficial;
   PoolFusion fusion = PoolFusion::kMul;
   DiffTerm diff = DiffTerm::kSub;
-  int dilation1 = 1;  // branch 1: 3x3 with this dilation (K3 = 1, K5 = 2, K7 = 3)
-  int dilation2 = 2;  // branch 2
+  int dilation1 = 1;   // branch 1: 3x3 with this dilation (K3 = 1, K5 = 2, K7 = 3)
+  int dilation2 = 2;   // branch 2
   int reduction = 16;  // r: d = max(C / r, L)
   int min_dim = 0;     // L (0: architecture default, 32 at full width)
   int groups = 0;      // G (0: architecture default, 32 at full width)
@@ -57,7 +57,7 @@ enum class Family { kMSNet, kIResNet };
 
 // A backbone: family, depth and width. Presets are names like any other.
 struct ArchSpec {
-  std::string name;         // registry name ("msnet50", "msnet-tiny", ...)
+  std::string name;  // registry name ("msnet50", "msnet-tiny", ...)
   Family family = Family::kMSNet;
   std::vector<int> blocks;  // units per stage
   double width = 1.0;       // channel multiplier on the full-size widths

@@ -14,8 +14,8 @@ namespace msconv::nn {
 
 class Tap {
  public:
-  Tap() = default;                                  // captures every layer
-  explicit Tap(std::vector<std::string> layers);    // captures only these layers
+  Tap() = default;                                // captures every layer
+  explicit Tap(std::vector<std::string> layers);  // captures only these layers
   bool wants(const std::string& layer) const;
   void put(const std::string& layer, const std::string& key, const at::Tensor& value);
   bool has(const std::string& layer, const std::string& key) const;
