@@ -59,5 +59,3 @@ TRAIN_BENCH(iresnet_tiny_b64, "iresnet-tiny", "conv", 64, false);
 TRAIN_BENCH(iresnet_tiny_b64_nhwc, "iresnet-tiny", "conv", 64, true);
 TRAIN_BENCH(iresnet_tiny_msconv_official_b64, "iresnet-tiny", "msconv-official", 64, false);
 TRAIN_BENCH(iresnet_tiny_msconv_official_b64_nhwc, "iresnet-tiny", "msconv-official", 64, true);
-
-BENCHMARK_MAIN();

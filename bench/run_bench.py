@@ -20,6 +20,8 @@ ABSOLUTE = {
                  "trainStep/msnet_tiny_msconv_official_b64_nhwc",
                  "trainStep/iresnet_tiny_b64", "trainStep/iresnet_tiny_b64_nhwc"]
 }
+ABSOLUTE["loaderJpeg/2"] = ("images_per_s", "images/s", 2500.0)
+ABSOLUTE["synthGenerate/2"] = ("images_per_s", "images/s", 2000.0)
 # Comparisons with the PyTorch peer: our benchmark -> (peer script args, counter, unit, target ratio).
 PEERS = {
     "trainStep/msnet_tiny_msconv_official_b64": (["train_step.py", "msnet-tiny", "64", "3"],
@@ -72,10 +74,10 @@ def main():
             results.append({"name": name, "value": b[counter], "unit": unit, "ratio": None,
                             "target": target})
         elif name not in PEERS:
-            counter = "samples_per_s" if "samples_per_s" in b else None
+            counter = next((c for c in ("samples_per_s", "images_per_s") if c in b), None)
             results.append({"name": name, "value": b[counter] if counter else b["real_time"],
-                            "unit": "samples/s" if counter else b["time_unit"], "ratio": None,
-                            "target": None})
+                            "unit": counter.replace("_per_s", "/s") if counter else b["time_unit"],
+                            "ratio": None, "target": None})
     path = os.path.join(args.build, "bench", "results.json")
     with open(path, "w") as f:
         json.dump(results, f, indent=1)

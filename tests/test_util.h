@@ -15,7 +15,13 @@ namespace msconv::test {
 // Folder written by tests/python/make_fixtures.py (ctest's fixture step sets MSCONV_FIXTURES).
 inline std::string fixtureDir() {
   const char* d = std::getenv("MSCONV_FIXTURES");
-  return d ? d : "fixtures";
+  return d ? d : MSCONV_FIXTURES_DIR;
+}
+
+// Folder written by tests/python/make_data_fixtures.py.
+inline std::string dataFixtureDir() {
+  const char* d = std::getenv("MSCONV_DATA_FIXTURES");
+  return d ? d : MSCONV_DATA_FIXTURES_DIR;
 }
 
 inline std::map<std::string, torch::Tensor> readFixture(const std::string& file) {

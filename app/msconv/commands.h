@@ -12,5 +12,6 @@ using Argv = std::vector<std::string>;
 int cmdInfo(const Argv& argv);
 int cmdImport(const Argv& argv);
 int cmdEmbed(const Argv& argv);
+int cmdData(const Argv& argv);
 
 }  // namespace msconv::cli

@@ -22,6 +22,7 @@ const std::map<std::string, Command>& commands() {
       {"info", {msconv::cli::cmdInfo, "operators, architectures, parameters and MACs"}},
       {"import", {msconv::cli::cmdImport, "convert a PyTorch state_dict into a checkpoint"}},
       {"embed", {msconv::cli::cmdEmbed, "print the 512-d embedding of one image"}},
+      {"data", {msconv::cli::cmdData, "datasets: info, check, pack, pack-pairs, synth"}},
   };
   return table;
 }

@@ -1,0 +1,90 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "msconv/data/ijb.h"
+#include "msconv/error.h"
+
+using namespace msconv;
+using namespace msconv::data;
+namespace fs = std::filesystem;
+
+namespace {
+std::array<float, 10> transformPoints(const cv::Mat& M, const std::array<float, 10>& p) {
+  std::array<float, 10> out{};
+  for (int i = 0; i < 5; ++i) {
+    out[2 * i] = static_cast<float>(M.at<double>(0, 0) * p[2 * i] +
+                                    M.at<double>(0, 1) * p[2 * i + 1] + M.at<double>(0, 2));
+    out[2 * i + 1] = static_cast<float>(M.at<double>(1, 0) * p[2 * i] +
+                                        M.at<double>(1, 1) * p[2 * i + 1] + M.at<double>(1, 2));
+  }
+  return out;
+}
+}  // namespace
+
+TEST(Ijb, SimilarityTransformRecoversAKnownWarp) {
+  cv::Mat M = cv::getRotationMatrix2D(cv::Point2f(40, 50), 23.0, 1.7);
+  M.at<double>(0, 2) += 11;
+  const auto src =
+      transformPoints(M, arcfaceTemplate());  // landmarks as a detector would report them
+  const cv::Mat back = similarityTransform(src, arcfaceTemplate());
+  const auto onto = transformPoints(back, src);
+  for (int i = 0; i < 10; ++i) EXPECT_NEAR(onto[i], arcfaceTemplate()[i], 1e-3);
+}
+
+TEST(Ijb, AlignFaceMovesLandmarksOntoTheTemplate) {
+  // Draw five dots where a rotated, scaled face would have them; align; find the dots.
+  // Rotated by -15 degrees, scaled 2x about the template's centre, moved into a 250 x 250 image.
+  cv::Mat M = cv::getRotationMatrix2D(cv::Point2f(48, 72), -15.0, 2.0);
+  M.at<double>(0, 2) += 70;
+  M.at<double>(1, 2) += 50;
+  const auto lm = transformPoints(M, arcfaceTemplate());
+  cv::Mat img(250, 250, CV_8UC3, cv::Scalar(0, 0, 0));
+  for (int i = 0; i < 5; ++i)
+    cv::circle(img, cv::Point(cvRound(lm[2 * i]), cvRound(lm[2 * i + 1])), 3,
+               cv::Scalar(255, 255, 255), -1);
+  const cv::Mat aligned = alignFace(img, lm);
+  ASSERT_EQ(aligned.size(), cv::Size(112, 112));
+  for (int i = 0; i < 5; ++i) {
+    const auto px = aligned.at<cv::Vec3b>(cvRound(arcfaceTemplate()[2 * i + 1]),
+                                          cvRound(arcfaceTemplate()[2 * i]));
+    EXPECT_GT(px[0], 100) << "landmark " << i;
+  }
+}
+
+TEST(Ijb, ReadsMetadataAndNamesBadLines) {
+  const std::string root = ::testing::TempDir() + "/ijb";
+  fs::create_directories(root + "/meta");
+  fs::create_directories(root + "/loose_crop");
+  std::ofstream(root + "/meta/ijbc_face_tid_mid.txt")
+      << "1.jpg 1 10\n2.jpg 1 11\n3.jpg 2 12\n4.jpg 3 12\n";
+  std::ofstream(root + "/meta/ijbc_template_pair_label.txt") << "1 2 0\n1 3 1\n";
+  {
+    std::ofstream f(root + "/meta/ijbc_name_5pts_score.txt");
+    for (int i = 1; i <= 4; ++i) f << i << ".jpg 30 51 65 51 48 71 33 92 62 92 0.9" << i << "\n";
+  }
+  const IjbSet set = readIjb(root);
+  EXPECT_EQ(set.name, "ijbc");
+  EXPECT_EQ(set.faces.size(), 4u);
+  EXPECT_EQ(set.templates(), 3u);
+  EXPECT_EQ(set.medias(), 3u);
+  ASSERT_EQ(set.pairs.size(), 2u);
+  EXPECT_EQ(set.pairs[1].label, 1);
+  EXPECT_FLOAT_EQ(set.faces[2].score, 0.93f);
+  std::ofstream(root + "/meta/ijbc_template_pair_label.txt") << "1 2 0\n1 9 1\n";
+  try {
+    readIjb(root, "ijbc");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ijbc_template_pair_label.txt:2: template 9 has no faces"),
+              std::string::npos)
+        << e.what();
+  }
+  std::ofstream(root + "/meta/ijbc_template_pair_label.txt") << "1 2 0\n";
+  std::ofstream(root + "/meta/ijbc_name_5pts_score.txt")
+      << "1.jpg 30 51 65 51 48 71 33 92 62 92 0.9\n";
+  EXPECT_THROW(readIjb(root), Error);  // faces 2..4 lack landmarks
+}

@@ -1,0 +1,142 @@
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "msconv/data/dataset.h"
+#include "msconv/data/decode.h"
+#include "msconv/data/recordio.h"
+#include "msconv/error.h"
+#include "test_util.h"
+
+using namespace msconv;
+using namespace msconv::data;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string dataFixtures() {
+  return test::dataFixtureDir();
+}
+
+nlohmann::json manifest() {
+  std::ifstream f(dataFixtures() + "/manifest.json");
+  return nlohmann::json::parse(f);
+}
+
+std::string errorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+std::string magicBytes() {
+  return std::string(reinterpret_cast<const char*>(&kRecordMagic), 4);
+}
+
+}  // namespace
+
+TEST(RecordIO, RoundTripSplitsAroundTheMagic) {
+  const std::string prefix = ::testing::TempDir() + "/rt";
+  std::mt19937 rng(1);
+  std::vector<std::string> payloads;
+  for (int i = 0; i < 40; ++i) {
+    std::string p(rng() % 300, '\0');
+    for (auto& c : p) c = static_cast<char>(rng());
+    if (i % 3 == 0 && p.size() >= 16) p.replace((rng() % (p.size() / 4 - 1)) * 4, 4, magicBytes());
+    if (i % 5 == 0) p += magicBytes() + magicBytes();  // at the end, maybe unaligned
+    payloads.push_back(p);
+  }
+  {
+    RecordWriter w(prefix);
+    for (size_t i = 0; i < payloads.size(); ++i) w.write(100 + i, payloads[i]);
+    w.finish();
+  }
+  RecordReader r(prefix + ".rec");
+  ASSERT_EQ(r.size(), payloads.size());
+  for (size_t i = payloads.size(); i-- > 0;) EXPECT_EQ(r.readPayload(100 + i), payloads[i]) << i;
+}
+
+TEST(RecordIO, ReadsFilesFromAnIndependentWriter) {
+  const auto m = manifest();
+  const auto ds = openRecordDataset(dataFixtures() + "/insightface.rec");
+  ASSERT_EQ(ds->size(), m["images"].get<size_t>());
+  EXPECT_EQ(ds->numClasses(), m["classes"].get<int>());
+  for (size_t i = 0; i < ds->size(); ++i) {
+    EXPECT_EQ(ds->label(i), m["labels"][i].get<int>()) << i;
+    char name[32];
+    std::snprintf(name, sizeof name, "/img_%02zu.pnm", i);
+    EXPECT_EQ(ds->encoded(i), readFile(dataFixtures() + name)) << i;  // split records re-joined
+    const cv::Mat img = decodeFace(ds->encoded(i), ds->describe(i));
+    EXPECT_EQ(img.rows, 112);
+    EXPECT_EQ(img.channels(), 3);
+  }
+}
+
+TEST(RecordIO, FilesWithoutAHeaderTakeLabelsFromEachRecord) {
+  const auto m = manifest();
+  const auto ds = openRecordDataset(dataFixtures() + "/noheader.rec");
+  ASSERT_EQ(ds->size(), m["images"].get<size_t>());
+  EXPECT_EQ(ds->numClasses(), m["classes"].get<int>());
+  // Keys are visited in key order; key k holds image k - 10.
+  for (size_t i = 0; i < ds->size(); ++i) EXPECT_EQ(ds->label(i), m["labels"][i].get<int>());
+}
+
+TEST(RecordIO, BadFilesNameTheFileKeyAndOffset) {
+  const std::string dir = ::testing::TempDir() + "/bad";
+  fs::create_directories(dir);
+  const std::string good = dataFixtures() + "/insightface";
+  fs::copy_file(good + ".rec", dir + "/a.rec", fs::copy_options::overwrite_existing);
+  fs::copy_file(good + ".idx", dir + "/a.idx", fs::copy_options::overwrite_existing);
+  {
+    std::fstream f(dir + "/a.rec", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(0);
+    f.write("XXXX", 4);  // wrong magic at key 0
+  }
+  RecordReader r(dir + "/a.rec");
+  EXPECT_NE(errorOf([&] { r.readPayload(0); }).find("key 0: wrong magic 0x58585858 at byte 0"),
+            std::string::npos);
+  EXPECT_NE(errorOf([&] { r.readPayload(999); }).find("key 999 is not in"), std::string::npos);
+  // Truncated file: the index points past the end.
+  fs::resize_file(dir + "/a.rec", 100);
+  EXPECT_NE(errorOf([&] { RecordReader t(dir + "/a.rec"); }).find("past the end"),
+            std::string::npos);
+  std::ofstream(dir + "/b.rec") << "";
+  std::ofstream(dir + "/b.idx") << "0\t0\nnot a line\n";
+  EXPECT_NE(errorOf([&] { RecordReader t(dir + "/b.rec"); }).find("b.idx:1"), std::string::npos);
+  EXPECT_NE(errorOf([&] { RecordReader t(dir + "/missing.rec"); }).find("missing.rec"),
+            std::string::npos);
+}
+
+TEST(RecordIO, CorruptedBytesNeverCrashTheReaders) {
+  const std::string src = dataFixtures() + "/insightface";
+  const std::string rec = readFile(src + ".rec"), idx = readFile(src + ".idx");
+  const std::string dir = ::testing::TempDir() + "/fuzz";
+  fs::create_directories(dir);
+  std::mt19937 rng(5);
+  int errors = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    std::string r = rec, x = idx;
+    if (trial % 3 == 0)
+      r.resize(rng() % r.size());
+    else if (trial % 3 == 1)
+      for (int k = 0; k < 6; ++k) r[rng() % r.size()] ^= static_cast<char>(1 + rng() % 255);
+    else
+      x[rng() % x.size()] = static_cast<char>(rng());
+    std::ofstream(dir + "/f.rec", std::ios::binary) << r;
+    std::ofstream(dir + "/f.idx", std::ios::binary) << x;
+    try {
+      const auto ds = openRecordDataset(dir + "/f.rec");
+      for (size_t i = 0; i < ds->size(); ++i) decodeFace(ds->encoded(i), ds->describe(i));
+    } catch (const Error& e) {
+      ++errors;
+      EXPECT_NE(std::string(e.what()).find("f."), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_GT(errors, 100);
+}
