@@ -135,8 +135,8 @@ class FolderDataset : public FaceDataset {
 bool isImageFile(const std::string& path) {
   std::string ext = fs::path(path).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-  static const char* kExt[] = {".jpg", ".jpeg", ".png", ".bmp",  ".pgm",
-                               ".ppm", ".pbm",  ".tif", ".tiff", ".webp"};
+  static const char* kExt[] = {".jpg", ".jpeg", ".png", ".bmp",  ".pgm", ".ppm",
+                               ".pbm", ".pnm",  ".tif", ".tiff", ".webp"};
   return std::any_of(std::begin(kExt), std::end(kExt), [&](const char* e) { return ext == e; });
 }
 

@@ -233,8 +233,11 @@ cv::Mat renderFace(const FaceTraits& t, const FaceNuisance& n, int size) {
   // Mouth: curvature from the expression.
   const float mx = fx(0), my = t.mouth_y;
   const float mw = t.mouth_w * 0.5f, curve = 1.f + 5.f * std::abs(n.smile);
-  ellipse(img, mx, my + (n.smile < 0 ? curve : -curve) * 0.3f, mw, curve, 0, n.smile >= 0 ? 0 : 180,
-          n.smile >= 0 ? 180 : 360, bgr(t.lips), cvRound(t.lip_thick));
+  // Smiling: the lower half of an ellipse centred above the mouth line (a U); frowning: the upper
+  // half of one centred below it.
+  const bool smiling = n.smile >= 0;
+  ellipse(img, mx, my + (smiling ? -curve : curve) * 0.5f, mw, curve, 0, smiling ? 0 : 180,
+          smiling ? 180 : 360, bgr(t.lips), cvRound(t.lip_thick));
   // The identity's small mark.
   ellipse(img, fx(t.mark_x), t.mark_y, t.mark_r, t.mark_r, 0, 0, 360, bgr(t.skin, 0.5f), -1);
 
