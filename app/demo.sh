@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The demo behind './lab demo': what MSConv Lab can show on this machine with nothing downloaded.
-# Today: the operator library and the complexity of MSConv, SKNet and SCConv networks side by side
-# (paper Tables 7-8's parameter and MAC columns), at full size and for the CPU presets the demo
-# trains.
+# The demo behind './lab demo': what MSConv Lab shows on this machine with nothing downloaded.
+# The operator library and the complexity of MSConv, SKNet and SCConv networks side by side (the
+# parameter and MAC columns of the paper's Tables 7-8), then the embedded synthetic face set,
+# generated on first use and cached under out/demo/.
 set -euo pipefail
 build=${1:-build}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 msconv="$build/bin/msconv"
+faces="$root/out/demo/faces"
 
 echo "== MSConv Lab: operators and architectures =="
 "$msconv" info --list
@@ -19,3 +21,11 @@ echo
 echo "== CPU presets (what the demo trains) =="
 "$msconv" info --arch msnet-tiny --op msconv-official --op skconv --op scconv
 "$msconv" info --arch iresnet-tiny
+echo
+echo "== The embedded synthetic face set =="
+if [ ! -f "$faces/synth.json" ]; then
+  "$msconv" data synth -o "$faces" --sheet "$root/out/demo/contact_sheet.png"
+fi
+"$msconv" data info "$faces"
+"$msconv" data info "$faces/val.bin"
+echo "contact sheet: $root/out/demo/contact_sheet.png"
