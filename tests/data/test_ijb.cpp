@@ -74,6 +74,19 @@ TEST(Ijb, ReadsMetadataAndNamesBadLines) {
   ASSERT_EQ(set.pairs.size(), 2u);
   EXPECT_EQ(set.pairs[1].label, 1);
   EXPECT_FLOAT_EQ(set.faces[2].score, 0.93f);
+  // A loose crop with its landmarks comes back aligned; a missing image is named.
+  cv::Mat crop(150, 150, CV_8UC3, cv::Scalar(0, 0, 0));
+  cv::circle(crop, cv::Point(30, 51), 3, cv::Scalar(0, 0, 255), -1);  // red dot at landmark 1
+  cv::imwrite(root + "/loose_crop/1.jpg", crop);
+  const cv::Mat face = loadAlignedFace(set, 0);
+  EXPECT_EQ(face.size(), cv::Size(112, 112));
+  EXPECT_GT(face.at<cv::Vec3b>(52, 30)[0], 100);  // red in RGB order
+  try {
+    loadAlignedFace(set, 1);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("loose_crop/2.jpg"), std::string::npos) << e.what();
+  }
   std::ofstream(root + "/meta/ijbc_template_pair_label.txt") << "1 2 0\n1 9 1\n";
   try {
     readIjb(root, "ijbc");

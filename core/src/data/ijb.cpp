@@ -3,10 +3,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <set>
 #include <sstream>
 
+#include "msconv/data/decode.h"
 #include "msconv/error.h"
 
 namespace fs = std::filesystem;
@@ -156,6 +158,23 @@ cv::Mat alignFace(const cv::Mat& image, const std::array<float, 10>& landmarks, 
   cv::warpAffine(image, out, similarityTransform(landmarks, dst), cv::Size(size, size),
                  cv::INTER_LINEAR, cv::BORDER_CONSTANT);
   return out;
+}
+
+cv::Mat loadAlignedFace(const IjbSet& set, size_t i, int size) {
+  if (i >= set.faces.size()) throw Error(set.root + ": face " + std::to_string(i) + " out of range");
+  const std::string path = set.imagePath(set.faces[i]);
+  const std::string bytes = readFile(path);
+  const cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
+  cv::Mat bgr;
+  try {
+    bgr = cv::imdecode(raw, cv::IMREAD_COLOR);
+  } catch (const cv::Exception&) {
+    bgr.release();
+  }
+  if (bgr.empty()) throw Error(path + ": cannot decode image (corrupt or unsupported format)");
+  cv::Mat rgb;
+  cv::cvtColor(alignFace(bgr, set.faces[i].landmarks, size), rgb, cv::COLOR_BGR2RGB);
+  return rgb;
 }
 
 }  // namespace msconv::data

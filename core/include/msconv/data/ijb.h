@@ -49,4 +49,8 @@ cv::Mat similarityTransform(const std::array<float, 10>& src, const std::array<f
 // the template).
 cv::Mat alignFace(const cv::Mat& image, const std::array<float, 10>& landmarks, int size = 112);
 
+// Face i of the set: loose_crop/<image> decoded, aligned by its landmarks, as 8-bit RGB
+// size x size. Throws msconv::Error naming the file when it is missing or does not decode.
+cv::Mat loadAlignedFace(const IjbSet& set, size_t i, int size = 112);
+
 }  // namespace msconv::data
