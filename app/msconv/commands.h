@@ -13,5 +13,7 @@ int cmdInfo(const Argv& argv);
 int cmdImport(const Argv& argv);
 int cmdEmbed(const Argv& argv);
 int cmdData(const Argv& argv);
+int cmdTrain(const Argv& argv);
+int cmdRuns(const Argv& argv);
 
 }  // namespace msconv::cli

@@ -23,6 +23,8 @@ const std::map<std::string, Command>& commands() {
       {"import", {msconv::cli::cmdImport, "convert a PyTorch state_dict into a checkpoint"}},
       {"embed", {msconv::cli::cmdEmbed, "print the 512-d embedding of one image"}},
       {"data", {msconv::cli::cmdData, "datasets: info, check, pack, pack-pairs, synth"}},
+      {"train", {msconv::cli::cmdTrain, "train a model; prints the final checkpoint's path last"}},
+      {"runs", {msconv::cli::cmdRuns, "the workspace's runs: list, show, export (CSV/JSON)"}},
   };
   return table;
 }

@@ -31,9 +31,11 @@ TEST(Margin, SafeBeyondPiMinusMargin) {
   const auto spec = marginPreset("arcface");
   const auto cos = torch::linspace(-1.0, 1.0, 2001, torch::kFloat64).view({-1, 1});
   const auto labels = torch::zeros({2001}, torch::kLong);
-  const auto logit = marginLogits(torch::cat({cos, torch::zeros_like(cos)}, 1), labels, spec).select(1, 0);
+  const auto logit =
+      marginLogits(torch::cat({cos, torch::zeros_like(cos)}, 1), labels, spec).select(1, 0);
   EXPECT_TRUE(torch::isfinite(logit).all().item<bool>());
-  EXPECT_TRUE((logit.slice(0, 1) - logit.slice(0, 0, -1) >= -1e-9).all().item<bool>());  // monotone in cos
+  EXPECT_TRUE(
+      (logit.slice(0, 1) - logit.slice(0, 0, -1) >= -1e-9).all().item<bool>());  // monotone in cos
   // Continuous at theta_max = pi - 0.5.
   const double c = std::cos(M_PI - 0.5);
   const auto near = torch::tensor({{c - 1e-6, 0.0}, {c + 1e-6, 0.0}}, torch::kFloat64);

@@ -161,7 +161,8 @@ cv::Mat alignFace(const cv::Mat& image, const std::array<float, 10>& landmarks, 
 }
 
 cv::Mat loadAlignedFace(const IjbSet& set, size_t i, int size) {
-  if (i >= set.faces.size()) throw Error(set.root + ": face " + std::to_string(i) + " out of range");
+  if (i >= set.faces.size())
+    throw Error(set.root + ": face " + std::to_string(i) + " out of range");
   const std::string path = set.imagePath(set.faces[i]);
   const std::string bytes = readFile(path);
   const cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));

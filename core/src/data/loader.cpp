@@ -92,13 +92,13 @@ void DataLoader::stop() {
   workers_.clear();
 }
 
-void DataLoader::startEpoch(int64_t epoch) {
+void DataLoader::startEpoch(int64_t epoch, int64_t first_batch) {
   stop();
   epoch_ = epoch;
   order_ = epochOrder(epoch);
   batches_ = batchesPerEpoch();
-  next_build_ = 0;
-  next_deliver_ = 0;
+  next_build_ = std::min(first_batch, batches_);
+  next_deliver_ = std::min(first_batch, batches_);
   ready_.clear();
   error_ = nullptr;
   stopping_ = false;

@@ -11,12 +11,19 @@ namespace msconv::train {
 MarginSpec marginPreset(const std::string& name) {
   MarginSpec s;
   s.name = name;
-  if (name == "arcface") s.m1 = 1.0, s.m2 = 0.5, s.m3 = 0.0;
-  else if (name == "cosface") s.m1 = 1.0, s.m2 = 0.0, s.m3 = 0.4;
-  else if (name == "cml") s.m1 = 1.0, s.m2 = 0.3, s.m3 = 0.2;
-  else if (name == "softmax") s.m1 = 1.0, s.m2 = 0.0, s.m3 = 0.0, s.plain_softmax = true;
-  else if (name == "combined") s.m1 = 1.0, s.m2 = 0.0, s.m3 = 0.0;
-  else throw Error("loss.type: unknown loss '" + name + "' (arcface, cosface, cml, combined, softmax)");
+  if (name == "arcface")
+    s.m1 = 1.0, s.m2 = 0.5, s.m3 = 0.0;
+  else if (name == "cosface")
+    s.m1 = 1.0, s.m2 = 0.0, s.m3 = 0.4;
+  else if (name == "cml")
+    s.m1 = 1.0, s.m2 = 0.3, s.m3 = 0.2;
+  else if (name == "softmax")
+    s.m1 = 1.0, s.m2 = 0.0, s.m3 = 0.0, s.plain_softmax = true;
+  else if (name == "combined")
+    s.m1 = 1.0, s.m2 = 0.0, s.m3 = 0.0;
+  else
+    throw Error("loss.type: unknown loss '" + name +
+                "' (arcface, cosface, cml, combined, softmax)");
   return s;
 }
 
@@ -54,7 +61,8 @@ torch::Tensor MarginHeadImpl::cosines(const torch::Tensor& embeddings) const {
                    F::normalize(weight, F::NormalizeFuncOptions().dim(1)).t());
 }
 
-torch::Tensor MarginHeadImpl::forward(const torch::Tensor& embeddings, const torch::Tensor& labels) {
+torch::Tensor MarginHeadImpl::forward(const torch::Tensor& embeddings,
+                                      const torch::Tensor& labels) {
   namespace F = torch::nn::functional;
   const int64_t C = weight.size(0);
   const auto e = F::normalize(embeddings, F::NormalizeFuncOptions().dim(1));
@@ -69,7 +77,9 @@ torch::Tensor MarginHeadImpl::forward(const torch::Tensor& embeddings, const tor
   mask.index_fill_(0, positives, false);
   const auto negatives = mask.nonzero().view(-1);
   const int64_t need = std::max<int64_t>(0, keep - positives.size(0));
-  const auto chosen = negatives.index_select(0, torch::randperm(negatives.size(0), torch::kLong).narrow(0, 0, std::min(need, negatives.size(0))));
+  const auto chosen =
+      negatives.index_select(0, torch::randperm(negatives.size(0), torch::kLong)
+                                    .narrow(0, 0, std::min(need, negatives.size(0))));
   const auto index = torch::cat({positives, chosen});
   // Labels remapped into the sampled index (positives come first, in sorted order).
   const auto remap = torch::searchsorted(positives, labels);

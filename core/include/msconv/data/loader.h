@@ -49,8 +49,9 @@ class DataLoader {
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
 
-  // Starts (or restarts) delivery of `epoch`'s batches.
-  void startEpoch(int64_t epoch);
+  // Starts (or restarts) delivery of `epoch`'s batches, from batch `first_batch` on (a resumed
+  // run skips what it consumed before).
+  void startEpoch(int64_t epoch, int64_t first_batch = 0);
   // The next batch in order, or nullopt when the epoch is done. A decode error (without skip_bad)
   // is rethrown here as msconv::Error naming the sample.
   std::optional<Batch> next();

@@ -1,0 +1,38 @@
+// Verification on pair sets (lfw.bin and friends, the synthetic val.bin) the way insightface
+// computes it: embeddings of each image and its horizontal flip summed and L2-normalised, squared
+// L2 distance, thresholds 0 .. 3.99 by 0.01, 10 folds without shuffling, best threshold chosen on
+// the other nine folds, accuracy mean +- std over folds; XNorm = mean norm of the raw embeddings.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "msconv/data/pairs.h"
+
+namespace msconv::nn {
+class BackboneImpl;
+}
+
+namespace msconv::eval {
+
+struct VerificationResult {
+  std::string name;
+  double accuracy = 0, accuracy_std = 0;  // fractions in [0, 1]
+  double xnorm = 0;
+  double threshold = 0;  // best threshold on all pairs
+  int64_t pairs = 0;
+};
+
+// 10-fold accuracy from N x D embeddings of the first and second images (already normalised).
+VerificationResult foldAccuracy(const at::Tensor& first, const at::Tensor& second,
+                                const std::vector<uint8_t>& issame, int folds = 10);
+
+// Embeds a pair set with the flip test (eval mode, no grad, batches of `batch`) and scores it.
+// Returns also the 2N x D normalised embeddings when `embeddings` is given.
+VerificationResult verifyPairs(nn::BackboneImpl& model, const data::PairSet& set, int batch = 64,
+                               at::Tensor* embeddings = nullptr);
+
+}  // namespace msconv::eval

@@ -1,0 +1,62 @@
+// The training engine behind `msconv train` and the workbench's launch panel: margin-softmax
+// training with SGD, the paper's schedule, clipping and accumulation; validation on pair sets;
+// atomic checkpoints that resume exactly; events to observers; a SQLite run store.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "msconv/train/config.h"
+
+namespace msconv::train {
+
+struct TrainEvent {
+  enum class Kind { kStart, kStep, kValidation, kCheckpoint, kDone };
+  Kind kind = Kind::kStep;
+  int64_t step = 0, total_steps = 0, epoch = 0;
+  double loss = 0, lr = 0, samples_per_s = 0, grad_norm = 0, eta_s = 0;
+  std::map<std::string, double> metrics;  // validation: "<set>/accuracy", "<set>/xnorm", ...
+  std::string message;                    // checkpoint path, run name, ...
+};
+
+using TrainObserver = std::function<void(const TrainEvent&)>;
+
+struct TrainResult {
+  std::string run_name, run_dir, final_checkpoint, status;  // status: done, stopped
+  int64_t steps = 0;
+  double last_loss = 0;
+  std::vector<double> losses;  // every step's loss, in order (this process's steps)
+  std::map<std::string, double> last_validation;
+};
+
+class Trainer {
+ public:
+  // `workspace` holds runs.sqlite and one folder per run (WORKSPACE/runs/NAME).
+  Trainer(Config config, std::string workspace, std::string name = {});
+  void addObserver(TrainObserver observer) { observers_.push_back(std::move(observer)); }
+  // Trains from scratch, or continues `resume` (a run name in the workspace or a checkpoint
+  // file) exactly where it stopped. Throws msconv::Error for bad input and for a NaN or Inf loss
+  // (the run is marked failed; its last good checkpoint stays).
+  TrainResult run(const std::string& resume = {});
+
+  // Thread-safe controls for a GUI or a signal handler.
+  void requestStop() { stop_ = true; }
+  void setPaused(bool paused) { paused_ = paused; }
+  bool paused() const { return paused_; }
+
+ private:
+  void emit(const TrainEvent& e);
+  Config config_;
+  std::string workspace_, name_;
+  std::vector<TrainObserver> observers_;
+  std::atomic<bool> stop_{false}, paused_{false};
+};
+
+// Learning rate at `step` of `total` for the configured schedule.
+double learningRate(const Config& c, int64_t step, int64_t total, int64_t steps_per_epoch);
+
+}  // namespace msconv::train

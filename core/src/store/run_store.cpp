@@ -1,0 +1,255 @@
+#include "msconv/store/run_store.h"
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <filesystem>
+
+#include "msconv/error.h"
+
+#ifndef MSCONV_SOURCE_REVISION
+#define MSCONV_SOURCE_REVISION "unknown"
+#endif
+
+namespace msconv::store {
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// A prepared statement that finalizes itself.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const std::string& sql, const std::string& where) : db_(db), where_(where) {
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s_, nullptr) != SQLITE_OK)
+      throw Error(where_ + ": " + sqlite3_errmsg(db));
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt& bind(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& bind(int i, double v) {
+    sqlite3_bind_double(s_, i, v);
+    return *this;
+  }
+  Stmt& bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  bool step() {
+    for (int attempt = 0;; ++attempt) {
+      const int rc = sqlite3_step(s_);
+      if (rc == SQLITE_ROW) return true;
+      if (rc == SQLITE_DONE) return false;
+      if (rc == SQLITE_BUSY && attempt < 200) {
+        ::usleep(10000);
+        continue;
+      }
+      throw Error(where_ + ": " + sqlite3_errmsg(db_));
+    }
+  }
+  void reset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  int64_t i(int c) const { return sqlite3_column_int64(s_, c); }
+  double d(int c) const { return sqlite3_column_double(s_, c); }
+  std::string t(int c) const {
+    const auto* p = sqlite3_column_text(s_, c);
+    return p ? reinterpret_cast<const char*>(p) : "";
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
+  std::string where_;
+};
+
+RunRow readRun(const Stmt& s) {
+  RunRow r;
+  r.id = s.i(0);
+  r.name = s.t(1);
+  r.config = s.t(2);
+  r.arch = s.t(3);
+  r.op = s.t(4);
+  r.status = s.t(5);
+  r.host = s.t(6);
+  r.revision = s.t(7);
+  r.created = s.d(8);
+  r.ended = s.d(9);
+  r.pid = s.i(10);
+  return r;
+}
+
+const char* kRunColumns = "id, name, config, arch, op, status, host, revision, created, ended, pid";
+
+}  // namespace
+
+std::string hostName() {
+  char buf[256] = {0};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+std::string sourceRevision() {
+  return MSCONV_SOURCE_REVISION;
+}
+
+RunStore::RunStore(const std::string& workspace)
+    : path_((std::filesystem::path(workspace) / "runs.sqlite").string()) {
+  std::error_code ec;
+  std::filesystem::create_directories(workspace, ec);
+  if (sqlite3_open(path_.c_str(), &db_) != SQLITE_OK) {
+    const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    throw Error(path_ + ": cannot open run store: " + msg);
+  }
+  sqlite3_busy_timeout(db_, 5000);
+  try {
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=NORMAL");
+    exec(
+        "CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, "
+        "config TEXT, arch TEXT, op TEXT, status TEXT, host TEXT, revision TEXT, created REAL, "
+        "ended REAL DEFAULT 0, pid INTEGER)");
+    exec(
+        "CREATE TABLE IF NOT EXISTS metrics (run INTEGER NOT NULL, step INTEGER, wall REAL, "
+        "key TEXT, value REAL)");
+    exec("CREATE INDEX IF NOT EXISTS metrics_run_key ON metrics (run, key, step)");
+    exec(
+        "CREATE TABLE IF NOT EXISTS artifacts (run INTEGER NOT NULL, kind TEXT, path TEXT, "
+        "step INTEGER, created REAL)");
+  } catch (const Error& e) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw Error(path_ + ": not a usable run store (" + e.what() + ")");
+  }
+  // Runs of this host whose process is gone were interrupted.
+  const std::string host = hostName();
+  for (const auto& r : runs()) {
+    if (r.status != "running" || r.host != host) continue;
+    if (r.pid > 0 && ::kill(static_cast<pid_t>(r.pid), 0) == 0) continue;
+    if (r.pid > 0 && errno == EPERM) continue;
+    setStatus(r.id, "interrupted");
+  }
+}
+
+RunStore::~RunStore() {
+  if (db_) sqlite3_close(db_);
+}
+
+void RunStore::exec(const std::string& sql) const {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    const std::string msg = err ? err : "error";
+    sqlite3_free(err);
+    throw Error(path_ + ": " + msg);
+  }
+}
+
+RunRow RunStore::createRun(const std::string& name, const std::string& config,
+                           const std::string& arch, const std::string& op) {
+  std::string unique = name;
+  for (int k = 2; findRun(unique); ++k) unique = name + "-" + std::to_string(k);
+  Stmt s(db_,
+         "INSERT INTO runs (name, config, arch, op, status, host, revision, created, pid) "
+         "VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+         path_);
+  s.bind(1, unique).bind(2, config).bind(3, arch).bind(4, op).bind(5, hostName());
+  s.bind(6, sourceRevision()).bind(7, now()).bind(8, static_cast<int64_t>(::getpid()));
+  s.step();
+  return run(unique);
+}
+
+void RunStore::setStatus(int64_t run, const std::string& status) {
+  Stmt s(db_, "UPDATE runs SET status = ?, ended = ? WHERE id = ?", path_);
+  s.bind(1, status).bind(2, status == "running" ? 0.0 : now()).bind(3, run).step();
+}
+
+void RunStore::reopen(int64_t run) {
+  Stmt s(db_, "UPDATE runs SET status = 'running', ended = 0, pid = ?, host = ? WHERE id = ?",
+         path_);
+  s.bind(1, static_cast<int64_t>(::getpid())).bind(2, hostName()).bind(3, run).step();
+}
+
+void RunStore::addMetrics(int64_t run, int64_t step,
+                          const std::vector<std::pair<std::string, double>>& kv) {
+  exec("BEGIN");
+  try {
+    Stmt s(db_, "INSERT INTO metrics (run, step, wall, key, value) VALUES (?, ?, ?, ?, ?)", path_);
+    const double wall = now();
+    for (const auto& [k, v] : kv) {
+      s.bind(1, run).bind(2, step).bind(3, wall).bind(4, k).bind(5, v).step();
+      s.reset();
+    }
+    exec("COMMIT");
+  } catch (...) {
+    exec("ROLLBACK");
+    throw;
+  }
+}
+
+void RunStore::addArtifact(int64_t run, const std::string& kind, const std::string& path,
+                           int64_t step) {
+  Stmt s(db_, "INSERT INTO artifacts (run, kind, path, step, created) VALUES (?, ?, ?, ?, ?)",
+         path_);
+  s.bind(1, run).bind(2, kind).bind(3, path).bind(4, step).bind(5, now()).step();
+}
+
+void RunStore::removeArtifact(int64_t run, const std::string& path) {
+  Stmt s(db_, "DELETE FROM artifacts WHERE run = ? AND path = ?", path_);
+  s.bind(1, run).bind(2, path).step();
+}
+
+std::vector<RunRow> RunStore::runs() const {
+  Stmt s(db_, std::string("SELECT ") + kRunColumns + " FROM runs ORDER BY id", path_);
+  std::vector<RunRow> out;
+  while (s.step()) out.push_back(readRun(s));
+  return out;
+}
+
+std::optional<RunRow> RunStore::findRun(const std::string& key) const {
+  Stmt s(db_,
+         std::string("SELECT ") + kRunColumns +
+             " FROM runs WHERE name = ? OR CAST(id AS TEXT) = ? ORDER BY name = ? DESC LIMIT 1",
+         path_);
+  s.bind(1, key).bind(2, key).bind(3, key);
+  if (s.step()) return readRun(s);
+  return std::nullopt;
+}
+
+RunRow RunStore::run(const std::string& key) const {
+  auto r = findRun(key);
+  if (!r) throw Error(path_ + ": no run named '" + key + "'");
+  return *r;
+}
+
+std::vector<MetricRow> RunStore::metrics(int64_t run, const std::string& key) const {
+  Stmt s(
+      db_,
+      key.empty()
+          ? "SELECT step, wall, key, value FROM metrics WHERE run = ? ORDER BY rowid"
+          : "SELECT step, wall, key, value FROM metrics WHERE run = ? AND key = ? ORDER BY rowid",
+      path_);
+  s.bind(1, run);
+  if (!key.empty()) s.bind(2, key);
+  std::vector<MetricRow> out;
+  while (s.step()) out.push_back({s.i(0), s.d(1), s.t(2), s.d(3)});
+  return out;
+}
+
+std::vector<ArtifactRow> RunStore::artifacts(int64_t run) const {
+  Stmt s(db_, "SELECT kind, path, step, created FROM artifacts WHERE run = ? ORDER BY rowid",
+         path_);
+  s.bind(1, run);
+  std::vector<ArtifactRow> out;
+  while (s.step()) out.push_back({s.t(0), s.t(1), s.i(2), s.d(3)});
+  return out;
+}
+
+}  // namespace msconv::store

@@ -1,0 +1,72 @@
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "msconv/error.h"
+#include "msconv/store/run_store.h"
+
+using namespace msconv;
+using namespace msconv::store;
+namespace fs = std::filesystem;
+
+TEST(RunStore, RunsMetricsArtifactsAndUniqueNames) {
+  const std::string ws = ::testing::TempDir() + "/store_a";
+  fs::remove_all(ws);
+  RunStore db(ws);
+  const auto a = db.createRun("tiny", "{}", "msnet-tiny", "msconv");
+  const auto b = db.createRun("tiny", "{}", "msnet-tiny", "skconv");
+  EXPECT_EQ(b.name, "tiny-2");
+  db.addMetrics(a.id, 10, {{"loss", 3.5}, {"lr", 0.1}});
+  db.addMetrics(a.id, 20, {{"loss", 2.5}});
+  db.addArtifact(a.id, "checkpoint", "/x/step-20.ckpt", 20);
+  db.setStatus(a.id, "done");
+  EXPECT_EQ(db.run("tiny").status, "done");
+  EXPECT_EQ(db.run(std::to_string(b.id)).op, "skconv");
+  const auto loss = db.metrics(a.id, "loss");
+  ASSERT_EQ(loss.size(), 2u);
+  EXPECT_EQ(loss[1].step, 20);
+  EXPECT_DOUBLE_EQ(loss[1].value, 2.5);
+  EXPECT_EQ(db.metrics(a.id).size(), 3u);
+  EXPECT_EQ(db.artifacts(a.id).at(0).path, "/x/step-20.ckpt");
+  EXPECT_THROW(db.run("nope"), Error);
+}
+
+TEST(RunStore, AKilledWriterLosesNothingAndIsMarkedInterrupted) {
+  const std::string ws = ::testing::TempDir() + "/store_kill";
+  fs::remove_all(ws);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    RunStore db(ws);
+    const auto r = db.createRun("victim", "{}", "msnet-tiny", "msconv");
+    for (int step = 1; step <= 50; ++step) db.addMetrics(r.id, step, {{"loss", 1.0 / step}});
+    ::kill(::getpid(), SIGKILL);
+    ::_exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  RunStore db(ws);
+  const auto r = db.run("victim");
+  EXPECT_EQ(r.status, "interrupted");
+  const auto loss = db.metrics(r.id, "loss");
+  ASSERT_EQ(loss.size(), 50u);
+  EXPECT_DOUBLE_EQ(loss.back().value, 1.0 / 50);
+}
+
+TEST(RunStore, AForeignFileIsAClearError) {
+  const std::string ws = ::testing::TempDir() + "/store_bad";
+  fs::create_directories(ws);
+  FILE* f = std::fopen((ws + "/runs.sqlite").c_str(), "wb");
+  std::fputs("definitely not a database, but long enough to look like a header ........", f);
+  std::fclose(f);
+  try {
+    RunStore db(ws);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("runs.sqlite"), std::string::npos) << e.what();
+  }
+}

@@ -1,0 +1,86 @@
+// The training engine on a tiny model and a tiny synthetic set: a stopped-and-resumed run gives
+// exactly the losses of an uninterrupted one; NaN stops the run; schedules.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "msconv/error.h"
+#include "msconv/store/run_store.h"
+#include "msconv/train/trainer.h"
+
+using namespace msconv;
+using namespace msconv::train;
+namespace fs = std::filesystem;
+
+namespace {
+Config tiny() {
+  return Config::load(
+      "", {"model.arch=msnet-tiny", "train.batch_size=8", "train.epochs=3", "train.lr=0.05",
+           "train.threads=1", "data.threads=1", "train.log_every=1", "data.synthetic_identities=8",
+           "data.synthetic_images_per_id=4", "data.val=", "seed=3"});
+}
+}  // namespace
+
+TEST(Trainer, ResumeContinuesExactly) {
+  const std::string ws = ::testing::TempDir() + "/train_ws";
+  fs::remove_all(ws);
+  Trainer whole(tiny(), ws, "whole");
+  const TrainResult a = whole.run();
+  ASSERT_EQ(a.losses.size(), 12u);  // 32 images / 8 = 4 steps per epoch, 3 epochs
+  EXPECT_EQ(a.status, "done");
+
+  Trainer first(tiny(), ws, "split");
+  first.addObserver([&](const TrainEvent& e) {
+    if (e.kind == TrainEvent::Kind::kStep && e.step == 5) first.requestStop();
+  });
+  const TrainResult b1 = first.run();
+  EXPECT_EQ(b1.status, "stopped");
+  EXPECT_EQ(b1.steps, 5);
+  Trainer second(tiny(), ws);
+  const TrainResult b2 = second.run("split");
+  ASSERT_EQ(b2.losses.size(), 7u);
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(b1.losses[i], a.losses[i]) << "step " << i + 1;
+  for (size_t i = 0; i < 7; ++i) EXPECT_EQ(b2.losses[i], a.losses[5 + i]) << "step " << i + 6;
+  EXPECT_EQ(b2.status, "done");
+  store::RunStore db(ws);
+  EXPECT_EQ(db.run("split").status, "done");
+  EXPECT_EQ(db.metrics(db.run("split").id, "loss").size(), 12u);
+  EXPECT_LT(a.losses.back(), a.losses.front());
+}
+
+TEST(Trainer, NaNLossStopsTheRunAndNamesTheCheckpoint) {
+  const std::string ws = ::testing::TempDir() + "/train_nan";
+  fs::remove_all(ws);
+  Config c = tiny();
+  c.set("train.lr", "1e6");
+  c.set("train.clip_grad", "0");
+  c.set("train.checkpoint_every", "1");
+  Trainer t(c, ws, "nan");
+  try {
+    t.run();
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_TRUE(m.find("the loss is NaN") != std::string::npos ||
+                m.find("the loss is infinite") != std::string::npos)
+        << m;
+    EXPECT_NE(m.find("last good checkpoint"), std::string::npos) << m;
+  }
+  store::RunStore db(ws);
+  EXPECT_EQ(db.run("nan").status, "failed");
+  EXPECT_TRUE(fs::exists(ws + "/runs/nan/last.ckpt"));
+}
+
+TEST(Trainer, Schedules) {
+  Config c;
+  EXPECT_DOUBLE_EQ(learningRate(c, 0, 100, 10), 0.02);
+  EXPECT_NEAR(learningRate(c, 50, 100, 10), 5e-6 + (0.02 - 5e-6) * 0.5, 1e-12);
+  EXPECT_NEAR(learningRate(c, 100, 100, 10), 5e-6, 1e-12);
+  c.set("train.schedule", "poly");
+  c.set("train.warmup_epochs", "1");
+  EXPECT_NEAR(learningRate(c, 4, 100, 10), 0.02 * 5 / 10, 1e-12);
+  EXPECT_NEAR(learningRate(c, 55, 100, 10), 0.02 * std::pow(0.5, 2), 1e-12);
+  c.set("train.schedule", "constant");
+  EXPECT_DOUBLE_EQ(learningRate(c, 70, 100, 10), 0.02);
+}
