@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
     if (it == commands().end())
       throw msconv::Error("unknown command '" + command + "' (see --help)");
     msconv::setThreads(threads);
+    msconv::keepFreedMemory();
     return it->second.run(rest);
   } catch (const msconv::Error& e) {
     std::cerr << "msconv: " << e.what() << "\n";

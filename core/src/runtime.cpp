@@ -3,6 +3,8 @@
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
+#include <malloc.h>
+
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -29,6 +31,11 @@ int setThreads(int n) {
 
 int threadCount() {
   return at::get_num_threads();
+}
+
+void keepFreedMemory() {
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);  // large tensors from the heap, not fresh mappings
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);  // and not trimmed back after each step
 }
 
 bool cudaAvailable() {

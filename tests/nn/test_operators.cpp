@@ -245,3 +245,24 @@ TEST(Operators, ImpossibleOptionsAreClearErrors) {
   Operator op = build("msconv", 64, 1);
   EXPECT_THROW(op->forward(torch::randn({1, 32, 8, 8})), Error);
 }
+
+TEST(PReLU, MatchesLibTorchForwardAndBackward) {
+  torch::manual_seed(8);
+  for (const auto& shape : std::vector<std::vector<int64_t>>{{4, 6, 7, 9}, {3, 5}, {2, 16, 1, 1}}) {
+    const auto x = torch::randn(shape, torch::kFloat64).to(torch::kFloat32).requires_grad_(true);
+    const auto w = (torch::rand({shape[1]}) * 0.5).requires_grad_(true);
+    const auto x2 = x.detach().clone().requires_grad_(true);
+    const auto w2 = w.detach().clone().requires_grad_(true);
+    const auto y = preluForward(x, w), y2 = torch::prelu(x2, w2);
+    EXPECT_TRUE(y.equal(y2));
+    const auto g = torch::randn_like(y);
+    (y * g).sum().backward();
+    (y2 * g).sum().backward();
+    EXPECT_TRUE(closeTo(x.grad(), x2.grad(), 1e-6, 1e-7));
+    EXPECT_TRUE(closeTo(w.grad(), w2.grad(), 1e-5, 1e-6));
+  }
+  // Channels-last input takes LibTorch's path and agrees too.
+  const auto x = torch::randn({2, 8, 5, 5}).contiguous(torch::MemoryFormat::ChannelsLast);
+  const auto w = torch::rand({8});
+  EXPECT_TRUE(closeTo(preluForward(x, w), torch::prelu(x.contiguous(), w)));
+}

@@ -11,6 +11,7 @@
 #include "msconv/error.h"
 #include "msconv/nn/layers.h"
 #include "msconv/nn/operators.h"
+#include "msconv/nn/prelu.h"
 
 namespace msconv::nn {
 namespace {
@@ -19,8 +20,8 @@ int scaled(int channels, double width) {
   return std::max(8, static_cast<int>(std::lround(channels * width / 8.0)) * 8);
 }
 
-torch::nn::PReLU prelu(int c) {
-  return torch::nn::PReLU(torch::nn::PReLUOptions().num_parameters(c));
+PReLU prelu(int c) {
+  return PReLU(c);
 }
 
 OpContext opContext(const ArchSpec& arch, int channels, int stride, std::string layer) {
@@ -71,7 +72,7 @@ class MSUnitImpl : public torch::nn::Module {
   std::string name_;
   torch::nn::Sequential conv1{nullptr}, conv3{nullptr}, shortcut{nullptr};
   Operator conv2;
-  torch::nn::PReLU act{nullptr};
+  PReLU act{nullptr};
 };
 
 class MSNetImpl : public BackboneImpl {
@@ -154,7 +155,7 @@ class IBlockImpl : public torch::nn::Module {
   std::string name_;
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   CountedConv2d conv1{nullptr};
-  torch::nn::PReLU act{nullptr};
+  PReLU act{nullptr};
   Operator conv2;
   torch::nn::Sequential downsample{nullptr};
 };
@@ -214,7 +215,7 @@ class IResNetImpl : public BackboneImpl {
  private:
   CountedConv2d conv1{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
-  torch::nn::PReLU act{nullptr};
+  PReLU act{nullptr};
   std::vector<std::vector<std::shared_ptr<IBlockImpl>>> stages_;
   CountedLinear fc{nullptr};
   torch::nn::BatchNorm1d features{nullptr};

@@ -1,5 +1,7 @@
 #include "msconv/nn/layers.h"
 
+#include "msconv/nn/prelu.h"
+
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/batchnorm.h>
 
@@ -61,8 +63,7 @@ torch::nn::Sequential convBnAct(const ConvOpts& o, Act act) {
   seq->push_back(makeConv(o));
   seq->push_back(torch::nn::BatchNorm2d(o.out));
   if (act == Act::kReLU) seq->push_back(torch::nn::ReLU());
-  if (act == Act::kPReLU)
-    seq->push_back(torch::nn::PReLU(torch::nn::PReLUOptions().num_parameters(o.out)));
+  if (act == Act::kPReLU) seq->push_back(PReLU(o.out));
   return seq;
 }
 

@@ -232,7 +232,7 @@ SCConvImpl::SCConvImpl(const OpSpec& spec, const OpContext& ctx) {
   PWC1 = register_module("PWC1", makeConv({up_sq, C, 1}));
   PWC2 = register_module("PWC2", makeConv({low_sq, C - low_sq, 1}));
   bn = register_module("bn", torch::nn::BatchNorm2d(C));
-  act = register_module("act", torch::nn::PReLU(torch::nn::PReLUOptions().num_parameters(C)));
+  act = register_module("act", PReLU(C));
 }
 
 torch::Tensor SCConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "msconv/nn/layers.h"
+#include "msconv/nn/prelu.h"
 #include "msconv/nn/spec.h"
 #include "msconv/nn/tap.h"
 
@@ -116,7 +117,7 @@ class SCConvImpl : public OperatorImpl {
   torch::nn::GroupNorm gn{nullptr};
   CountedConv2d squeeze1{nullptr}, squeeze2{nullptr}, GWC{nullptr}, PWC1{nullptr}, PWC2{nullptr};
   torch::nn::BatchNorm2d bn{nullptr};
-  torch::nn::PReLU act{nullptr};
+  PReLU act{nullptr};
 
  private:
   int up_ = 0, low_ = 0;
