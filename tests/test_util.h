@@ -5,9 +5,11 @@
 #include <torch/torch.h>
 
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <string>
 
+#include "msconv/error.h"
 #include "msconv/io/state_dict.h"
 
 namespace msconv::test {
@@ -28,6 +30,16 @@ inline std::map<std::string, torch::Tensor> readFixture(const std::string& file)
   std::map<std::string, torch::Tensor> out;
   for (auto& [k, v] : io::readTorchFile(fixtureDir() + "/" + file)) out[k] = v;
   return out;
+}
+
+// The message of the msconv::Error that f throws, or "no error".
+inline std::string errorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
 }
 
 // |a - b| <= atol + rtol * max|b|, elementwise maximum reported on failure.

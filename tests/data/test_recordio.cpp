@@ -26,14 +26,7 @@ nlohmann::json manifest() {
   return nlohmann::json::parse(f);
 }
 
-std::string errorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using test::errorOf;
 
 std::string magicBytes() {
   return std::string(reinterpret_cast<const char*>(&kRecordMagic), 4);
@@ -96,10 +89,10 @@ TEST(RecordIO, BadFilesNameTheFileKeyAndOffset) {
   {
     std::fstream f(dir + "/a.rec", std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(0);
-    f.write("XXXX", 4);  // wrong magic at key 0
+    f.write("BADM", 4);  // wrong magic at key 0
   }
   RecordReader r(dir + "/a.rec");
-  EXPECT_NE(errorOf([&] { r.readPayload(0); }).find("key 0: wrong magic 0x58585858 at byte 0"),
+  EXPECT_NE(errorOf([&] { r.readPayload(0); }).find("key 0: wrong magic 0x4d444142 at byte 0"),
             std::string::npos);
   EXPECT_NE(errorOf([&] { r.readPayload(999); }).find("key 999 is not in"), std::string::npos);
   // Truncated file: the index points past the end.

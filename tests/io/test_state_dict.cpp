@@ -14,14 +14,7 @@
 using namespace msconv;
 
 namespace {
-std::string errorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using test::errorOf;
 }  // namespace
 
 TEST(StateDict, ReadsPyTorchZipArchives) {

@@ -4,19 +4,13 @@
 
 #include "msconv/error.h"
 #include "msconv/train/config.h"
+#include "test_util.h"
 
 using namespace msconv;
 using namespace msconv::train;
 
 namespace {
-std::string errorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using test::errorOf;
 }  // namespace
 
 TEST(Config, DefaultsAreThePapersRecipe) {

@@ -9,7 +9,7 @@
 
 namespace msconv::data {
 
-cv::Mat decodeFace(const std::string& bytes, const std::string& where, int size) {
+cv::Mat decodeImage(const std::string& bytes, const std::string& where) {
   if (bytes.empty()) throw Error(where + ": empty image");
   const cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
   cv::Mat bgr;
@@ -19,6 +19,11 @@ cv::Mat decodeFace(const std::string& bytes, const std::string& where, int size)
     bgr.release();
   }
   if (bgr.empty()) throw Error(where + ": cannot decode image (corrupt or unsupported format)");
+  return bgr;
+}
+
+cv::Mat decodeFace(const std::string& bytes, const std::string& where, int size) {
+  cv::Mat bgr = decodeImage(bytes, where);
   if (bgr.rows != size || bgr.cols != size) {
     const bool shrink = bgr.rows > size || bgr.cols > size;
     cv::resize(bgr, bgr, cv::Size(size, size), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);

@@ -3,7 +3,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <set>
 #include <sstream>
@@ -164,15 +163,7 @@ cv::Mat loadAlignedFace(const IjbSet& set, size_t i, int size) {
   if (i >= set.faces.size())
     throw Error(set.root + ": face " + std::to_string(i) + " out of range");
   const std::string path = set.imagePath(set.faces[i]);
-  const std::string bytes = readFile(path);
-  const cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
-  cv::Mat bgr;
-  try {
-    bgr = cv::imdecode(raw, cv::IMREAD_COLOR);
-  } catch (const cv::Exception&) {
-    bgr.release();
-  }
-  if (bgr.empty()) throw Error(path + ": cannot decode image (corrupt or unsupported format)");
+  const cv::Mat bgr = decodeImage(readFile(path), path);
   cv::Mat rgb;
   cv::cvtColor(alignFace(bgr, set.faces[i].landmarks, size), rgb, cv::COLOR_BGR2RGB);
   return rgb;

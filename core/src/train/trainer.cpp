@@ -137,7 +137,8 @@ TrainResult Trainer::run(const std::string& resume) {
   }
   const Config& c = config_;
   if (c.flag("train.amp"))
-    throw Error("train.amp: mixed precision runs on CUDA devices, and this trainer runs on the CPU");
+    throw Error(
+        "train.amp: mixed precision runs on CUDA devices, and this trainer runs on the CPU");
   setThreads(static_cast<int>(c.integer("train.threads")));
   torch::manual_seed(static_cast<uint64_t>(c.integer("seed")));
 

@@ -7,6 +7,10 @@
 
 namespace msconv::data {
 
+// Decodes encoded bytes to an 8-bit BGR image as they are (any size). Throws msconv::Error naming
+// `where` when they do not decode.
+cv::Mat decodeImage(const std::string& bytes, const std::string& where);
+
 // Decodes to an 8-bit RGB image of size x size: grayscale promoted to 3 channels, other sizes
 // resized (area filter when shrinking, bilinear when enlarging, aspect ratio not kept: face crops
 // are square). Throws msconv::Error naming `where` when the bytes do not decode.
