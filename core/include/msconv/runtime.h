@@ -18,7 +18,8 @@ int threadCount();
 
 // Keeps freed memory in the process instead of returning it to the system after every large
 // tensor (glibc trims and unmaps eagerly; a training step then spends a sixth of its time in
-// page faults re-touching the same activations). Peak memory is unchanged. Called once at start.
+// page faults re-touching the same activations). The resident size then stays at the high-water
+// mark between steps. Called once at start.
 void keepFreedMemory();
 
 // True when LibTorch was built with CUDA and a device is present.
