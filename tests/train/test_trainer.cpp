@@ -8,6 +8,7 @@
 #include "msconv/error.h"
 #include "msconv/store/run_store.h"
 #include "msconv/train/trainer.h"
+#include "test_util.h"
 
 using namespace msconv;
 using namespace msconv::train;
@@ -83,4 +84,26 @@ TEST(Trainer, Schedules) {
   EXPECT_NEAR(learningRate(c, 55, 100, 10), 0.02 * std::pow(0.5, 2), 1e-12);
   c.set("train.schedule", "constant");
   EXPECT_DOUBLE_EQ(learningRate(c, 70, 100, 10), 0.02);
+}
+
+TEST(Trainer, AccumulationTakesSeveralBatchesPerStep) {
+  const std::string ws = ::testing::TempDir() + "/train_accum";
+  fs::remove_all(ws);
+  Config c = tiny();
+  c.set("train.accum", "2");
+  c.set("train.schedule", "constant");
+  Trainer t(c, ws, "accum");
+  int64_t steps_seen = 0;
+  t.addObserver([&](const TrainEvent& e) {
+    if (e.kind == TrainEvent::Kind::kStep) {
+      ++steps_seen;
+      EXPECT_DOUBLE_EQ(e.lr, 0.05);
+    }
+  });
+  const TrainResult r = t.run();
+  EXPECT_EQ(r.steps, 6);  // 4 batches per epoch, 2 per step, 3 epochs
+  EXPECT_EQ(steps_seen, 6);
+  c.set("train.accum", "8");
+  Trainer too_many(c, ws, "accum8");
+  EXPECT_NE(test::errorOf([&] { too_many.run(); }).find("make no full batch"), std::string::npos);
 }
