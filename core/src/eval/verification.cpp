@@ -2,7 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "msconv/data/decode.h"
 #include "msconv/error.h"
@@ -25,6 +27,23 @@ std::vector<double> accuracies(const std::vector<double>& dist, const std::vecto
 }
 
 }  // namespace
+
+std::vector<std::pair<double, double>> tarAtFar(const std::vector<double>& genuine,
+                                                std::vector<double> impostor) {
+  std::vector<std::pair<double, double>> out;
+  if (genuine.empty() || impostor.empty()) return out;
+  std::sort(impostor.begin(), impostor.end(), std::greater<double>());
+  const double n = static_cast<double>(impostor.size());
+  for (double far = 1e-1; far * n >= 1.0 - 1e-9; far /= 10) {
+    // At most k impostors may score above the threshold: the threshold is the (k+1)-th highest.
+    const size_t k = static_cast<size_t>(std::floor(far * n + 1e-9));
+    const double threshold = k < impostor.size() ? impostor[k] : -1e300;
+    int64_t accepted = 0;
+    for (double g : genuine) accepted += g > threshold;
+    out.emplace_back(far, static_cast<double>(accepted) / genuine.size());
+  }
+  return out;
+}
 
 VerificationResult foldAccuracy(const at::Tensor& first, const at::Tensor& second,
                                 const std::vector<uint8_t>& issame, int folds) {
@@ -94,6 +113,14 @@ VerificationResult verifyPairs(nn::BackboneImpl& model, const data::PairSet& set
       foldAccuracy(emb.index_select(0, idx), emb.index_select(0, idx + 1), set.issame);
   r.name = set.path;
   r.xnorm = norm_sum / (2.0 * n);
+  const auto sims = (emb.index_select(0, idx) * emb.index_select(0, idx + 1))
+                        .sum(1)
+                        .to(torch::kFloat64)
+                        .contiguous();
+  std::vector<double> genuine, impostor;
+  for (int64_t i = 0; i < sims.size(0); ++i)
+    (set.issame[i] ? genuine : impostor).push_back(sims.data_ptr<double>()[i]);
+  r.tar_at_far = tarAtFar(genuine, impostor);
   if (embeddings) *embeddings = emb;
   return r;
 }

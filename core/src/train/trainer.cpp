@@ -274,6 +274,11 @@ TrainResult Trainer::run(const std::string& resume) {
       e.metrics[key + "/accuracy"] = r.accuracy;
       e.metrics[key + "/accuracy_std"] = r.accuracy_std;
       e.metrics[key + "/xnorm"] = r.xnorm;
+      for (const auto& [far, tar] : r.tar_at_far) {
+        char name[48];
+        std::snprintf(name, sizeof name, "/tar@far=%.0e", far);
+        e.metrics[key + name] = tar;
+      }
       mean_acc += r.accuracy / val_sets.size();
     }
     for (const auto& [k, v] : e.metrics) kv.emplace_back(k, v);

@@ -24,7 +24,14 @@ struct VerificationResult {
   double xnorm = 0;
   double threshold = 0;  // best threshold on all pairs
   int64_t pairs = 0;
+  std::vector<std::pair<double, double>> tar_at_far;  // (FAR, TAR) for the FARs the pairs support
 };
+
+// TAR at each FAR of 1e-1, 1e-2, ... that the impostor count supports (FAR >= 1 / impostors):
+// the threshold lets through at most FAR x impostors impostor scores, TAR is the fraction of
+// genuine scores above it. Scores: higher = more alike.
+std::vector<std::pair<double, double>> tarAtFar(const std::vector<double>& genuine,
+                                                std::vector<double> impostor);
 
 // 10-fold accuracy from N x D embeddings of the first and second images (already normalised).
 VerificationResult foldAccuracy(const at::Tensor& first, const at::Tensor& second,
