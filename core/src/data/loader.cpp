@@ -8,16 +8,12 @@
 
 #include "msconv/data/decode.h"
 #include "msconv/error.h"
+#include "util/hash.h"
 
 namespace msconv::data {
 namespace {
 
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
+constexpr auto mix = util::splitmix64;
 
 // One decoded RGB image (size x size x 3, uint8) into slot i of the batch, flipped if asked.
 void store(const cv::Mat& rgb, bool flip, float* dst, bool channels_last, int size) {

@@ -13,18 +13,14 @@
 #include "msconv/data/pairs.h"
 #include "msconv/data/recordio.h"
 #include "msconv/error.h"
+#include "util/hash.h"
 
 namespace fs = std::filesystem;
 
 namespace msconv::data {
 namespace {
 
-uint64_t mix(uint64_t x) {  // splitmix64
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
+constexpr auto mix = util::splitmix64;
 
 class Rng {
  public:

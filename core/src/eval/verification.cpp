@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "msconv/data/decode.h"
+#include "msconv/data/image.h"
 #include "msconv/error.h"
 #include "msconv/nn/backbone.h"
 
@@ -93,11 +94,7 @@ VerificationResult verifyPairs(nn::BackboneImpl& model, const data::PairSet& set
     auto x = torch::empty({e - b, 3, 112, 112});
     for (int64_t i = b; i < e; ++i) {
       const cv::Mat rgb = data::decodeFace(set.images[i], set.path + " image " + std::to_string(i));
-      x[i - b].copy_(torch::from_blob(rgb.data, {112, 112, 3}, torch::kUInt8)
-                         .permute({2, 0, 1})
-                         .to(torch::kFloat32)
-                         .div(127.5)
-                         .sub(1.0));
+      x[i - b].copy_(data::faceTensor(rgb));
     }
     const auto e0 = model.forward(x), e1 = model.forward(x.flip({3}));
     norm_sum += e0.norm(2, 1).sum().item<double>() + e1.norm(2, 1).sum().item<double>();

@@ -9,6 +9,7 @@
 
 #include "msconv/error.h"
 #include "msconv/io/pickle.h"
+#include "util/torch_error.h"
 
 namespace msconv::io {
 namespace {
@@ -126,10 +127,7 @@ void flatten(const PicklePtr& dict, const std::string& prefix, Rebuilder& rb, Na
   }
 }
 
-std::string firstLine(const c10::Error& e) {
-  std::string m = e.what_without_backtrace();
-  return m.substr(0, m.find('\n'));
-}
+using util::firstLine;
 
 std::string shapeStr(c10::IntArrayRef s) {
   std::ostringstream os;

@@ -7,14 +7,12 @@
 #include <fstream>
 
 #include "msconv/error.h"
+#include "util/torch_error.h"
 
 namespace msconv::model {
 namespace {
 
-std::string firstLine(const c10::Error& e) {
-  std::string m = e.what_without_backtrace();
-  return m.substr(0, m.find('\n'));
-}
+using util::firstLine;
 
 std::string readString(torch::serialize::InputArchive& a, const std::string& key,
                        const std::string& path) {
@@ -58,8 +56,7 @@ void saveArchiveAtomically(torch::serialize::OutputArchive& archive, const std::
   }
 }
 
-void saveModel(const std::string& path, nn::BackboneImpl& model) {
-  torch::serialize::OutputArchive archive;
+void writeModelEntries(torch::serialize::OutputArchive& archive, nn::BackboneImpl& model) {
   archive.write("format", c10::IValue(std::string(kCheckpointFormat)));
   archive.write("version", c10::IValue(static_cast<int64_t>(kCheckpointVersion)));
   archive.write("arch", c10::IValue(model.arch().name));
@@ -67,6 +64,11 @@ void saveModel(const std::string& path, nn::BackboneImpl& model) {
   torch::serialize::OutputArchive weights;
   model.save(weights);
   archive.write("model", weights);
+}
+
+void saveModel(const std::string& path, nn::BackboneImpl& model) {
+  torch::serialize::OutputArchive archive;
+  writeModelEntries(archive, model);
   saveArchiveAtomically(archive, path);
 }
 

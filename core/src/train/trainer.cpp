@@ -20,6 +20,7 @@
 #include "msconv/runtime.h"
 #include "msconv/store/run_store.h"
 #include "msconv/train/margin.h"
+#include "util/torch_error.h"
 
 namespace fs = std::filesystem;
 
@@ -67,18 +68,13 @@ struct State {
 void saveTraining(const std::string& path, nn::BackboneImpl& model, MarginHeadImpl& head,
                   torch::optim::SGD& opt, const Config& c, int64_t step, double best) {
   torch::serialize::OutputArchive a;
-  a.write("format", c10::IValue(std::string(model::kCheckpointFormat)));
-  a.write("version", c10::IValue(static_cast<int64_t>(model::kCheckpointVersion)));
-  a.write("arch", c10::IValue(model.arch().name));
-  a.write("op", c10::IValue(model.op().str()));
+  model::writeModelEntries(a, model);
   a.write("config", c10::IValue(c.toJson()));
   a.write("step", c10::IValue(step));
   a.write("best", c10::IValue(best));
-  torch::serialize::OutputArchive m, h, o;
-  model.save(m);
+  torch::serialize::OutputArchive h, o;
   head.save(h);
   opt.save(o);
-  a.write("model", m);
   a.write("head", h);
   a.write("optimizer", o);
   a.write("rng", at::detail::getDefaultCPUGenerator().get_state(), /*is_buffer=*/true);
@@ -109,6 +105,7 @@ TrainResult Trainer::run(const std::string& resume) {
   store::RunStore db(workspace_);
   // Resuming: the checkpoint's configuration wins, so the run continues as it was.
   std::string resume_ckpt;
+  torch::serialize::InputArchive resumed;  // read once: configuration now, state further down
   std::optional<store::RunRow> row;
   if (!resume.empty()) {
     if (fs::is_regular_file(resume)) {
@@ -123,14 +120,13 @@ TrainResult Trainer::run(const std::string& resume) {
         throw Error("--resume: run '" + row->name + "' has no checkpoint yet (" + resume_ckpt +
                     ")");
     }
-    torch::serialize::InputArchive a;
     try {
-      a.load_from(resume_ckpt);
+      resumed.load_from(resume_ckpt);
     } catch (const c10::Error&) {
       throw Error(resume_ckpt + ": not an MSConv Lab checkpoint");
     }
     c10::IValue cfg;
-    if (!a.try_read("config", cfg) || !cfg.isString())
+    if (!resumed.try_read("config", cfg) || !cfg.isString())
       throw Error(resume_ckpt +
                   ": a model checkpoint without training state; cannot resume from it");
     config_ = Config::fromJson(cfg.toStringRef(), resume_ckpt);
@@ -188,8 +184,8 @@ TrainResult Trainer::run(const std::string& resume) {
                                     .weight_decay(c.real("train.weight_decay")));
   State st;
   if (!resume_ckpt.empty()) {
-    torch::serialize::InputArchive a, m, h, o;
-    a.load_from(resume_ckpt);
+    torch::serialize::InputArchive& a = resumed;
+    torch::serialize::InputArchive m, h, o;
     a.read("model", m);
     a.read("head", h);
     a.read("optimizer", o);
@@ -198,9 +194,8 @@ TrainResult Trainer::run(const std::string& resume) {
       head->load(h);
       opt.load(o);
     } catch (const c10::Error& e) {
-      std::string msg = e.what_without_backtrace();
-      throw Error(resume_ckpt + ": training state does not fit the configuration: " +
-                  msg.substr(0, msg.find('\n')));
+      throw Error(resume_ckpt +
+                  ": training state does not fit the configuration: " + util::firstLine(e));
     }
     c10::IValue step, best;
     a.read("step", step);
@@ -246,7 +241,10 @@ TrainResult Trainer::run(const std::string& resume) {
   auto checkpoint = [&](int64_t step) {
     const std::string p = (dir / ("step-" + std::to_string(step) + ".ckpt")).string();
     saveTraining(p, *model, *head, opt, c, step, st.best);
-    fs::copy_file(p, last_path + ".tmp", fs::copy_options::overwrite_existing);
+    // last.ckpt is a second name for the same file (no second write), swapped in atomically;
+    // it stays valid when the step file is later pruned.
+    fs::remove(last_path + ".tmp");
+    fs::create_hard_link(p, last_path + ".tmp");
     fs::rename(last_path + ".tmp", last_path);
     db.addArtifact(run.id, "checkpoint", p, step);
     kept.push_back(p);

@@ -3,6 +3,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <opencv2/core/mat.hpp>
+
 #include <string>
 
 namespace msconv::data {
@@ -13,5 +15,8 @@ namespace msconv::data {
 // bilinear when enlarging; the aspect ratio is not kept, as insightface's crops are square).
 // Throws msconv::Error naming the file when it is missing or cannot be decoded.
 at::Tensor loadFaceImage(const std::string& path, int size = 112);
+
+// An 8-bit RGB image (H x W x 3, as decodeFace returns) as a 3 x H x W float tensor in [-1, 1].
+at::Tensor faceTensor(const cv::Mat& rgb);
 
 }  // namespace msconv::data

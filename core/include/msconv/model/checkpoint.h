@@ -21,6 +21,10 @@ inline constexpr int kCheckpointVersion = 1;
 // leaves a half-written file in place. Throws msconv::Error naming the path.
 void saveArchiveAtomically(torch::serialize::OutputArchive& archive, const std::string& path);
 
+// Writes what every MSConv Lab checkpoint holds: the format marker, version, arch, op and the
+// model's weights ("model"). Training checkpoints add their state beside these entries.
+void writeModelEntries(torch::serialize::OutputArchive& archive, nn::BackboneImpl& model);
+
 // Saves the backbone's weights (parameters and buffers) with its arch and op.
 void saveModel(const std::string& path, nn::BackboneImpl& model);
 
