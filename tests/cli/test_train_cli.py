@@ -90,6 +90,8 @@ class Train(unittest.TestCase):
             after = json.loads(run("runs", "export", "k", "--workspace", ws).stdout)
             final = [m["step"] for m in after["metrics"] if m["key"] == "loss"]
             self.assertEqual(final[-1], 30)
+            # Steps run again after the checkpoint replace their first rows: one row per step.
+            self.assertEqual(final, list(range(1, 31)))
             self.assertEqual(json.loads(run("runs", "list", "--workspace", ws, "--json").stdout)[0]["status"], "done")
 
     def test_bad_config_is_one_line(self):

@@ -89,6 +89,8 @@ VerificationResult verifyPairs(nn::BackboneImpl& model, const data::PairSet& set
   const int64_t n = static_cast<int64_t>(set.images.size());
   std::vector<torch::Tensor> outs;
   double norm_sum = 0;
+  const auto params = model.parameters();
+  const torch::Device device = params.empty() ? torch::Device(torch::kCPU) : params[0].device();
   for (int64_t b = 0; b < n; b += batch) {
     const int64_t e = std::min(n, b + batch);
     auto x = torch::empty({e - b, 3, 112, 112});
@@ -96,13 +98,14 @@ VerificationResult verifyPairs(nn::BackboneImpl& model, const data::PairSet& set
       const cv::Mat rgb = data::decodeFace(set.images[i], set.path + " image " + std::to_string(i));
       x[i - b].copy_(data::faceTensor(rgb));
     }
+    x = x.to(device);
     const auto e0 = model.forward(x), e1 = model.forward(x.flip({3}));
     norm_sum += e0.norm(2, 1).sum().item<double>() + e1.norm(2, 1).sum().item<double>();
     outs.push_back(torch::nn::functional::normalize(
         e0 + e1, torch::nn::functional::NormalizeFuncOptions().dim(1)));
   }
   model.train(was_training);
-  const auto emb = torch::cat(outs);
+  const auto emb = torch::cat(outs).cpu();
   if (!torch::isfinite(emb).all().item<bool>())
     throw Error(set.path + ": the model produced NaN or infinite embeddings");
   const auto idx = torch::arange(0, n, 2);

@@ -177,6 +177,11 @@ void RunStore::reopen(int64_t run) {
   s.bind(1, static_cast<int64_t>(::getpid())).bind(2, hostName()).bind(3, run).step();
 }
 
+void RunStore::truncateMetrics(int64_t run, int64_t after_step) {
+  Stmt s(db_, "DELETE FROM metrics WHERE run = ? AND step > ?", path_);
+  s.bind(1, run).bind(2, after_step).step();
+}
+
 void RunStore::addMetrics(int64_t run, int64_t step,
                           const std::vector<std::pair<std::string, double>>& kv) {
   exec("BEGIN");

@@ -1,6 +1,7 @@
 #include "msconv/train/trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -19,6 +20,7 @@
 #include "msconv/nn/backbone.h"
 #include "msconv/runtime.h"
 #include "msconv/store/run_store.h"
+#include "msconv/train/grad_scaler.h"
 #include "msconv/train/margin.h"
 #include "util/torch_error.h"
 
@@ -65,8 +67,43 @@ struct State {
   double best = -1;
 };
 
+torch::optim::SGDParamState* momentumOf(torch::optim::SGD& opt, const torch::Tensor& p) {
+  auto& states = opt.state();
+  const auto it = states.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+  return it == states.end() ? nullptr : static_cast<torch::optim::SGDParamState*>(it->second.get());
+}
+
+// With a class-sharded head, the weight and its momentum are swapped for whole ones gathered
+// from every rank while a checkpoint is written, so checkpoints look the same for any world size.
+class WholeHead {
+ public:
+  WholeHead(MarginHeadImpl& head, torch::optim::SGD& opt, Collective& g) : head_(head) {
+    if (g.worldSize() == 1) return;
+    state_ = momentumOf(opt, head.weight);
+    shard_w_ = head.weight.data();
+    head.weight.set_data(g.allGather(shard_w_));
+    if (state_ && state_->momentum_buffer().defined()) {
+      shard_m_ = state_->momentum_buffer();
+      state_->momentum_buffer(g.allGather(shard_m_));
+    }
+  }
+  ~WholeHead() {
+    if (!shard_w_.defined()) return;
+    head_.weight.set_data(shard_w_);
+    if (shard_m_.defined()) state_->momentum_buffer(shard_m_);
+  }
+
+ private:
+  MarginHeadImpl& head_;
+  torch::optim::SGDParamState* state_ = nullptr;
+  torch::Tensor shard_w_, shard_m_;
+};
+
 void saveTraining(const std::string& path, nn::BackboneImpl& model, MarginHeadImpl& head,
-                  torch::optim::SGD& opt, const Config& c, int64_t step, double best) {
+                  torch::optim::SGD& opt, const Config& c, int64_t step, double best,
+                  const GradScaler& scaler, Collective& g) {
+  WholeHead whole(head, opt, g);
+  if (g.rank() != 0) return;
   torch::serialize::OutputArchive a;
   model::writeModelEntries(a, model);
   a.write("config", c10::IValue(c.toJson()));
@@ -78,6 +115,10 @@ void saveTraining(const std::string& path, nn::BackboneImpl& model, MarginHeadIm
   a.write("head", h);
   a.write("optimizer", o);
   a.write("rng", at::detail::getDefaultCPUGenerator().get_state(), /*is_buffer=*/true);
+  if (scaler.enabled()) {
+    a.write("scaler_scale", c10::IValue(scaler.scaleValue()));
+    a.write("scaler_clean", c10::IValue(scaler.cleanSteps()));
+  }
   model::saveArchiveAtomically(a, path);
 }
 
@@ -94,15 +135,23 @@ double learningRate(const Config& c, int64_t step, int64_t total, int64_t steps_
   return lr;
 }
 
-Trainer::Trainer(Config config, std::string workspace, std::string name)
-    : config_(std::move(config)), workspace_(std::move(workspace)), name_(std::move(name)) {}
+Trainer::Trainer(Config config, std::string workspace, std::string name,
+                 std::shared_ptr<Collective> group)
+    : config_(std::move(config)),
+      workspace_(std::move(workspace)),
+      name_(std::move(name)),
+      group_(group ? std::move(group) : singleProcess()) {}
 
 void Trainer::emit(const TrainEvent& e) {
   for (auto& o : observers_) o(e);
 }
 
 TrainResult Trainer::run(const std::string& resume) {
-  store::RunStore db(workspace_);
+  Collective& g = *group_;
+  const bool rank0 = g.rank() == 0;
+  // Only rank 0 opens (and so writes) the store.
+  std::unique_ptr<store::RunStore> db_owner;
+  if (rank0) db_owner = std::make_unique<store::RunStore>(workspace_);
   // Resuming: the checkpoint's configuration wins, so the run continues as it was.
   std::string resume_ckpt;
   torch::serialize::InputArchive resumed;  // read once: configuration now, state further down
@@ -111,11 +160,15 @@ TrainResult Trainer::run(const std::string& resume) {
     if (fs::is_regular_file(resume)) {
       resume_ckpt = resume;
     } else {
-      row = db.findRun(resume);
-      if (!row)
-        throw Error("--resume: '" + resume + "' is neither a checkpoint file nor a run in " +
-                    db.path());
-      resume_ckpt = (fs::path(workspace_) / "runs" / row->name / "last.ckpt").string();
+      std::string name = resume;
+      if (rank0) {
+        row = db_owner->findRun(resume);
+        if (!row)
+          throw Error("--resume: '" + resume + "' is neither a checkpoint file nor a run in " +
+                      db_owner->path());
+        name = row->name;
+      }
+      resume_ckpt = (fs::path(workspace_) / "runs" / name / "last.ckpt").string();
       if (!fs::exists(resume_ckpt))
         throw Error("--resume: run '" + row->name + "' has no checkpoint yet (" + resume_ckpt +
                     ")");
@@ -132,9 +185,24 @@ TrainResult Trainer::run(const std::string& resume) {
     config_ = Config::fromJson(cfg.toStringRef(), resume_ckpt);
   }
   const Config& c = config_;
-  if (c.flag("train.amp"))
-    throw Error(
-        "train.amp: mixed precision runs on CUDA devices, and this trainer runs on the CPU");
+  const torch::Device device = [&] {
+    const std::string& d = c.text("train.device");
+    if (d != "cpu" && d != "cuda" && d.rfind("cuda:", 0) != 0)
+      throw Error("train.device: '" + d + "' is not cpu, cuda or cuda:N");
+    if (d != "cpu" && !cudaAvailable())
+      throw Error("train.device: '" + d +
+                  "' asked for, but this LibTorch was built without CUDA or sees no GPU");
+    try {
+      return torch::Device(d);
+    } catch (const c10::Error&) {
+      throw Error("train.device: '" + d + "' is not a device");
+    }
+  }();
+  const bool amp = c.flag("train.amp");
+  if (amp && !device.is_cuda())
+    throw Error("train.amp: mixed precision needs train.device=cuda (it is '" +
+                c.text("train.device") + "')");
+  GradScaler scaler(amp);
   setThreads(static_cast<int>(c.integer("train.threads")));
   torch::manual_seed(static_cast<uint64_t>(c.integer("seed")));
 
@@ -159,6 +227,8 @@ TrainResult Trainer::run(const std::string& resume) {
   lo.seed = static_cast<uint64_t>(c.integer("seed"));
   lo.flip = c.flag("data.flip");
   lo.channels_last = c.flag("data.channels_last");
+  lo.rank = g.rank();
+  lo.world = g.worldSize();
   data::DataLoader loader(dataset, lo);
   const int64_t accum = c.integer("train.accum");
   const int64_t batches = loader.batchesPerEpoch();
@@ -173,11 +243,14 @@ TrainResult Trainer::run(const std::string& resume) {
   // Model, head, optimizer.
   auto model = nn::makeBackbone(c.text("model.arch"), c.text("model.op"));
   MarginHead head(model->embeddingDim(), dataset->numClasses(), marginFrom(c),
-                  c.real("loss.sample_rate"));
+                  c.real("loss.sample_rate"), group_);
   if (lo.channels_last) nn::toChannelsLast(*model);
-  std::vector<torch::Tensor> params;
+  model->to(device);
+  head->to(device);
+  std::vector<torch::Tensor> params, backbone_params;
   for (auto& p : model->parameters())
-    if (p.requires_grad()) params.push_back(p);
+    if (p.requires_grad()) backbone_params.push_back(p);
+  params = backbone_params;
   for (auto& p : head->parameters()) params.push_back(p);
   torch::optim::SGD opt(params, torch::optim::SGDOptions(c.real("train.lr"))
                                     .momentum(c.real("train.momentum"))
@@ -189,6 +262,9 @@ TrainResult Trainer::run(const std::string& resume) {
     a.read("model", m);
     a.read("head", h);
     a.read("optimizer", o);
+    const int64_t world = g.worldSize();
+    if (world > 1)  // the checkpoint holds the whole head: load it whole, keep this shard
+      head->weight.set_data(torch::empty({head->classes(), model->embeddingDim()}));
     try {
       model->load(m);
       head->load(h);
@@ -197,6 +273,15 @@ TrainResult Trainer::run(const std::string& resume) {
       throw Error(resume_ckpt +
                   ": training state does not fit the configuration: " + util::firstLine(e));
     }
+    if (world > 1) {
+      const auto [b, e] = head->shard();
+      head->weight.set_data(head->weight.data().narrow(0, b, e - b).clone());
+      if (auto* ms = momentumOf(opt, head->weight); ms && ms->momentum_buffer().defined())
+        ms->momentum_buffer(ms->momentum_buffer().narrow(0, b, e - b).clone());
+    }
+    c10::IValue scale, clean;
+    if (amp && a.try_read("scaler_scale", scale) && a.try_read("scaler_clean", clean))
+      scaler.restore(scale.toDouble(), clean.toInt());
     c10::IValue step, best;
     a.read("step", step);
     a.read("best", best);
@@ -209,20 +294,31 @@ TrainResult Trainer::run(const std::string& resume) {
     gen.set_state(rng);
   }
 
+  if (g.worldSize() > 1) {  // every rank starts from rank 0's backbone, as DDP does
+    std::vector<torch::Tensor> state;
+    for (auto& p : model->parameters()) state.push_back(p);
+    for (auto& b : model->buffers()) state.push_back(b);
+    g.broadcast(state);
+  }
+
   // The run: a folder and a row in the store.
+  store::RunStore* db = db_owner.get();  // null on ranks other than 0
   store::RunRow run;
   if (row) {
     run = *row;
-    db.reopen(run.id);
+    db->reopen(run.id);
+    db->truncateMetrics(run.id, st.step);  // the steps after the checkpoint are run again
   } else {
-    const std::string name =
-        !name_.empty() ? name_ : model->arch().name + "-" + model->op().baseName();
-    run = db.createRun(name, c.toJson(), model->arch().name, model->op().str());
+    run.name = !name_.empty() ? name_ : model->arch().name + "-" + model->op().baseName();
+    if (db) run = db->createRun(run.name, c.toJson(), model->arch().name, model->op().str());
   }
   const fs::path dir = fs::path(workspace_) / "runs" / run.name;
-  fs::create_directories(dir);
-  std::ofstream log(dir / "train.log", std::ios::app);
-  { std::ofstream(dir / "config.json") << c.toJson() << "\n"; }
+  std::ofstream log;  // stays closed (writes nothing) on ranks other than 0
+  if (rank0) {
+    fs::create_directories(dir);
+    log.open(dir / "train.log", std::ios::app);
+    std::ofstream(dir / "config.json") << c.toJson() << "\n";
+  }
   TrainResult result;
   result.run_name = run.name;
   result.run_dir = dir.string();
@@ -240,17 +336,18 @@ TrainResult Trainer::run(const std::string& resume) {
                     best_path = (dir / "best.ckpt").string();
   auto checkpoint = [&](int64_t step) {
     const std::string p = (dir / ("step-" + std::to_string(step) + ".ckpt")).string();
-    saveTraining(p, *model, *head, opt, c, step, st.best);
+    saveTraining(p, *model, *head, opt, c, step, st.best, scaler, g);
+    if (!rank0) return;
     // last.ckpt is a second name for the same file (no second write), swapped in atomically;
     // it stays valid when the step file is later pruned.
     fs::remove(last_path + ".tmp");
     fs::create_hard_link(p, last_path + ".tmp");
     fs::rename(last_path + ".tmp", last_path);
-    db.addArtifact(run.id, "checkpoint", p, step);
+    db->addArtifact(run.id, "checkpoint", p, step);
     kept.push_back(p);
     while (static_cast<int64_t>(kept.size()) > c.integer("train.keep_last")) {
       fs::remove(kept.front());
-      db.removeArtifact(run.id, kept.front());
+      db->removeArtifact(run.id, kept.front());
       kept.erase(kept.begin());
     }
     TrainEvent e;
@@ -266,7 +363,9 @@ TrainResult Trainer::run(const std::string& resume) {
     e.step = step;
     std::vector<std::pair<std::string, double>> kv;
     double mean_acc = 0;
-    for (const auto& set : val_sets) {
+    // Rank 0 validates; the others only learn whether a best checkpoint is due.
+    auto improved = torch::zeros({1});
+    for (const auto& set : (rank0 ? val_sets : std::vector<data::PairSet>{})) {
       const auto r = eval::verifyPairs(*model, set, 64);
       const std::string key = "val/" + fs::path(set.path).filename().string();
       e.metrics[key + "/accuracy"] = r.accuracy;
@@ -280,14 +379,16 @@ TrainResult Trainer::run(const std::string& resume) {
       mean_acc += r.accuracy / val_sets.size();
     }
     for (const auto& [k, v] : e.metrics) kv.emplace_back(k, v);
-    if (!kv.empty()) db.addMetrics(run.id, step, kv);
+    if (!kv.empty() && db) db->addMetrics(run.id, step, kv);
     result.last_validation = e.metrics;
-    emit(e);
+    if (rank0) emit(e);
     for (const auto& [k, v] : e.metrics) log << "step " << step << " " << k << " " << v << "\n";
     log.flush();
-    if (!val_sets.empty() && mean_acc > st.best) {
-      st.best = mean_acc;
-      saveTraining(best_path, *model, *head, opt, c, step, st.best);
+    if (rank0 && !val_sets.empty() && mean_acc > st.best) improved.fill_(1.0);
+    g.allReduceMax(improved);
+    if (improved.item<double>() > 0) {
+      st.best = std::max(st.best, mean_acc);
+      saveTraining(best_path, *model, *head, opt, c, step, st.best, scaler, g);
     }
   };
 
@@ -311,31 +412,70 @@ TrainResult Trainer::run(const std::string& resume) {
       loader.startEpoch(epoch, (st.step % steps_per_epoch) * accum);
       while (st.step < total && st.step / steps_per_epoch == epoch) {
         while (paused_ && !stop_) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (g.worldSize() > 1) {  // a stop on any rank stops them all, at the same step
+          auto flag = torch::full({1}, stop_ ? 1.0 : 0.0);
+          g.allReduceMax(flag);
+          if (flag.item<double>() > 0) stop_ = true;
+        }
         if (stop_) break;
         const double lr = learningRate(c, st.step, total, steps_per_epoch);
-        for (auto& g : opt.param_groups())
-          static_cast<torch::optim::SGDOptions&>(g.options()).lr(lr);
+        for (auto& group : opt.param_groups())
+          static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
         opt.zero_grad();
         double step_loss = 0;
         int64_t samples = 0;
         for (int64_t k = 0; k < accum; ++k) {
           auto batch = loader.next();
           if (!batch) throw Error("loader ran dry inside an epoch");
-          const auto loss = head->forward(model->forward(batch->images), batch->labels) /
-                            static_cast<double>(accum);
+          const auto images = batch->images.to(device, /*non_blocking=*/true);
+          const auto labels = batch->labels.to(device, /*non_blocking=*/true);
+          torch::Tensor embeddings;
+          if (amp) {  // half-precision backbone under autocast; the margin head in fp32
+            at::autocast::set_enabled(true);
+            embeddings = model->forward(images);
+            at::autocast::set_enabled(false);
+            at::autocast::clear_cache();
+            embeddings = embeddings.to(torch::kFloat);
+          } else {
+            embeddings = model->forward(images);
+          }
+          const auto loss = head->forward(embeddings, labels) / static_cast<double>(accum);
           const double v = loss.item<double>();
           if (!std::isfinite(v))
             throw Error(
                 "step " + std::to_string(st.step + 1) + ": the loss is " +
                 (std::isnan(v) ? "NaN" : "infinite") + "; training stopped (lower train.lr?)" +
                 (fs::exists(last_path) ? "; the last good checkpoint is " + last_path : ""));
-          loss.backward();
+          scaler.scale(loss).backward();
           step_loss += v;
           samples += batch->images.size(0);
         }
-        grad_norm = clip > 0 ? torch::nn::utils::clip_grad_norm_(params, clip)
-                             : torch::nn::utils::clip_grad_norm_(params, 1e30);
-        opt.step();
+        if (g.worldSize() > 1) {
+          // The loss is the mean over every rank's samples: backbone gradients add up.
+          std::vector<torch::Tensor> grads;
+          for (auto& p : backbone_params)
+            if (p.grad().defined()) grads.push_back(p.grad());
+          g.allReduceSum(grads);
+        }
+        const bool overflow = scaler.unscale(params, &g);
+        if (g.worldSize() == 1) {
+          grad_norm = torch::nn::utils::clip_grad_norm_(params, clip > 0 ? clip : 1e30);
+        } else {  // head shards differ per rank: their squared norms add up
+          torch::NoGradGuard no_grad;
+          auto sq = torch::zeros({1}, torch::kDouble);
+          for (auto& p : head->parameters())
+            if (p.grad().defined()) sq += p.grad().pow(2).sum().to(torch::kDouble).cpu();
+          std::vector<torch::Tensor> v{sq};
+          g.allReduceSum(v);
+          for (auto& p : backbone_params)
+            if (p.grad().defined()) sq += p.grad().pow(2).sum().to(torch::kDouble).cpu();
+          grad_norm = std::sqrt(sq.item<double>());
+          if (clip > 0 && grad_norm > clip)
+            for (auto& p : params)
+              if (p.grad().defined()) p.grad().mul_(clip / (grad_norm + 1e-6));
+        }
+        if (!overflow) opt.step();  // an overflowing mixed-precision step is skipped
+        scaler.update(overflow);
         ++st.step;
         result.losses.push_back(step_loss);
         result.last_loss = step_loss;
@@ -356,12 +496,13 @@ TrainResult Trainer::run(const std::string& resume) {
           const double per_step =
               std::chrono::duration<double>(Clock::now() - t0).count() / (st.step - first_step);
           e.eta_s = per_step * (total - st.step);
-          db.addMetrics(run.id, st.step,
-                        {{"loss", e.loss},
-                         {"lr", lr},
-                         {"samples_per_s", e.samples_per_s},
-                         {"grad_norm", grad_norm},
-                         {"epoch", static_cast<double>(epoch)}});
+          if (db)
+            db->addMetrics(run.id, st.step,
+                           {{"loss", e.loss},
+                            {"lr", lr},
+                            {"samples_per_s", e.samples_per_s},
+                            {"grad_norm", grad_norm},
+                            {"epoch", static_cast<double>(epoch)}});
           log << "step " << st.step << "/" << total << " epoch " << epoch << " loss " << e.loss
               << " lr " << lr << " samples/s " << e.samples_per_s << " grad_norm " << grad_norm
               << std::endl;
@@ -382,10 +523,10 @@ TrainResult Trainer::run(const std::string& resume) {
         checkpoint(st.step);
     }
   } catch (...) {
-    db.setStatus(run.id, "failed");
+    if (db) db->setStatus(run.id, "failed");
     throw;
   }
-  db.setStatus(run.id, status);
+  if (db) db->setStatus(run.id, status);
   result.status = status;
   result.steps = st.step;
   result.final_checkpoint = last_path;

@@ -50,6 +50,8 @@ class RunStore {
   void setStatus(int64_t run, const std::string& status);  // running, done, stopped, failed...
   void reopen(int64_t run);                                // a resumed run: running again, this pid
   void addMetrics(int64_t run, int64_t step, const std::vector<std::pair<std::string, double>>& kv);
+  // A resumed run repeats the steps after its checkpoint: their old rows go.
+  void truncateMetrics(int64_t run, int64_t after_step);
   void addArtifact(int64_t run, const std::string& kind, const std::string& path, int64_t step);
   void removeArtifact(int64_t run, const std::string& path);
 

@@ -5,7 +5,10 @@
 
 #include <torch/nn/module.h>
 
+#include <memory>
 #include <string>
+
+#include "msconv/train/collective.h"
 
 namespace msconv::train {
 
@@ -27,19 +30,30 @@ torch::Tensor marginLogits(const torch::Tensor& cosines, const torch::Tensor& la
 // The classification head: C x D centres; forward(embeddings, labels) = mean cross-entropy of
 // the margin logits. sample_rate < 1 keeps ceil(rate * C) classes per step (all of the batch's
 // positives plus uniformly drawn negatives, from LibTorch's default generator).
+//
+// Sharded by class over a Collective's ranks (Partial FC's model parallelism): rank r holds the
+// centres of classesShard(C, r, world) only; forward gathers every rank's embeddings and labels,
+// and the softmax's max, normaliser and target logit are reduced across ranks, so the loss and
+// gradients equal those of one head holding every class (sampling then happens per shard).
 class MarginHeadImpl : public torch::nn::Module {
  public:
-  MarginHeadImpl(int64_t embedding, int64_t classes, MarginSpec spec, double sample_rate = 1.0);
+  MarginHeadImpl(int64_t embedding, int64_t classes, MarginSpec spec, double sample_rate = 1.0,
+                 std::shared_ptr<Collective> group = nullptr);
+  // This rank's embeddings and labels (global class ids) -> the mean loss over every rank's batch.
   torch::Tensor forward(const torch::Tensor& embeddings, const torch::Tensor& labels);
-  // Cosines between normalised embeddings and every (normalised) centre.
+  // Cosines between normalised embeddings and this rank's (normalised) centres.
   torch::Tensor cosines(const torch::Tensor& embeddings) const;
   const MarginSpec& spec() const { return spec_; }
-  int64_t classes() const { return weight.size(0); }
-  torch::Tensor weight;
+  int64_t classes() const { return classes_; }                  // over all shards
+  std::pair<int64_t, int64_t> shard() const { return shard_; }  // this rank's [begin, end)
+  torch::Tensor weight;                                         // (end - begin) x D
 
  private:
   MarginSpec spec_;
   double sample_rate_;
+  int64_t classes_;
+  std::pair<int64_t, int64_t> shard_;
+  std::shared_ptr<Collective> group_;
 };
 TORCH_MODULE(MarginHead);
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "msconv/train/collective.h"
 #include "msconv/train/config.h"
 
 namespace msconv::train {
@@ -35,8 +36,12 @@ struct TrainResult {
 
 class Trainer {
  public:
-  // `workspace` holds runs.sqlite and one folder per run (WORKSPACE/runs/NAME).
-  Trainer(Config config, std::string workspace, std::string name = {});
+  // `workspace` holds runs.sqlite and one folder per run (WORKSPACE/runs/NAME). With a `group`
+  // of several ranks (one Trainer per rank, each calling run()), every rank trains on its share
+  // of each batch and holds its shard of the head's classes; gradients are summed across ranks;
+  // only rank 0 writes checkpoints (the head gathered whole), the log and the store.
+  Trainer(Config config, std::string workspace, std::string name = {},
+          std::shared_ptr<Collective> group = nullptr);
   void addObserver(TrainObserver observer) { observers_.push_back(std::move(observer)); }
   // Trains from scratch, or continues `resume` (a run name in the workspace or a checkpoint
   // file) exactly where it stopped. Throws msconv::Error for bad input and for a NaN or Inf loss
@@ -53,6 +58,7 @@ class Trainer {
   Config config_;
   std::string workspace_, name_;
   std::vector<TrainObserver> observers_;
+  std::shared_ptr<Collective> group_;
   std::atomic<bool> stop_{false}, paused_{false};
 };
 
