@@ -27,23 +27,54 @@ std::vector<double> accuracies(const std::vector<double>& dist, const std::vecto
   return acc;
 }
 
+// insightface's calculate_val_far: (VAL, FAR) of "same if dist < threshold" over `idx`.
+std::pair<double, double> valFar(const std::vector<double>& dist, const std::vector<uint8_t>& same,
+                                 const std::vector<int64_t>& idx, double threshold) {
+  int64_t ta = 0, fa = 0, n_same = 0, n_diff = 0;
+  for (int64_t i : idx) {
+    const bool accept = dist[i] < threshold;
+    if (same[i]) {
+      ++n_same;
+      ta += accept;
+    } else {
+      ++n_diff;
+      fa += accept;
+    }
+  }
+  return {n_same ? static_cast<double>(ta) / n_same : 0.0,
+          n_diff ? static_cast<double>(fa) / n_diff : 0.0};
+}
+
+// scipy's interp1d(far, thresholds, kind='slinear')(target) for `far` non-decreasing: linear
+// between the last point at or below the target and the next one.
+double interpolateThreshold(const std::vector<double>& far, const std::vector<double>& thr,
+                            double target) {
+  const size_t u = std::upper_bound(far.begin(), far.end(), target) - far.begin();
+  if (u == 0) return thr.front();
+  if (u == far.size())  // target equals the largest FAR: where the curve first reaches it
+    return thr[std::lower_bound(far.begin(), far.end(), target) - far.begin()];
+  const size_t j = u - 1;
+  return thr[j] + (thr[u] - thr[j]) * (target - far[j]) / (far[u] - far[j]);
+}
+
 }  // namespace
+
+std::vector<double> supportedFars(int64_t impostors) {
+  std::vector<double> fars;
+  for (double far = 1e-1; far * impostors >= 1.0 - 1e-9; far /= 10) fars.push_back(far);
+  return fars;
+}
 
 std::vector<std::pair<double, double>> tarAtFar(const std::vector<double>& genuine,
                                                 std::vector<double> impostor) {
-  std::vector<std::pair<double, double>> out;
-  if (genuine.empty() || impostor.empty()) return out;
-  std::sort(impostor.begin(), impostor.end(), std::greater<double>());
-  const double n = static_cast<double>(impostor.size());
-  for (double far = 1e-1; far * n >= 1.0 - 1e-9; far /= 10) {
-    // At most k impostors may score above the threshold: the threshold is the (k+1)-th highest.
-    const size_t k = static_cast<size_t>(std::floor(far * n + 1e-9));
-    const double threshold = k < impostor.size() ? impostor[k] : -1e300;
-    int64_t accepted = 0;
-    for (double g : genuine) accepted += g > threshold;
-    out.emplace_back(far, static_cast<double>(accepted) / genuine.size());
-  }
-  return out;
+  if (genuine.empty() || impostor.empty()) return {};
+  std::vector<float> scores(genuine.begin(), genuine.end());
+  scores.insert(scores.end(), impostor.begin(), impostor.end());
+  std::vector<uint8_t> labels(scores.size(), 0);
+  std::fill(labels.begin(), labels.begin() + genuine.size(), 1);
+  return computeRoc(scores.data(), labels.data(), static_cast<int64_t>(scores.size()),
+                    supportedFars(static_cast<int64_t>(impostor.size())))
+      .tar_at_far;
 }
 
 VerificationResult foldAccuracy(const at::Tensor& first, const at::Tensor& second,
@@ -57,8 +88,10 @@ VerificationResult foldAccuracy(const at::Tensor& first, const at::Tensor& secon
   std::vector<double> dist(d.data_ptr<double>(), d.data_ptr<double>() + n);
   std::vector<double> thresholds;
   for (int i = 0; i < 400; ++i) thresholds.push_back(i * 0.01);
+  std::vector<double> val_thresholds;
+  for (int i = 0; i < 4000; ++i) val_thresholds.push_back(i * 0.001);
   // KFold(shuffle=False): the first n % k folds hold one extra pair.
-  std::vector<double> fold_acc;
+  std::vector<double> fold_acc, fold_val, fold_far;
   int64_t start = 0;
   for (int f = 0; f < folds; ++f) {
     const int64_t size = n / folds + (f < n % folds ? 1 : 0);
@@ -68,12 +101,34 @@ VerificationResult foldAccuracy(const at::Tensor& first, const at::Tensor& secon
     const auto acc = accuracies(dist, issame, train, thresholds);
     const size_t best = std::max_element(acc.begin(), acc.end()) - acc.begin();  // first maximum
     fold_acc.push_back(accuracies(dist, issame, test, {thresholds[best]})[0]);
+    // VAL at FAR = 1e-3: the threshold where the training folds' FAR reaches it.
+    // FAR at each threshold = share of training impostors with distance below it.
+    std::vector<double> impostor;
+    for (int64_t i : train)
+      if (!issame[i]) impostor.push_back(dist[i]);
+    std::sort(impostor.begin(), impostor.end());
+    std::vector<double> far_train(val_thresholds.size(), 0.0);
+    for (size_t t = 0; t < val_thresholds.size() && !impostor.empty(); ++t)
+      far_train[t] = static_cast<double>(std::lower_bound(impostor.begin(), impostor.end(),
+                                                          val_thresholds[t]) -
+                                         impostor.begin()) /
+                     impostor.size();
+    const double target = 1e-3;
+    const double thr = *std::max_element(far_train.begin(), far_train.end()) >= target
+                           ? interpolateThreshold(far_train, val_thresholds, target)
+                           : 0.0;
+    const auto [val, far] = valFar(dist, issame, test, thr);
+    fold_val.push_back(val);
+    fold_far.push_back(far);
   }
   VerificationResult r;
   r.pairs = n;
   for (double a : fold_acc) r.accuracy += a / folds;
   for (double a : fold_acc) r.accuracy_std += (a - r.accuracy) * (a - r.accuracy) / folds;
   r.accuracy_std = std::sqrt(r.accuracy_std);
+  for (int f = 0; f < folds; ++f) r.val += fold_val[f] / folds, r.far += fold_far[f] / folds;
+  for (double v : fold_val) r.val_std += (v - r.val) * (v - r.val) / folds;
+  r.val_std = std::sqrt(r.val_std);
   std::vector<int64_t> all(n);
   for (int64_t i = 0; i < n; ++i) all[i] = i;
   const auto acc = accuracies(dist, issame, all, thresholds);
@@ -113,14 +168,13 @@ VerificationResult verifyPairs(nn::BackboneImpl& model, const data::PairSet& set
       foldAccuracy(emb.index_select(0, idx), emb.index_select(0, idx + 1), set.issame);
   r.name = set.path;
   r.xnorm = norm_sum / (2.0 * n);
-  const auto sims = (emb.index_select(0, idx) * emb.index_select(0, idx + 1))
-                        .sum(1)
-                        .to(torch::kFloat64)
-                        .contiguous();
-  std::vector<double> genuine, impostor;
-  for (int64_t i = 0; i < sims.size(0); ++i)
-    (set.issame[i] ? genuine : impostor).push_back(sims.data_ptr<double>()[i]);
-  r.tar_at_far = tarAtFar(genuine, impostor);
+  const auto sims =
+      (emb.index_select(0, idx) * emb.index_select(0, idx + 1)).sum(1).to(torch::kFloat).contiguous();
+  const int64_t impostors =
+      static_cast<int64_t>(std::count(set.issame.begin(), set.issame.end(), 0));
+  r.roc = computeRoc(sims.data_ptr<float>(), set.issame.data(), sims.size(0),
+                     supportedFars(impostors), set.path);
+  r.tar_at_far = r.roc.tar_at_far;
   if (embeddings) *embeddings = emb;
   return r;
 }

@@ -1,7 +1,9 @@
 // Verification on pair sets (lfw.bin and friends, the synthetic val.bin) the way insightface
 // computes it: embeddings of each image and its horizontal flip summed and L2-normalised, squared
 // L2 distance, thresholds 0 .. 3.99 by 0.01, 10 folds without shuffling, best threshold chosen on
-// the other nine folds, accuracy mean +- std over folds; XNorm = mean norm of the raw embeddings.
+// the other nine folds, accuracy mean +- std over folds; VAL@FAR=1e-3 (per fold, the threshold
+// where the training folds' FAR reaches 1e-3 by linear interpolation over thresholds 0 .. 3.999
+// by 0.001); XNorm = mean norm of the raw embeddings. Also the ROC of the pairs' cosine scores.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "msconv/data/pairs.h"
+#include "msconv/eval/roc.h"
 
 namespace msconv::nn {
 class BackboneImpl;
@@ -22,14 +25,15 @@ struct VerificationResult {
   std::string name;
   double accuracy = 0, accuracy_std = 0;  // fractions in [0, 1]
   double xnorm = 0;
-  double threshold = 0;  // best threshold on all pairs
+  double val = 0, val_std = 0, far = 0;  // VAL@FAR=1e-3: mean, std and the FAR reached
+  double threshold = 0;                   // best threshold on all pairs
   int64_t pairs = 0;
   std::vector<std::pair<double, double>> tar_at_far;  // (FAR, TAR) for the FARs the pairs support
+  Roc roc;                                            // of the cosine scores (verifyPairs)
 };
 
-// TAR at each FAR of 1e-1, 1e-2, ... that the impostor count supports (FAR >= 1 / impostors):
-// the threshold lets through at most FAR x impostors impostor scores, TAR is the fraction of
-// genuine scores above it. Scores: higher = more alike.
+// TAR at each FAR of 1e-1, 1e-2, ... that the impostor count supports (FAR >= 1 / impostors),
+// read off the exact ROC as computeRoc does. Scores: higher = more alike.
 std::vector<std::pair<double, double>> tarAtFar(const std::vector<double>& genuine,
                                                 std::vector<double> impostor);
 
