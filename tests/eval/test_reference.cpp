@@ -98,8 +98,8 @@ TEST(EvalReference, IjbTemplatesEqualInsightfaceAggregation) {
   const Templates t = aggregateTemplates(images, faces);
   ASSERT_EQ(t.ids.size(), meta["unique"].size());
   for (size_t i = 0; i < t.ids.size(); ++i) EXPECT_EQ(t.ids[i], meta["unique"][i].get<int64_t>());
-  const auto ref = torch::from_blob(expected.data(), {static_cast<int64_t>(t.ids.size()), d},
-                                    torch::kFloat64);
+  const auto ref =
+      torch::from_blob(expected.data(), {static_cast<int64_t>(t.ids.size()), d}, torch::kFloat64);
   EXPECT_TRUE(torch::allclose(t.features.to(torch::kFloat64), ref, 1e-6, 1e-6));
   // A NaN feature names its image.
   auto bad = images.clone();
@@ -118,12 +118,14 @@ TEST(EvalIjb, TiledScoresEqualDoubleDotProducts) {
     const int64_t rows = 3000, n = 20000;
     const auto f = torch::nn::functional::normalize(
         torch::randn({rows, dim}), torch::nn::functional::NormalizeFuncOptions().dim(1));
-    const auto a = torch::randint(0, rows, {n}, torch::kInt), b = torch::randint(0, rows, {n}, torch::kInt);
+    const auto a = torch::randint(0, rows, {n}, torch::kInt),
+               b = torch::randint(0, rows, {n}, torch::kInt);
     std::vector<float> out(n);
     scorePairs(f.data_ptr<float>(), rows, dim, a.data_ptr<int32_t>(), b.data_ptr<int32_t>(), n,
                out.data());
     const auto fd = f.to(torch::kFloat64);
-    const auto ref = (fd.index_select(0, a.to(torch::kLong)) * fd.index_select(0, b.to(torch::kLong))).sum(1);
+    const auto ref =
+        (fd.index_select(0, a.to(torch::kLong)) * fd.index_select(0, b.to(torch::kLong))).sum(1);
     const auto got = torch::from_blob(out.data(), {n}, torch::kFloat).to(torch::kFloat64);
     EXPECT_LT((got - ref).abs().max().item<double>(), 2e-6) << "dim " << dim;
   }
@@ -145,4 +147,42 @@ TEST(EvalIjb, RocRefusesNaNAndOneClassNamingTheInput) {
   const float ok[2] = {0.1f, 0.2f};
   const uint8_t same[2] = {1, 1};
   EXPECT_THROW(computeRoc(ok, same, 2), Error);
+}
+
+TEST(EvalIjb, TiledScoringGivesTheRocOfPlainScores) {
+  torch::manual_seed(9);
+  const int64_t rows = 1500, dim = 512, n = 60000;
+  Templates t;
+  t.features = torch::nn::functional::normalize(
+      torch::randn({rows, dim}), torch::nn::functional::NormalizeFuncOptions().dim(1));
+  for (int64_t i = 0; i < rows; ++i) t.ids.push_back(100 + 3 * i);
+  data::IjbSet set;
+  set.name = "ijbx";
+  const auto a = torch::randint(0, rows, {n}, torch::kInt),
+             b = torch::randint(0, rows, {n}, torch::kInt);
+  std::vector<uint8_t> labels(n);
+  for (int64_t i = 0; i < n; ++i) {
+    labels[i] = (i % 37) == 0;
+    set.pairs.push_back({t.ids[a[i].item<int>()], t.ids[b[i].item<int>()], labels[i]});
+  }
+  std::vector<float> scores(n);
+  scorePairs(t.features.data_ptr<float>(), rows, dim, a.data_ptr<int32_t>(), b.data_ptr<int32_t>(),
+             n, scores.data());
+  const Roc want = computeRoc(scores.data(), labels.data(), n);
+  const IjbResult got = scoreIjb(set, t);
+  EXPECT_EQ(got.pairs, n);
+  ASSERT_EQ(got.roc.points.size(), want.points.size());
+  EXPECT_DOUBLE_EQ(got.roc.auc, want.auc);
+  for (size_t i = 0; i < want.tar_at_far.size(); ++i)
+    EXPECT_DOUBLE_EQ(got.roc.tar_at_far[i].second, want.tar_at_far[i].second);
+  // A pair naming a template without features is named.
+  set.pairs.push_back({100, 7, 0});
+  try {
+    scoreIjb(set, t);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("pair " + std::to_string(n + 1) + ": template 7"),
+              std::string::npos)
+        << e.what();
+  }
 }

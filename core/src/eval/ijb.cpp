@@ -11,6 +11,7 @@
 #include "msconv/data/image.h"
 #include "msconv/error.h"
 #include "msconv/nn/backbone.h"
+#include "util/big_buffer.h"
 
 namespace msconv::eval {
 namespace {
@@ -118,6 +119,76 @@ Templates aggregateTemplates(const at::Tensor& images, const std::vector<data::I
   return t;
 }
 
+namespace {
+
+// Pairs packed as row a << 33 | row b << 1 | label (rows below 2^31).
+constexpr uint64_t packPair(int64_t a, int64_t b, bool label) {
+  return static_cast<uint64_t>(a) << 33 | static_cast<uint64_t>(b) << 1 | (label ? 1u : 0u);
+}
+
+// Pairs grouped by (row block of a, row block of b) so that a tile's rows (2 x 256 rows of 512
+// floats) stay in cache while its pairs are scored: a counting sort (per-thread histograms,
+// stable scatter) moves the packed pairs into tile order in `sorted`; inside a tile, pairs are
+// ordered by row a as they are scored, so each a row is read once from cache per tile. Then
+// emit(k, score, label) for every pair, k its position in tile order.
+template <typename Emit>
+void scoreTiled(const float* features, int64_t rows, int64_t dim, const uint64_t* pairs, int64_t n,
+                uint64_t* sorted, Emit emit) {
+  static const DotFn dot = bestDot();
+  const int64_t block = std::max<int64_t>(16, (256 * 512) / std::max<int64_t>(1, dim));
+  const int64_t nb = (rows + block - 1) / block, tiles = nb * nb;
+  auto tileOf = [&](uint64_t p) {
+    return static_cast<int64_t>(p >> 33) / block * nb +
+           static_cast<int64_t>((p >> 1) & 0xffffffffu) / block;
+  };
+  const int chunks = std::max(1, std::min<int>(at::get_num_threads(), 16));
+  const int64_t per = (n + chunks - 1) / chunks;
+  std::vector<std::vector<int64_t>> off(chunks, std::vector<int64_t>(tiles, 0));
+  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t i = c * per, e = std::min(n, (c + 1) * per); i < e; ++i)
+        ++off[c][tileOf(pairs[i])];
+  });
+  std::vector<int64_t> start(tiles + 1, 0);
+  int64_t sum = 0;
+  for (int64_t t = 0; t < tiles; ++t) {
+    start[t] = sum;
+    for (int c = 0; c < chunks; ++c) {
+      const int64_t k = off[c][t];
+      off[c][t] = sum;
+      sum += k;
+    }
+  }
+  start[tiles] = sum;
+  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t i = c * per, e = std::min(n, (c + 1) * per); i < e; ++i)
+        sorted[off[c][tileOf(pairs[i])]++] = pairs[i];
+  });
+  at::parallel_for(0, tiles, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<uint64_t> local;
+    std::vector<int32_t> count(block + 1);
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b0 = start[t], m = start[t + 1] - b0;
+      // By row a inside the tile (a counting sort on a's offset in its block).
+      local.resize(m);
+      std::fill(count.begin(), count.end(), 0);
+      for (int64_t k = 0; k < m; ++k) ++count[(sorted[b0 + k] >> 33) % block + 1];
+      for (int64_t r = 0; r < block; ++r) count[r + 1] += count[r];
+      for (int64_t k = 0; k < m; ++k)
+        local[count[(sorted[b0 + k] >> 33) % block]++] = sorted[b0 + k];
+      for (int64_t k = 0; k < m; ++k) {
+        const uint64_t p = local[k];
+        emit(b0 + k,
+             dot(features + (p >> 33) * dim, features + ((p >> 1) & 0xffffffffu) * dim, dim),
+             static_cast<bool>(p & 1));
+      }
+    }
+  });
+}
+
+}  // namespace
+
 void scorePairs(const float* features, int64_t rows, int64_t dim, const int32_t* a,
                 const int32_t* b, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i)
@@ -126,23 +197,9 @@ void scorePairs(const float* features, int64_t rows, int64_t dim, const int32_t*
                   std::to_string(a[i] < 0 || a[i] >= rows ? a[i] : b[i]) + " of " +
                   std::to_string(rows));
   static const DotFn dot = bestDot();
-  // Pairs grouped by (row block of a, row block of b): a tile's rows (2 x 256 x dim floats) stay
-  // in cache while all of its pairs are scored. Counting sort of pair indices by tile.
-  const int64_t block = std::max<int64_t>(16, (256 * 512) / std::max<int64_t>(1, dim));
-  const int64_t nb = (rows + block - 1) / block;
-  std::vector<int64_t> start(nb * nb + 1, 0);
-  for (int64_t i = 0; i < n; ++i) ++start[(a[i] / block) * nb + b[i] / block + 1];
-  for (int64_t t = 0; t < nb * nb; ++t) start[t + 1] += start[t];
-  std::vector<int32_t> order(n);
-  {
-    std::vector<int64_t> fill(start.begin(), start.end() - 1);
-    for (int64_t i = 0; i < n; ++i) order[fill[(a[i] / block) * nb + b[i] / block]++] = i;
-  }
-  at::parallel_for(0, nb * nb, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t i = start[t0]; i < start[t1]; ++i) {
-      const int32_t p = order[i];
-      out[p] = dot(features + a[p] * dim, features + b[p] * dim, dim);
-    }
+  at::parallel_for(0, n, 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i)
+      out[i] = dot(features + a[i] * dim, features + b[i] * dim, dim);
   });
 }
 
@@ -151,25 +208,41 @@ IjbResult scoreIjb(const data::IjbSet& set, const Templates& templates) {
   r.name = set.name;
   r.templates = static_cast<int64_t>(templates.ids.size());
   r.pairs = static_cast<int64_t>(set.pairs.size());
-  std::vector<int32_t> a(r.pairs), b(r.pairs);
-  std::vector<uint8_t> labels(r.pairs);
-  for (int64_t i = 0; i < r.pairs; ++i) {
-    const auto& p = set.pairs[i];
-    const int64_t ra = templates.row(p.t1), rb = templates.row(p.t2);
-    if (ra < 0 || rb < 0)
-      throw Error(set.name + " pair " + std::to_string(i + 1) + ": template " +
-                  std::to_string(ra < 0 ? p.t1 : p.t2) + " has no features");
-    a[i] = static_cast<int32_t>(ra), b[i] = static_cast<int32_t>(rb);
-    labels[i] = p.label ? 1 : 0;
-  }
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<float> scores(r.pairs);
+  // Template id -> feature row: a dense table when the ids span a modest range (IJB's do).
+  std::vector<int32_t> dense;
+  const int64_t lo = templates.ids.empty() ? 0 : templates.ids.front();
+  const int64_t span = templates.ids.empty() ? 0 : templates.ids.back() - lo + 1;
+  if (span > 0 && span <= (int64_t{1} << 26)) {
+    dense.assign(span, -1);
+    for (size_t k = 0; k < templates.ids.size(); ++k)
+      dense[templates.ids[k] - lo] = static_cast<int32_t>(k);
+  }
+  auto rowOf = [&](int64_t id) -> int64_t {
+    if (dense.empty()) return templates.row(id);
+    return id < lo || id - lo >= span ? -1 : dense[id - lo];
+  };
+  // Pairs packed with their labels, scored in tile order, each score turned straight into a ROC
+  // item in the first buffer (the pairs are no longer needed there), which the ROC sorts using
+  // the second as scratch.
+  const int64_t n = r.pairs;
+  util::BigBuffer<uint64_t> packed(n), sorted(n);
+  at::parallel_for(0, n, 1 << 16, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const auto& p = set.pairs[i];
+      const int64_t ra = rowOf(p.t1), rb = rowOf(p.t2);
+      if (ra < 0 || rb < 0)
+        throw Error(set.name + " pair " + std::to_string(i + 1) + ": template " +
+                    std::to_string(ra < 0 ? p.t1 : p.t2) + " has no features");
+      packed[i] = packPair(ra, rb, p.label != 0);
+    }
+  });
   const auto feats = templates.features.contiguous();
-  scorePairs(feats.data_ptr<float>(), feats.size(0), feats.size(1), a.data(), b.data(), r.pairs,
-             scores.data());
-  r.roc = computeRoc(scores.data(), labels.data(), r.pairs, ijbFars(), set.name + " pairs");
-  r.score_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  uint64_t* items = packed.data();
+  scoreTiled(feats.data_ptr<float>(), feats.size(0), feats.size(1), packed.data(), n, sorted.data(),
+             [&](int64_t k, float score, bool genuine) { items[k] = rocItem(score, genuine); });
+  r.roc = rocFromItems(items, sorted.data(), n, ijbFars(), set.name + " pairs");
+  r.score_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }
 
@@ -196,8 +269,7 @@ IjbResult evaluateIjb(nn::BackboneImpl& model, const data::IjbSet& set,
   }
   model.train(was_training);
   const Templates t = aggregateTemplates(torch::cat(feats), set.faces, options);
-  const double embed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double embed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   IjbResult r = scoreIjb(set, t);
   r.faces = n;
   r.embed_seconds = embed;

@@ -109,9 +109,9 @@ VerificationResult foldAccuracy(const at::Tensor& first, const at::Tensor& secon
     std::sort(impostor.begin(), impostor.end());
     std::vector<double> far_train(val_thresholds.size(), 0.0);
     for (size_t t = 0; t < val_thresholds.size() && !impostor.empty(); ++t)
-      far_train[t] = static_cast<double>(std::lower_bound(impostor.begin(), impostor.end(),
-                                                          val_thresholds[t]) -
-                                         impostor.begin()) /
+      far_train[t] = static_cast<double>(
+                         std::lower_bound(impostor.begin(), impostor.end(), val_thresholds[t]) -
+                         impostor.begin()) /
                      impostor.size();
     const double target = 1e-3;
     const double thr = *std::max_element(far_train.begin(), far_train.end()) >= target
@@ -168,8 +168,10 @@ VerificationResult verifyPairs(nn::BackboneImpl& model, const data::PairSet& set
       foldAccuracy(emb.index_select(0, idx), emb.index_select(0, idx + 1), set.issame);
   r.name = set.path;
   r.xnorm = norm_sum / (2.0 * n);
-  const auto sims =
-      (emb.index_select(0, idx) * emb.index_select(0, idx + 1)).sum(1).to(torch::kFloat).contiguous();
+  const auto sims = (emb.index_select(0, idx) * emb.index_select(0, idx + 1))
+                        .sum(1)
+                        .to(torch::kFloat)
+                        .contiguous();
   const int64_t impostors =
       static_cast<int64_t>(std::count(set.issame.begin(), set.issame.end(), 0));
   r.roc = computeRoc(sims.data_ptr<float>(), set.issame.data(), sims.size(0),

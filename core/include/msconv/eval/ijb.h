@@ -26,8 +26,8 @@ struct TemplateOptions {
 };
 
 struct Templates {
-  at::Tensor features;         // T x D, float, rows L2-normalised
-  std::vector<int64_t> ids;    // template id of each row, ascending
+  at::Tensor features;            // T x D, float, rows L2-normalised
+  std::vector<int64_t> ids;       // template id of each row, ascending
   int64_t row(int64_t id) const;  // -1 when absent
 };
 

@@ -30,6 +30,12 @@ const std::vector<double>& ijbFars();
 Roc computeRoc(const float* scores, const uint8_t* labels, int64_t n,
                const std::vector<double>& fars = ijbFars(), const std::string& what = "scores");
 
+// The same from items made by rocItem, sorted in place (`scratch`: n more items of memory). For
+// callers that produce scores in some other order and want no second copy of them.
+uint64_t rocItem(float score, bool genuine);
+Roc rocFromItems(uint64_t* items, uint64_t* scratch, int64_t n,
+                 const std::vector<double>& fars = ijbFars(), const std::string& what = "scores");
+
 // About `count` points, log-spaced in FAR from 1 / impostors to 1, for plotting: at each FAR the
 // TAR of the curve's last corner at or below it.
 std::vector<RocPoint> thinRoc(const Roc& roc, int count = 2000);

@@ -26,7 +26,7 @@ struct VerificationResult {
   double accuracy = 0, accuracy_std = 0;  // fractions in [0, 1]
   double xnorm = 0;
   double val = 0, val_std = 0, far = 0;  // VAL@FAR=1e-3: mean, std and the FAR reached
-  double threshold = 0;                   // best threshold on all pairs
+  double threshold = 0;                  // best threshold on all pairs
   int64_t pairs = 0;
   std::vector<std::pair<double, double>> tar_at_far;  // (FAR, TAR) for the FARs the pairs support
   Roc roc;                                            // of the cosine scores (verifyPairs)

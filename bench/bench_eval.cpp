@@ -1,0 +1,76 @@
+// Evaluation at IJB-C scale: 23,124 templates of 512-d features, 15,658,489 template pairs
+// (19,557 genuine), scored and reduced to the exact ROC, TAR@FAR and AUC. Synthetic embeddings;
+// the pair list is drawn at random, which is harder on caches than IJB-C's own. Reports the
+// seconds of one full scoring pass and the process's peak resident memory (run it in a process
+// of its own: ./lab bench does).
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <string>
+
+#include "msconv/eval/ijb.h"
+#include "msconv/runtime.h"
+
+namespace {
+
+double peakRssMiB() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0;
+}
+
+void ijbcScale(benchmark::State& state) {
+  msconv::setThreads(0);
+  const int64_t templates = 23124, dim = 512, pairs = 15658489, genuine = 19557;
+  torch::manual_seed(0);
+  msconv::eval::Templates t;
+  // Genuine pairs share an identity vector; ids spaced like IJB-C's (1 .. ~180k).
+  const auto identity = torch::randn({templates / 4, dim});
+  const auto owner = torch::randint(0, templates / 4, {templates}, torch::kLong);
+  t.features = torch::nn::functional::normalize(
+      identity.index_select(0, owner) + 1.2 * torch::randn({templates, dim}),
+      torch::nn::functional::NormalizeFuncOptions().dim(1));
+  for (int64_t i = 0; i < templates; ++i) t.ids.push_back(1 + 7 * i);
+  msconv::data::IjbSet set;
+  set.name = "ijbc-synthetic";
+  set.pairs.resize(pairs);
+  const auto* own = owner.data_ptr<int64_t>();
+  uint64_t x = 88172645463325252ull;
+  auto next = [&] {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return x;
+  };
+  std::vector<std::vector<int64_t>> members(templates / 4);
+  for (int64_t i = 0; i < templates; ++i) members[own[i]].push_back(i);
+  for (int64_t i = 0; i < pairs; ++i) {
+    auto& p = set.pairs[i];
+    if (i < genuine) {
+      int64_t a = 0, b = 0;
+      do {
+        const auto& m = members[next() % members.size()];
+        if (m.size() < 2) continue;
+        a = m[next() % m.size()], b = m[next() % m.size()];
+      } while (a == b);
+      p = {t.ids[a], t.ids[b], 1};
+    } else {
+      p = {t.ids[next() % templates], t.ids[next() % templates], 0};
+    }
+  }
+  double seconds = 0, tar4 = 0;
+  for (auto _ : state) {
+    const auto r = msconv::eval::scoreIjb(set, t);
+    seconds = r.score_seconds;
+    tar4 = r.roc.tar_at_far[2].second;
+    benchmark::DoNotOptimize(r.roc.auc);
+  }
+  state.counters["seconds"] = seconds;
+  state.counters["peak_rss_mib"] = peakRssMiB();
+  state.counters["tar_at_far_1e-4"] = tar4;
+}
+
+}  // namespace
+
+BENCHMARK(ijbcScale)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
