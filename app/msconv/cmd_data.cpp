@@ -29,7 +29,9 @@ const char* kUsage =
     "  pack FOLDER -o PREFIX [--skip-bad] identity folder -> PREFIX.rec + PREFIX.idx\n"
     "  pack-pairs PAIRS.txt -o OUT.bin [--root DIR]   'image image 0|1' lines -> .bin\n"
     "  synth -o DIR [--identities N] [--images-per-id K] [--pairs P] [--seed S]\n"
-    "        [--format folder|recordio] [--sheet PNG]  synthetic faces + val.bin\n";
+    "        [--format folder|recordio] [--sheet PNG]  synthetic faces + val.bin\n"
+    "  synth-ijb -o DIR [--identities N] [--templates-per-id T] [--seed S] [--name ijbc]\n"
+    "        an IJB-B/C-format set (loose crops, landmarks, templates, pairs)\n";
 
 bool isPairsFile(const std::string& p) {
   return fs::path(p).extension() == ".bin";
@@ -239,6 +241,30 @@ int synth(const Argv& argv) {
   return 0;
 }
 
+int synthIjb(const Argv& argv) {
+  Args args(argv, {{"--output", true, "output folder (meta/ and loose_crop/ go inside)", "-o"},
+                   {"--identities", true, "held-out identities (30)"},
+                   {"--templates-per-id", true, "templates per identity (3)"},
+                   {"--medias-per-template", true, "medias per template (2)"},
+                   {"--images-per-media", true, "images per media (2)"},
+                   {"--impostors-per-template", true, "impostor pairs per template (12)"},
+                   {"--name", true, "set name in the metadata file names (ijbc)"},
+                   {"--seed", true, "seed (1)"}});
+  data::SynthIjbOptions o;
+  o.identities = args.integer("--identities", o.identities);
+  o.templates_per_id = args.integer("--templates-per-id", o.templates_per_id);
+  o.medias_per_template = args.integer("--medias-per-template", o.medias_per_template);
+  o.images_per_media = args.integer("--images-per-media", o.images_per_media);
+  o.impostors_per_template = args.integer("--impostors-per-template", o.impostors_per_template);
+  o.name = args.value("--name").value_or("ijbc");
+  o.seed = static_cast<uint64_t>(args.integer("--seed", 1));
+  const std::string out = args.required("--output");
+  const auto r = data::generateSyntheticIjb(out, o);
+  std::cout << out << ": " << r.images << " images, " << r.templates << " templates, " << r.pairs
+            << " pairs (" << r.genuine << " genuine)\n";
+  return 0;
+}
+
 }  // namespace
 
 int cmdData(const Argv& argv) {
@@ -253,7 +279,9 @@ int cmdData(const Argv& argv) {
   if (sub == "pack") return pack(rest);
   if (sub == "pack-pairs") return packPairs(rest);
   if (sub == "synth") return synth(rest);
-  throw Error("unknown data command '" + sub + "' (info, check, pack, pack-pairs, synth)");
+  if (sub == "synth-ijb") return synthIjb(rest);
+  throw Error("unknown data command '" + sub +
+              "' (info, check, pack, pack-pairs, synth, synth-ijb)");
 }
 
 }  // namespace msconv::cli

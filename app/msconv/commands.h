@@ -15,5 +15,7 @@ int cmdEmbed(const Argv& argv);
 int cmdData(const Argv& argv);
 int cmdTrain(const Argv& argv);
 int cmdRuns(const Argv& argv);
+int cmdEval(const Argv& argv);
+int cmdCompare(const Argv& argv);
 
 }  // namespace msconv::cli

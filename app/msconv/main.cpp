@@ -25,6 +25,8 @@ const std::map<std::string, Command>& commands() {
       {"data", {msconv::cli::cmdData, "datasets: info, check, pack, pack-pairs, synth"}},
       {"train", {msconv::cli::cmdTrain, "train a model; prints the final checkpoint's path last"}},
       {"runs", {msconv::cli::cmdRuns, "the workspace's runs: list, show, export (CSV/JSON)"}},
+      {"eval", {msconv::cli::cmdEval, "accuracy, VAL, TAR@FAR, ROC and AUC on .bin sets and IJB"}},
+      {"compare", {msconv::cli::cmdCompare, "runs or checkpoints side by side (text, CSV, JSON)"}},
   };
   return table;
 }

@@ -40,7 +40,8 @@ MarginSpec marginFrom(const Config& c) {
   return m;
 }
 
-// The synthetic set lives in the workspace, keyed by its size and seed, generated once.
+}  // namespace
+
 std::string syntheticSet(const Config& c, const std::string& workspace) {
   const std::string dir = (fs::path(workspace) / "datasets" /
                            ("synthetic-" + std::to_string(c.integer("data.synthetic_identities")) +
@@ -61,6 +62,8 @@ std::string syntheticSet(const Config& c, const std::string& workspace) {
   }
   return dir;
 }
+
+namespace {
 
 struct State {
   int64_t step = 0;

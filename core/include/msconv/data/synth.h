@@ -60,6 +60,25 @@ struct SynthReport {
 // Writes the training set, OUT/val.bin and OUT/synth.json (the options, for provenance).
 SynthReport generateSyntheticFaces(const std::string& out_dir, const SynthOptions& options);
 
+// An IJB-B/C-format set of held-out synthetic identities (disjoint from every training set of the
+// same seed): loose crops (the face under a random similarity warp on a larger canvas) with their
+// true 5 landmarks and a detector score, templates of several medias of several images, and
+// template pairs (all genuine pairs plus `impostors_per_template` random impostors each). The
+// same seed gives the same bytes.
+struct SynthIjbOptions {
+  std::string name = "ijbc";
+  int identities = 30, templates_per_id = 3, medias_per_template = 2, images_per_media = 2;
+  int impostors_per_template = 12;
+  uint64_t seed = 1;
+  int threads = 0;
+};
+
+struct SynthIjbReport {
+  int64_t images = 0, templates = 0, pairs = 0, genuine = 0;
+};
+
+SynthIjbReport generateSyntheticIjb(const std::string& root, const SynthIjbOptions& options);
+
 // A contact sheet: rows identities 0..rows-1, columns their first images, with a small gap.
 cv::Mat syntheticContactSheet(uint64_t seed, int rows, int cols, int size = 112);
 

@@ -62,6 +62,10 @@ class Trainer {
   std::atomic<bool> stop_{false}, paused_{false};
 };
 
+// The synthetic set a configuration names ("synthetic" in data.train / data.val), generated in
+// WORKSPACE/datasets on first use (keyed by its size and seed) and reused afterwards.
+std::string syntheticSet(const Config& c, const std::string& workspace);
+
 // Learning rate at `step` of `total` for the configured schedule.
 double learningRate(const Config& c, int64_t step, int64_t total, int64_t steps_per_epoch);
 

@@ -1,0 +1,338 @@
+// msconv eval / compare: verification accuracy, VAL, TAR@FAR, ROC and AUC of a checkpoint on pair
+// sets and IJB-B/C; a paper-style table comparing runs or checkpoints.
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "args.h"
+#include "commands.h"
+#include "msconv/data/ijb.h"
+#include "msconv/data/pairs.h"
+#include "msconv/error.h"
+#include "msconv/eval/ijb.h"
+#include "msconv/eval/verification.h"
+#include "msconv/model/checkpoint.h"
+#include "msconv/nn/backbone.h"
+#include "msconv/nn/complexity.h"
+#include "msconv/store/run_store.h"
+#include "msconv/train/config.h"
+#include "msconv/train/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace msconv::cli {
+namespace {
+
+std::string farName(double far) {
+  char b[16];
+  std::snprintf(b, sizeof b, "%.0e", far);
+  return b;
+}
+
+// The workspace a checkpoint of WORKSPACE/runs/NAME/ lives in, or "" for a loose file.
+std::string workspaceOf(const std::string& ckpt) {
+  const fs::path runs = fs::absolute(ckpt).parent_path().parent_path();
+  return runs.filename() == "runs" && fs::exists(runs.parent_path() / "runs.sqlite")
+             ? runs.parent_path().string()
+             : "";
+}
+
+// Pair sets to evaluate: those given, else the ones the checkpoint was validated on.
+std::vector<std::string> pairSets(const std::vector<std::string>& given, const std::string& ckpt) {
+  if (!given.empty()) return given;
+  std::vector<std::string> out;
+  torch::serialize::InputArchive a;
+  a.load_from(ckpt);
+  c10::IValue cfg;
+  if (!a.try_read("config", cfg) || !cfg.isString()) return out;
+  const auto c = train::Config::fromJson(cfg.toStringRef(), ckpt);
+  for (const auto& v : c.list("data.val")) {
+    if (v != "synthetic") {
+      out.push_back(v);
+      continue;
+    }
+    const std::string ws = workspaceOf(ckpt);
+    if (ws.empty())
+      throw Error(ckpt +
+                  ": validated on the workspace's synthetic set, but the checkpoint is not "
+                  "inside a workspace; pass --bin");
+    out.push_back(train::syntheticSet(c, ws) + "/val.bin");
+  }
+  return out;
+}
+
+nlohmann::json rocJson(const eval::Roc& roc) {
+  nlohmann::json j;
+  j["auc"] = roc.auc;
+  j["genuine"] = roc.genuine;
+  j["impostor"] = roc.impostor;
+  for (const auto& [far, tar] : roc.tar_at_far) j["tar_at_far"][farName(far)] = tar;
+  return j;
+}
+
+void writeRocCsv(const std::string& dir, const std::string& name, const eval::Roc& roc,
+                 nlohmann::json& j) {
+  if (dir.empty()) return;
+  fs::create_directories(dir);
+  const std::string path = (fs::path(dir) / (name + ".roc.csv")).string();
+  std::ofstream(path + ".tmp") << eval::rocCsv(eval::thinRoc(roc, 2000));
+  fs::rename(path + ".tmp", path);
+  j["roc_csv"] = path;
+}
+
+struct EvalOutput {
+  nlohmann::json json;
+  std::vector<std::vector<std::string>> rows;  // for the table
+};
+
+std::string pct(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f", 100 * v);
+  return b;
+}
+
+void printTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w;
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (w.size() <= i) w.push_back(0);
+      w[i] = std::max(w[i], r[i].size());
+    }
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size(); ++i)
+      std::cout << (i ? "  " : "") << r[i] << std::string(w[i] - r[i].size(), ' ');
+    std::cout << "\n";
+  }
+}
+
+}  // namespace
+
+int cmdEval(const Argv& argv) {
+  Args args(argv,
+            {
+                {"--checkpoint", true, "checkpoint to evaluate"},
+                {"--bin", true, "verification .bin (repeatable; default: the run's data.val)"},
+                {"--ijb", true, "IJB-B/C root (meta/, loose_crop/)"},
+                {"--ijb-set", true, "ijbc or ijbb (default: the one under meta/)"},
+                {"--no-detector-score", false, "IJB: do not weight images by detector score"},
+                {"--normalise-images", false, "IJB: L2-normalise each image first"},
+                {"--batch", true, "images per forward pass (64)"},
+                {"--roc-dir", true, "write SET.roc.csv (about 2,000 log-spaced points) here"},
+                {"--json", false, "print one JSON document"},
+                {"--help", false, "this help"},
+            });
+  if (args.flag("--help")) {
+    std::cout << "usage: msconv eval --checkpoint CKPT [--bin FILE]... [--ijb DIR [--ijb-set "
+                 "ijbc]] [--roc-dir DIR] [--json]\n"
+              << args.usage();
+    return 0;
+  }
+  const std::string ckpt = args.required("--checkpoint");
+  auto loaded = model::loadModel(ckpt);
+  const int batch = args.integer("--batch", 64);
+  const std::string roc_dir = args.value("--roc-dir").value_or("");
+  nlohmann::json j;
+  j["checkpoint"] = ckpt;
+  j["arch"] = loaded.arch;
+  j["op"] = loaded.op;
+  j["sets"] = nlohmann::json::array();
+  std::vector<std::vector<std::string>> rows = {
+      {"set", "pairs", "accuracy %", "std %", "VAL@1e-3 %", "XNorm", "AUC %", "TAR@FAR %"}};
+  std::vector<std::string> bins = args.values("--bin");
+  if (!args.value("--ijb") || !bins.empty()) bins = pairSets(bins, ckpt);
+  if (bins.empty() && !args.value("--ijb"))
+    throw Error(ckpt + ": no --bin given and the checkpoint names no validation sets");
+  for (const auto& path : bins) {
+    const auto set = data::readPairsBin(path);
+    const auto r = eval::verifyPairs(*loaded.model, set, batch);
+    const std::string name = fs::path(path).stem().string();
+    nlohmann::json s = {{"name", name},
+                        {"path", path},
+                        {"kind", "pairs"},
+                        {"pairs", r.pairs},
+                        {"accuracy", r.accuracy},
+                        {"accuracy_std", r.accuracy_std},
+                        {"val", r.val},
+                        {"val_std", r.val_std},
+                        {"far", r.far},
+                        {"xnorm", r.xnorm},
+                        {"threshold", r.threshold}};
+    s.update(rocJson(r.roc));
+    writeRocCsv(roc_dir, name, r.roc, s);
+    std::string tars;
+    for (const auto& [far, tar] : r.tar_at_far) tars += farName(far) + ":" + pct(tar) + " ";
+    char xn[32];
+    std::snprintf(xn, sizeof xn, "%.2f", r.xnorm);
+    rows.push_back({name, std::to_string(r.pairs), pct(r.accuracy), pct(r.accuracy_std), pct(r.val),
+                    xn, pct(r.roc.auc), tars});
+    j["sets"].push_back(s);
+  }
+  if (auto root = args.value("--ijb")) {
+    const auto set = data::readIjb(*root, args.value("--ijb-set").value_or(""));
+    eval::TemplateOptions o;
+    o.detector_score = !args.flag("--no-detector-score");
+    o.normalise_images = args.flag("--normalise-images");
+    const auto r = eval::evaluateIjb(*loaded.model, set, o, batch);
+    nlohmann::json s = {{"name", set.name},
+                        {"path", *root},
+                        {"kind", "ijb"},
+                        {"faces", r.faces},
+                        {"templates", r.templates},
+                        {"pairs", r.pairs},
+                        {"embed_seconds", r.embed_seconds},
+                        {"score_seconds", r.score_seconds}};
+    s.update(rocJson(r.roc));
+    writeRocCsv(roc_dir, set.name, r.roc, s);
+    std::string tars;
+    for (const auto& [far, tar] : r.roc.tar_at_far) tars += farName(far) + ":" + pct(tar) + " ";
+    rows.push_back({set.name, std::to_string(r.pairs), "-", "-", "-", "-", pct(r.roc.auc), tars});
+    j["sets"].push_back(s);
+  }
+  if (args.flag("--json"))
+    std::cout << j.dump(1) << "\n";
+  else
+    printTable(rows);
+  return 0;
+}
+
+int cmdCompare(const Argv& argv) {
+  Args args(argv, {
+                      {"--workspace", true, "workspace of the runs (.)"},
+                      {"--bin", true, "evaluate every model on this .bin too (repeatable)"},
+                      {"--format", true, "text, csv or json (text)"},
+                      {"--output", true, "write here instead of stdout", "-o"},
+                      {"--help", false, "this help"},
+                  });
+  if (args.flag("--help") || args.positionals().empty()) {
+    std::cout << "usage: msconv compare RUN_OR_CKPT... [--workspace DIR] [--bin FILE]... "
+                 "[--format text|csv|json] [-o FILE]\n"
+              << args.usage();
+    return args.positionals().empty() && !args.flag("--help") ? 2 : 0;
+  }
+  const std::string format = args.value("--format").value_or("text");
+  if (format != "text" && format != "csv" && format != "json")
+    throw Error("--format: '" + format + "' is not text, csv or json");
+  const std::string ws = args.value("--workspace").value_or(".");
+  std::unique_ptr<store::RunStore> db;
+  nlohmann::json models = nlohmann::json::array();
+  std::vector<std::string> metric_keys;  // union, in first-seen order
+  for (const auto& item : args.positionals()) {
+    nlohmann::json m;
+    std::string ckpt;
+    std::optional<store::RunRow> run;
+    if (fs::is_regular_file(item)) {
+      ckpt = item;
+      const std::string w = workspaceOf(item);
+      if (!w.empty()) {
+        store::RunStore s(w);
+        run = s.findRun(fs::absolute(item).parent_path().filename().string());
+        if (run) db = std::make_unique<store::RunStore>(w);
+      }
+    } else {
+      if (!db) db = std::make_unique<store::RunStore>(ws);
+      run = db->findRun(item);
+      if (!run)
+        throw Error("compare: '" + item + "' is neither a checkpoint nor a run in " + db->path());
+      const fs::path dir = fs::path(ws) / "runs" / run->name;
+      ckpt = fs::exists(dir / "best.ckpt") ? (dir / "best.ckpt").string()
+                                           : (dir / "last.ckpt").string();
+    }
+    m["name"] = run ? run->name : fs::path(item).stem().string();
+    std::map<std::string, double> metrics;
+    if (run) {
+      m["status"] = run->status;
+      // Training speed: the median logged samples/s; accuracies: the last validation.
+      std::vector<double> speed;
+      for (const auto& r : db->metrics(run->id)) {
+        if (r.key == "samples_per_s") speed.push_back(r.value);
+        if (r.key.rfind("val/", 0) == 0) metrics[r.key.substr(4)] = r.value;
+      }
+      if (!speed.empty()) {
+        std::nth_element(speed.begin(), speed.begin() + speed.size() / 2, speed.end());
+        m["train_samples_per_s"] = speed[speed.size() / 2];
+      }
+    }
+    std::shared_ptr<nn::BackboneImpl> model;
+    if (fs::exists(ckpt)) {
+      auto loaded = model::loadModel(ckpt);
+      model = loaded.model;
+      m["checkpoint"] = ckpt;
+    } else if (run) {
+      model = nn::makeBackbone(run->arch, run->op);
+    } else {
+      throw Error("compare: " + ckpt + " does not exist");
+    }
+    m["arch"] = model->arch().name;
+    m["op"] = model->op().str();
+    const auto cx = nn::measureComplexity(*model, 112, 1);
+    m["params_m"] = cx.params / 1e6;
+    m["gmacs"] = cx.macs / 1e9;
+    for (const auto& path : args.values("--bin")) {
+      const auto r = eval::verifyPairs(*model, data::readPairsBin(path), 64);
+      const std::string key = fs::path(path).filename().string();
+      metrics[key + "/accuracy"] = r.accuracy;
+      for (const auto& [far, tar] : r.tar_at_far) metrics[key + "/tar@far=" + farName(far)] = tar;
+    }
+    for (const auto& [k, v] : metrics) {
+      const bool shown =
+          k.find("/accuracy") != std::string::npos && k.find("_std") == std::string::npos;
+      if (!shown && k.find("/tar@far=") == std::string::npos) continue;
+      m["metrics"][k] = v;
+      if (std::find(metric_keys.begin(), metric_keys.end(), k) == metric_keys.end())
+        metric_keys.push_back(k);
+    }
+    models.push_back(m);
+  }
+  std::ostringstream out;
+  if (format == "json") {
+    out << models.dump(1) << "\n";
+  } else {
+    std::vector<std::vector<std::string>> rows;
+    std::vector<std::string> head = {"model", "operator", "params (M)", "MACs (G)",
+                                     "train samples/s"};
+    for (const auto& k : metric_keys) head.push_back(k + " %");
+    rows.push_back(head);
+    for (const auto& m : models) {
+      char p[32], g[32], sp[32];
+      std::snprintf(p, sizeof p, "%.3f", m["params_m"].get<double>());
+      std::snprintf(g, sizeof g, "%.4f", m["gmacs"].get<double>());
+      if (m.contains("train_samples_per_s"))
+        std::snprintf(sp, sizeof sp, "%.1f", m["train_samples_per_s"].get<double>());
+      else
+        std::snprintf(sp, sizeof sp, "-");
+      std::vector<std::string> row = {m["name"], m["op"], p, g, sp};
+      for (const auto& k : metric_keys)
+        row.push_back(m.contains("metrics") && m["metrics"].contains(k)
+                          ? pct(m["metrics"][k].get<double>())
+                          : "-");
+      rows.push_back(row);
+    }
+    if (format == "csv") {
+      for (const auto& r : rows) {
+        for (size_t i = 0; i < r.size(); ++i) out << (i ? "," : "") << r[i];
+        out << "\n";
+      }
+    } else {
+      std::streambuf* old = std::cout.rdbuf(out.rdbuf());
+      printTable(rows);
+      std::cout.rdbuf(old);
+    }
+  }
+  if (auto path = args.value("--output")) {
+    std::ofstream(*path + ".tmp") << out.str();
+    fs::rename(*path + ".tmp", *path);
+    std::cout << *path << "\n";
+  } else {
+    std::cout << out.str();
+  }
+  return 0;
+}
+
+}  // namespace msconv::cli
