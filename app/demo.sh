@@ -36,3 +36,15 @@ echo "== Training a tiny MSConv network on it (2 epochs, validation on held-out 
   --set train.epochs=2 --set train.lr=0.1 --set train.log_every=25 \
   --set data.train="$faces" --set data.val="$faces/val.bin"
 "$msconv" runs list --workspace "$root/out/demo/runs"
+echo
+echo "== Evaluation: 10-fold accuracy, VAL, TAR@FAR, AUC; ROC curves as CSV =="
+ckpt="$root/out/demo/runs/runs/msnet-tiny-msconv/best.ckpt"
+"$msconv" eval --checkpoint "$ckpt" --bin "$faces/val.bin" --roc-dir "$root/out/demo/roc"
+if [ ! -d "$root/out/demo/ijb/meta" ]; then
+  "$msconv" data synth-ijb -o "$root/out/demo/ijb" --identities 40
+fi
+"$msconv" eval --checkpoint "$ckpt" --ijb "$root/out/demo/ijb" --roc-dir "$root/out/demo/roc"
+echo "ROC curves: $root/out/demo/roc/"
+echo
+echo "== The run next to its peers' complexity (paper Tables 7-8 layout) =="
+"$msconv" compare msnet-tiny-msconv --workspace "$root/out/demo/runs"
