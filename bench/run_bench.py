@@ -26,7 +26,9 @@ ABSOLUTE["synthGenerate/2"] = ("images_per_s", "images/s", 2000.0)
 # counters whose target is an upper bound: name -> [(counter, unit, at most)].
 ALONE = {
     "ijbcScale": [("seconds", "s", 3.0), ("peak_rss_mib", "MiB", 2048.0)],
+    "trainMemory": [("peak_rss_mib", "MiB", None)],
 }
+STAGES = [1, 2, 3, 4]
 # Comparisons with the PyTorch peer: our benchmark -> (peer script args, counter, unit, target ratio).
 PEERS = {
     "trainStep/msnet_tiny_msconv_official_b64": (["train_step.py", "msnet-tiny", "64", "3"],
@@ -48,7 +50,9 @@ def run_cpp(build, threads, extra):
 
 # msconv keeps freed memory in the process (msconv::keepFreedMemory); the same glibc setting,
 # given to the peer through the environment, shows how much of the ratio that alone explains.
-KEEP_FREED = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+# msconv also runs OpenBLAS single-threaded (msconv::setThreads); the tuned peer gets that too.
+KEEP_FREED = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
+              "OPENBLAS_NUM_THREADS": "1"}
 
 
 def run_peer(args, threads, env=None):
@@ -70,28 +74,37 @@ def main():
     args = ap.parse_args()
     os.makedirs(os.path.join(args.build, "bench"), exist_ok=True)
     results = []
+    alone = {}
     for name, counters in ALONE.items():
         if args.filter and args.filter not in name:
             continue
         for b in run_cpp(args.build, args.threads, ["--benchmark_filter=^" + name + "(/|$)"]):
+            alone[name] = b
             for counter, unit, most in counters:
                 results.append({"name": name + " " + counter, "value": b[counter], "unit": unit,
                                 "ratio": None, "target": most, "at_most": True})
+    by_name = {}
+    peer_runs = {}
     extra = ["--benchmark_filter=" + (args.filter or "-" + "|".join(ALONE))]
     rest = run_cpp(args.build, args.threads, extra) if not args.filter or not any(
         args.filter in n for n in ALONE) else []
     for b in rest:
         name = base_name(b["name"])
+        by_name[name] = b
+        if name.startswith(("fusionStage/", "msconvOp/", "convPeak")):
+            continue  # reported below, as comparisons
         if name in PEERS:
             peer_args, counter, unit, target = PEERS[name]
             ours = b[counter]
-            peer = run_peer(peer_args, args.threads)[counter]
+            peer_out = run_peer(peer_args, args.threads)
+            peer_runs[name] = peer_out
+            peer = peer_out[counter]
             results.append({"name": name + " (PyTorch Python peer)", "value": peer, "unit": unit,
                             "ratio": None, "target": None})
             results.append({"name": name + " vs PyTorch", "value": ours, "unit": unit,
                             "ratio": ours / peer, "target": target})
             tuned = run_peer(peer_args, args.threads, KEEP_FREED)[counter]
-            results.append({"name": name + " (peer keeping freed memory)", "value": tuned,
+            results.append({"name": name + " (peer with the same glibc and BLAS settings)", "value": tuned,
                             "unit": unit, "ratio": None, "target": None})
             results.append({"name": name + " vs that peer", "value": ours, "unit": unit,
                             "ratio": ours / tuned, "target": None})
@@ -104,6 +117,46 @@ def main():
             results.append({"name": name, "value": b[counter] if counter else b["real_time"],
                             "unit": counter.replace("_per_s", "/s") if counter else b["time_unit"],
                             "ratio": None, "target": None})
+    # The fused MSConv stage against the composed one, stage by stage (and the gate network both
+    # share, which bounds the ratio where the maps are small).
+    for k in STAGES:
+        fused, composed = by_name.get("fusionStage/fused/%d" % k), by_name.get("fusionStage/composed/%d" % k)
+        if fused and composed:
+            shape = "C%d %dx%d" % (fused["c"], fused["h"], fused["w"])
+            results.append({"name": "fused vs composed MSConv stage %d (%s), fwd+bwd" % (k, shape),
+                            "value": fused["passes_per_s"], "unit": "passes/s",
+                            "ratio": fused["passes_per_s"] / composed["passes_per_s"],
+                            "target": 2.5})
+            gate = by_name.get("fusionStage/gate_only/%d" % k)
+            if gate:
+                results.append({"name": "  gate network alone, stage %d" % k,
+                                "value": 1000.0 / gate["passes_per_s"], "unit": "ms",
+                                "ratio": None, "target": None})
+        op = by_name.get("msconvOp/%d" % k)
+        if op:
+            peer = run_peer(["msconv_op.py", str(int(op["c"])), str(int(op["h"])),
+                             str(int(op["w"])), "3"], args.threads)["passes_per_s"]
+            results.append({"name": "msconv-official operator stage %d vs PyTorch, fwd+bwd" % k,
+                            "value": op["passes_per_s"], "unit": "passes/s",
+                            "ratio": op["passes_per_s"] / peer, "target": 1.3})
+    peak = by_name.get("convPeak")
+    if peak:
+        results.append({"name": "convolution peak (3x3, 256 ch, 28x28, batch 16)",
+                        "value": peak["gflops"], "unit": "GFLOP/s", "ratio": None,
+                        "target": None})
+        step = by_name.get("trainStep/msnet50_msconv_official_b16")
+        mem = alone.get("trainMemory")
+        if step and mem:
+            flops = step["samples_per_s"] * mem["gmacs_per_sample"] * 2 * 3
+            results.append({"name": "MSNet-50 b16 training step: model FLOP utilisation",
+                            "value": 100.0 * flops / 1e9 / peak["gflops"], "unit": "% of peak",
+                            "ratio": None, "target": None})
+    peer = peer_runs.get("trainStep/msnet50_msconv_official_b16")
+    if peer and "trainMemory" in alone and "peak_rss_mib" in peer:
+        ours = alone["trainMemory"]["peak_rss_mib"]
+        results.append({"name": "MSNet-50 b16 training peak memory vs PyTorch", "value": ours,
+                        "unit": "MiB", "ratio": ours / peer["peak_rss_mib"], "target": 1.0,
+                        "at_most": True})
     path = os.path.join(args.build, "bench", "results.json")
     with open(path, "w") as f:  # the five documented keys
         json.dump([{k: r[k] for k in ("name", "value", "unit", "ratio", "target")}

@@ -4,6 +4,7 @@ same backbone written the authors' way (tests/python/reference_models.py), timed
 usage: train_step.py ARCH BATCH SECONDS THREADS  -> prints {"samples_per_s": ...}
 """
 import json
+import resource
 import os
 import sys
 import time
@@ -46,7 +47,8 @@ def main():
         elapsed = time.perf_counter() - start
         if elapsed >= seconds and n >= 3:
             break
-    print(json.dumps({"samples_per_s": n * batch / elapsed}))
+    print(json.dumps({"samples_per_s": n * batch / elapsed,
+                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,15 @@ torch::Tensor CountedConv2dImpl::forward(const torch::Tensor& input) {
     // convolutions with 8 input channels.
     const auto sub = input.slice(2, 0, c10::nullopt, (*s)[0]).slice(3, 0, c10::nullopt, (*s)[1]);
     out = torch::conv2d(sub, weight, bias);
+  } else if ((*k)[0] == 1 && (*k)[1] == 1 && input.dim() == 4 && input.size(2) == 1 &&
+             input.size(3) == 1 && pad && (**pad)[0] == 0 && (**pad)[1] == 0 &&
+             options.groups() == 1) {
+    // A 1x1 convolution of 1x1 maps (the gate networks of MSConv and SKConv) is a matrix
+    // product; as one it costs a fraction of the convolution primitive's set-up.
+    const auto w = weight.view({weight.size(0), weight.size(1)});
+    const auto x = input.reshape({input.size(0), input.size(1)});
+    out = (bias.defined() ? torch::addmm(bias, x, w.t()) : torch::mm(x, w.t()))
+              .view({input.size(0), weight.size(0), 1, 1});
   } else {
     out = torch::nn::Conv2dImpl::forward(input);
   }

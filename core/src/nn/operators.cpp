@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "msconv/error.h"
+#include "msconv/nn/fusion.h"
 
 namespace msconv::nn {
 namespace {
@@ -129,27 +130,28 @@ torch::Tensor MSConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::s
   checkInput(*this, x, layer);
   const torch::Tensor u1 = seqForward(convs, 0, x);
   const torch::Tensor u2 = seqForward(convs, 1, x);
-  torch::Tensor s;
-  switch (spec_.fusion) {
-    case PoolFusion::kMul:
-      s = (u1 * u2).mean({2, 3}, /*keepdim=*/true);
-      break;
-    case PoolFusion::kAdd:
-      s = (u1 + u2).mean({2, 3}, true);
-      break;
-    case PoolFusion::kFirst:
-      s = u1.mean({2, 3}, true);
-      break;
-  }
-  const torch::Tensor z = fc->forward(s);
-  auto head = [&](size_t i) {
+  auto head = [&](size_t i, const torch::Tensor& z) {
     return official_ ? seqForward(fcs, i, z) : fcs[i]->as<CountedConv2dImpl>()->forward(z);
   };
-  torch::Tensor logit = head(0) - head(1);
-  if (official_) logit = logit + 1e-6;
-  const torch::Tensor c = torch::sigmoid(logit);
-  const torch::Tensor d = spec_.diff == DiffTerm::kSub ? u1 - u2 : u1 + u2;
-  const torch::Tensor fused = u2 + c * d;
+  // The gate network: s -> z -> c = sigmoid(a - b (+ 1e-6)).
+  const GateFn gate = [&](const torch::Tensor& pooled) {
+    const torch::Tensor z = fc->forward(pooled);
+    torch::Tensor logit = head(0, z) - head(1, z);
+    if (official_) logit = logit + 1e-6;
+    return torch::sigmoid(logit);
+  };
+  const bool diff_add = spec_.diff == DiffTerm::kAdd;
+  torch::Tensor s, c, fused;
+  if (spec_.fusion == PoolFusion::kMul) {
+    // The paper's stage: one fused node (or the composed tensor ops when switched off).
+    const FusionResult r = fusedFusionEnabled() ? fusedMsFusion(u1, u2, gate, diff_add)
+                                                : composedMsFusion(u1, u2, gate, diff_add);
+    s = r.s, c = r.c, fused = r.v;
+  } else {  // the ablation's pooling switches, composed
+    s = spec_.fusion == PoolFusion::kAdd ? (u1 + u2).mean({2, 3}, true) : u1.mean({2, 3}, true);
+    c = gate(s);
+    fused = u2 + c * (diff_add ? u1 + u2 : u1 - u2);
+  }
   const torch::Tensor out = official_ ? fc_d->forward(fused) : fused;
   if (tap && tap->wants(layer)) {
     tap->put(layer, "U1", u1);
