@@ -29,6 +29,8 @@ ALONE = {
     "trainMemory": [("peak_rss_mib", "MiB", None)],
 }
 STAGES = [1, 2, 3, 4]
+# Benchmarks whose counter must stay at or below a bound: name -> (counter, unit, at most).
+AT_MOST = {"gradcamTinyModels": ("real_time", "ms", 250.0)}  # Unit(kMillisecond)
 # Comparisons with the PyTorch peer: our benchmark -> (peer script args, counter, unit, target ratio).
 PEERS = {
     "trainStep/msnet_tiny_msconv_official_b64": (["train_step.py", "msnet-tiny", "64", "3"],
@@ -108,7 +110,11 @@ def main():
                             "unit": unit, "ratio": None, "target": None})
             results.append({"name": name + " vs that peer", "value": ours, "unit": unit,
                             "ratio": ours / tuned, "target": None})
-        if name in ABSOLUTE:
+        if name in AT_MOST:
+            counter, unit, most = AT_MOST[name]
+            results.append({"name": name, "value": b[counter], "unit": unit, "ratio": None,
+                            "target": most, "at_most": True})
+        elif name in ABSOLUTE:
             counter, unit, target = ABSOLUTE[name]
             results.append({"name": name, "value": b[counter], "unit": unit, "ratio": None,
                             "target": target})
@@ -149,7 +155,7 @@ def main():
         if step and mem:
             flops = step["samples_per_s"] * mem["gmacs_per_sample"] * 2 * 3
             results.append({"name": "MSNet-50 b16 training step: model FLOP utilisation",
-                            "value": 100.0 * flops / 1e9 / peak["gflops"], "unit": "% of peak",
+                            "value": 100.0 * flops / peak["gflops"], "unit": "% of peak",
                             "ratio": None, "target": None})
     peer = peer_runs.get("trainStep/msnet50_msconv_official_b16")
     if peer and "trainMemory" in alone and "peak_rss_mib" in peer:

@@ -26,6 +26,9 @@ const std::map<std::string, Command>& commands() {
       {"train", {msconv::cli::cmdTrain, "train a model; prints the final checkpoint's path last"}},
       {"runs", {msconv::cli::cmdRuns, "the workspace's runs: list, show, export (CSV/JSON)"}},
       {"eval", {msconv::cli::cmdEval, "accuracy, VAL, TAR@FAR, ROC and AUC on .bin sets and IJB"}},
+      {"featuremaps",
+       {msconv::cli::cmdFeatureMaps, "U1, U2, add, multiply, subtract maps of a layer (PNG)"}},
+      {"gradcam", {msconv::cli::cmdGradCam, "Grad-CAM family across layers and models (PNG)"}},
       {"compare", {msconv::cli::cmdCompare, "runs or checkpoints side by side (text, CSV, JSON)"}},
   };
   return table;

@@ -239,7 +239,7 @@ at::Tensor like(const at::Tensor& t, Layout l) {
 // Threads only for large maps: these passes are memory-bound, and on small maps waking the
 // intra-op pool costs more than it saves (measured: MSNet-50's stage-2..4 maps run faster on one
 // thread than on two).
-constexpr int64_t kParallelFloats = int64_t{1} << 22;
+constexpr int64_t kParallelFloats = int64_t{1} << 18;
 
 template <typename Fn>
 void parallelFor(int64_t begin, int64_t end, int64_t floats_per_item, const Fn& fn) {

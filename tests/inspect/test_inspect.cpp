@@ -1,0 +1,196 @@
+// Inspection: Grad-CAM equals a hand computation; a network whose output depends on one region
+// gets CAMs that peak there; EigenCAM is the first principal component's projection; the overlay
+// is the blend formula; both figures match their golden images.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <opencv2/imgproc.hpp>
+
+#include <cstdlib>
+
+#include "msconv/data/synth.h"
+#include "msconv/error.h"
+#include "msconv/inspect/inspect.h"
+#include "msconv/nn/backbone.h"
+#include "msconv/nn/tap.h"
+#include "msconv/viz/figure.h"
+
+using namespace msconv;
+using namespace msconv::inspect;
+
+namespace {
+
+at::Tensor syntheticFace(int64_t identity, int64_t image) {
+  return bgrToTensor(data::renderFace(data::identityTraits(5, identity),
+                                      data::imageNuisance(5, identity, image), 112));
+}
+
+void expectGolden(const cv::Mat& image, const std::string& name) {
+  const std::string ref = std::string(MSCONV_GOLDEN_DIR) + "/" + name;
+  if (std::getenv("MSCONV_UPDATE_GOLDEN")) {
+    viz::writePng(ref, image);
+    GTEST_SKIP() << "wrote " << ref;
+  }
+  std::string why;
+  EXPECT_TRUE(viz::matchesGolden(
+      image, ref, 2.0, 0.01, std::string(MSCONV_GOLDEN_DIR) + "/" + name + ".candidate.png", &why))
+      << why;
+}
+
+}  // namespace
+
+TEST(GradCam, EqualsAHandComputation) {
+  torch::manual_seed(1);
+  const auto A = torch::randn({1, 3, 2, 2}, torch::kFloat64);
+  const auto G = torch::randn({1, 3, 2, 2}, torch::kFloat64);
+  const auto cam = camFromGradients(CamMethod::kGradCam, A, G);
+  for (int y = 0; y < 2; ++y)
+    for (int x = 0; x < 2; ++x) {
+      double want = 0;
+      for (int c = 0; c < 3; ++c) {
+        double w = 0;
+        for (int i = 0; i < 2; ++i)
+          for (int j = 0; j < 2; ++j) w += G[0][c][i][j].item<double>() / 4;
+        want += w * A[0][c][y][x].item<double>();
+      }
+      EXPECT_NEAR(cam[y][x].item<double>(), want, 1e-12);
+    }
+  // HiResCAM and LayerCAM are element-wise.
+  EXPECT_NEAR(camFromGradients(CamMethod::kHiResCam, A, G)[1][0].item<double>(),
+              (G * A)[0].select(1, 1).select(1, 0).sum().item<double>(), 1e-12);
+  EXPECT_NEAR(camFromGradients(CamMethod::kLayerCam, A, G)[0][1].item<double>(),
+              (torch::relu(G) * A)[0].select(1, 0).select(1, 1).sum().item<double>(), 1e-12);
+}
+
+TEST(GradCam, WholePipelineOnABackboneEqualsManualGradients) {
+  torch::manual_seed(2);
+  auto model = nn::makeBackbone("msnet-tiny", "msconv-official");
+  model->eval();
+  const auto img = syntheticFace(0, 0);
+  CamTarget t;  // embedding norm
+  CamOptions o;
+  o.layers = {"stage2.0"};
+  const auto r = computeCams(*model, img, t, o);
+  nn::Tap tap({"stage2.0"});
+  const auto e = model->forward(img.unsqueeze(0), &tap);
+  const auto A = tap.get("stage2.0", "out");
+  const auto G = torch::autograd::grad({e.norm(2, 1).sum()}, {A})[0];
+  auto raw = torch::relu((G.mean({2, 3}, true) * A).sum(1)[0]).detach();
+  raw = (raw - raw.min()) / (raw.max() - raw.min() + 1e-7);
+  cv::Mat want(static_cast<int>(raw.size(0)), static_cast<int>(raw.size(1)), CV_32F,
+               raw.contiguous().data_ptr<float>());
+  cv::resize(want.clone(), want, {112, 112}, 0, 0, cv::INTER_LINEAR);
+  EXPECT_LT(cv::norm(r.cams[0], want, cv::NORM_INF), 1e-4);
+  EXPECT_NEAR(r.target, e.norm().item<double>(), 1e-4);
+}
+
+TEST(GradCam, PeaksWhereTheOutputLooks) {
+  // A network that sees only rows 12..15, columns 20..23 of its 28 x 28 feature map (input pixels
+  // 48..63 x 80..95): every method's CAM peaks inside that window.
+  torch::manual_seed(3);
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(3, 8, 4).stride(4));
+  const TappedForward f = [&](const at::Tensor& x, nn::Tap* tap) {
+    const auto feat = torch::relu(conv->forward(x));
+    if (tap) tap->put("feat", "out", feat);
+    return feat.slice(2, 12, 16).slice(3, 20, 24).sum({2, 3});  // N x 8 "embedding"
+  };
+  auto img = torch::rand({3, 112, 112}) * 0.2 - 0.1;
+  img.slice(1, 48, 64).slice(2, 80, 96).uniform_(-1, 1);  // something to see in the window
+  for (auto m : {CamMethod::kGradCam, CamMethod::kGradCamPlusPlus, CamMethod::kXGradCam,
+                 CamMethod::kHiResCam, CamMethod::kLayerCam, CamMethod::kScoreCam}) {
+    SCOPED_TRACE(camMethodName(m));
+    CamOptions o;
+    o.method = m;
+    o.layers = {"feat"};
+    const auto r = computeCams(f, img, CamTarget{}, o);
+    cv::Point peak;
+    cv::minMaxLoc(r.cams[0], nullptr, nullptr, nullptr, &peak);
+    EXPECT_GE(peak.y, 44);
+    EXPECT_LT(peak.y, 68);
+    EXPECT_GE(peak.x, 76);
+    EXPECT_LT(peak.x, 100);
+  }
+}
+
+TEST(GradCam, EigenCamIsTheFirstPrincipalComponentProjection) {
+  torch::manual_seed(4);
+  const auto A = torch::randn({1, 6, 5, 4}, torch::kFloat64);
+  const auto cam = camFromGradients(CamMethod::kEigenCam, A, torch::Tensor());
+  // Independently: the top eigenvector of the centred positions' scatter matrix.
+  auto r = A[0].reshape({6, 20}).t();
+  r = r - r.mean(0, true);
+  const auto eig = torch::linalg_eigh(r.t().matmul(r));
+  const auto v = std::get<1>(eig).select(1, 5);  // eigenvalues ascending
+  auto want = r.matmul(v).reshape({5, 4});
+  if (want.sum().item<double>() < 0) want = -want;
+  EXPECT_LT((cam - want).abs().max().item<double>(), 1e-9);
+}
+
+TEST(Viz, OverlayIsTheBlendFormula) {
+  cv::Mat img(8, 8, CV_8UC3), cam(8, 8, CV_32F);
+  cv::randu(img, 0, 255);
+  cv::randu(cam, 0.f, 1.f);
+  for (double w : {0.5, 0.3}) {
+    const cv::Mat out = viz::overlay(img, cam, viz::Colormap::kJet, w);
+    const cv::Mat heat = viz::applyColormap(cam, viz::Colormap::kJet);
+    for (int y = 0; y < 8; ++y)
+      for (int x = 0; x < 8; ++x)
+        for (int c = 0; c < 3; ++c) {
+          const double want =
+              (1 - w) * heat.at<cv::Vec3b>(y, x)[c] + w * img.at<cv::Vec3b>(y, x)[c];
+          EXPECT_NEAR(out.at<cv::Vec3b>(y, x)[c], want, 0.51);
+        }
+  }
+  EXPECT_THROW(viz::colormapFromName("rainbow"), Error);
+}
+
+TEST(Inspect, BranchMapsOfEachOperatorAndBadLayers) {
+  torch::manual_seed(5);
+  const auto img = syntheticFace(1, 0);
+  for (const std::string op : {"msconv-official", "skconv", "scconv"}) {
+    SCOPED_TRACE(op);
+    auto model = nn::makeBackbone("msnet-tiny", op);
+    const auto b = captureBranchMaps(*model, img, "", 5);
+    EXPECT_EQ(b.layer, "stage1.0.op");
+    EXPECT_EQ(b.channels.size(), 5u);
+    EXPECT_EQ(b.rows.back(), "out");
+    if (op != "scconv") {
+      ASSERT_EQ(b.rows.size(), 6u);
+      EXPECT_TRUE(torch::allclose(b.maps[3], b.maps[0] * b.maps[1]));  // multiply row
+      EXPECT_TRUE(torch::allclose(b.maps[4], b.maps[0] - b.maps[1]));  // subtract row
+      // Channels strongest first.
+      const auto e = (b.maps[0].pow(2) + b.maps[1].pow(2)).mean({1, 2});
+      EXPECT_GE(e[b.channels[0]].item<double>(), e[b.channels[4]].item<double>());
+    }
+  }
+  auto model = nn::makeBackbone("msnet-tiny", "msconv-official");
+  try {
+    captureBranchMaps(*model, img, "stage9.0.op");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("stage9.0.op"), std::string::npos);
+  }
+  EXPECT_THROW(computeCams(*model, img, CamTarget{}, CamOptions{CamMethod::kGradCam, {"nope"}}),
+               Error);
+}
+
+TEST(Inspect, GoldenFeatureMapFigure) {
+  torch::manual_seed(6);
+  auto model = nn::makeBackbone("msnet-tiny", "msconv-official");
+  const auto b = captureBranchMaps(*model, syntheticFace(2, 1), "stage1.0.op", 5);
+  expectGolden(featureMapFigure(b), "featuremaps_msnet_tiny.png");
+}
+
+TEST(Inspect, GoldenGradCamFigure) {
+  const auto img = syntheticFace(3, 2);
+  std::vector<CamRow> rows;
+  for (const std::string op : {"msconv-official", "skconv", "scconv"}) {
+    torch::manual_seed(7);
+    auto model = nn::makeBackbone("msnet-tiny", op);
+    CamTarget t;  // the embedding's norm: an untrained network has no identities yet
+    rows.push_back({op, computeCams(*model, img, t, CamOptions{})});
+  }
+  expectGolden(camFigure(tensorToBgr(img), rows, viz::Colormap::kJet, 0.5, 112,
+                         "gradcam, target: embedding norm (untrained msnet-tiny, seed 7)"),
+               "gradcam_msnet_tiny.png");
+}

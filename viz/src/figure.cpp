@@ -1,0 +1,169 @@
+#include "msconv/viz/figure.h"
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "msconv/error.h"
+
+namespace msconv::viz {
+
+Colormap colormapFromName(const std::string& name) {
+  if (name == "jet") return Colormap::kJet;
+  if (name == "turbo") return Colormap::kTurbo;
+  if (name == "viridis") return Colormap::kViridis;
+  if (name == "inferno") return Colormap::kInferno;
+  if (name == "gray" || name == "grey") return Colormap::kGray;
+  throw Error("unknown colormap '" + name + "' (jet, turbo, viridis, inferno, gray)");
+}
+
+const char* colormapName(Colormap c) {
+  switch (c) {
+    case Colormap::kJet:
+      return "jet";
+    case Colormap::kTurbo:
+      return "turbo";
+    case Colormap::kViridis:
+      return "viridis";
+    case Colormap::kInferno:
+      return "inferno";
+    case Colormap::kGray:
+      return "gray";
+  }
+  return "?";
+}
+
+cv::Mat applyColormap(const cv::Mat& map01, Colormap c) {
+  CV_Assert(map01.channels() == 1);
+  cv::Mat f, u8, out;
+  map01.convertTo(f, CV_32F);
+  cv::min(cv::max(f, 0.0), 1.0, f);
+  f.convertTo(u8, CV_8U, 255.0);
+  if (c == Colormap::kGray) {
+    cv::cvtColor(u8, out, cv::COLOR_GRAY2BGR);
+    return out;
+  }
+  const int cm = c == Colormap::kJet       ? cv::COLORMAP_JET
+                 : c == Colormap::kTurbo   ? cv::COLORMAP_TURBO
+                 : c == Colormap::kViridis ? cv::COLORMAP_VIRIDIS
+                                           : cv::COLORMAP_INFERNO;
+  cv::applyColorMap(u8, out, cm);
+  return out;
+}
+
+cv::Mat scale01(const cv::Mat& map) {
+  cv::Mat f;
+  map.convertTo(f, CV_32F);
+  double lo = 0, hi = 0;
+  cv::minMaxLoc(f, &lo, &hi);
+  if (!(hi > lo)) return cv::Mat::zeros(f.size(), CV_32F);
+  return (f - lo) / (hi - lo);
+}
+
+cv::Mat overlay(const cv::Mat& image_bgr, const cv::Mat& cam01, Colormap c, double w) {
+  CV_Assert(image_bgr.type() == CV_8UC3);
+  cv::Mat cam = cam01;
+  if (cam.size() != image_bgr.size())
+    cv::resize(cam01, cam, image_bgr.size(), 0, 0, cv::INTER_LINEAR);
+  const cv::Mat heat = applyColormap(cam, c);
+  cv::Mat out;
+  cv::addWeighted(heat, 1.0 - w, image_bgr, w, 0.0, out);  // rounds to nearest, saturates
+  return out;
+}
+
+cv::Mat renderGrid(const Grid& g) {
+  const int rows = static_cast<int>(g.cells.size());
+  int cols = 0;
+  for (const auto& r : g.cells) cols = std::max(cols, static_cast<int>(r.size()));
+  const int font = cv::FONT_HERSHEY_SIMPLEX;
+  const double scale = 0.4;
+  const int gap = 4, pad = 8;
+  int label_w = 0;
+  for (const auto& l : g.row_labels) {
+    int base = 0;
+    label_w = std::max(label_w, cv::getTextSize(l, font, scale, 1, &base).width);
+  }
+  label_w += g.row_labels.empty() ? 0 : 10;
+  const int title_h = g.title.empty() ? 0 : 22, header_h = g.col_labels.empty() ? 0 : 16;
+  int title_w = 0;
+  if (!g.title.empty()) {
+    int base = 0;
+    title_w = cv::getTextSize(g.title, font, 0.5, 1, &base).width;
+  }
+  const int width =
+      std::max(pad * 2 + label_w + cols * g.tile + std::max(0, cols - 1) * gap, pad * 2 + title_w);
+  const int height = pad * 2 + title_h + header_h + rows * g.tile + std::max(0, rows - 1) * gap;
+  cv::Mat out(height, std::max(width, 1), CV_8UC3, cv::Scalar(255, 255, 255));
+  const cv::Scalar ink(30, 30, 30);
+  if (!g.title.empty()) cv::putText(out, g.title, {pad, pad + 14}, font, 0.5, ink, 1, cv::LINE_AA);
+  const int top = pad + title_h + header_h, left = pad + label_w;
+  for (int c = 0; c < cols && c < static_cast<int>(g.col_labels.size()); ++c) {
+    int base = 0;
+    std::string text = g.col_labels[c];
+    while (text.size() > 3 && cv::getTextSize(text, font, scale, 1, &base).width > g.tile)
+      text = text.substr(0, text.size() - 2) + "~";
+    const int tw = cv::getTextSize(text, font, scale, 1, &base).width;
+    cv::putText(out, text, {left + c * (g.tile + gap) + (g.tile - tw) / 2, top - 5}, font, scale,
+                ink, 1, cv::LINE_AA);
+  }
+  for (int r = 0; r < rows; ++r) {
+    const int y = top + r * (g.tile + gap);
+    if (r < static_cast<int>(g.row_labels.size()))
+      cv::putText(out, g.row_labels[r], {pad, y + g.tile / 2 + 4}, font, scale, ink, 1,
+                  cv::LINE_AA);
+    for (int c = 0; c < static_cast<int>(g.cells[r].size()); ++c) {
+      const cv::Mat& cell = g.cells[r][c];
+      if (cell.empty()) continue;
+      CV_Assert(cell.type() == CV_8UC3);
+      cv::Mat tile;
+      const int interp = cell.cols < g.tile ? cv::INTER_NEAREST : cv::INTER_AREA;
+      cv::resize(cell, tile, {g.tile, g.tile}, 0, 0, interp);
+      tile.copyTo(out(cv::Rect(left + c * (g.tile + gap), y, g.tile, g.tile)));
+    }
+  }
+  return out;
+}
+
+void writePng(const std::string& path, const cv::Mat& image) {
+  namespace fs = std::filesystem;
+  const fs::path p(path);
+  if (p.has_parent_path()) fs::create_directories(p.parent_path());
+  const std::string tmp = path + ".tmp.png";
+  if (!cv::imwrite(tmp, image)) throw Error(path + ": cannot write the PNG");
+  fs::rename(tmp, path);
+}
+
+bool matchesGolden(const cv::Mat& image, const std::string& reference, double mean_tol,
+                   double max_share, const std::string& candidate, std::string* why) {
+  const cv::Mat ref = cv::imread(reference, cv::IMREAD_COLOR);
+  std::string reason;
+  if (ref.empty()) {
+    reason = reference + ": missing or unreadable";
+  } else if (ref.size() != image.size()) {
+    reason = reference + ": size " + std::to_string(ref.cols) + "x" + std::to_string(ref.rows) +
+             ", image " + std::to_string(image.cols) + "x" + std::to_string(image.rows);
+  } else {
+    cv::Mat diff;
+    cv::absdiff(ref, image, diff);
+    const cv::Scalar mean = cv::mean(diff);
+    const double m = (mean[0] + mean[1] + mean[2]) / 3;
+    cv::Mat gray;
+    cv::cvtColor(diff, gray, cv::COLOR_BGR2GRAY);
+    const double share = cv::countNonZero(gray > 16) / static_cast<double>(gray.total());
+    if (m > mean_tol || share > max_share)
+      reason = reference + ": mean difference " + std::to_string(m) + " levels, " +
+               std::to_string(100 * share) + " % of pixels off by more than 16";
+  }
+  if (reason.empty()) return true;
+  if (!candidate.empty()) {
+    writePng(candidate, image);
+    reason += " (candidate written to " + candidate + ")";
+  }
+  if (why) *why = reason;
+  return false;
+}
+
+}  // namespace msconv::viz
