@@ -48,3 +48,10 @@ echo "ROC curves: $root/out/demo/roc/"
 echo
 echo "== The run next to its peers' complexity (paper Tables 7-8 layout) =="
 "$msconv" compare msnet-tiny-msconv --workspace "$root/out/demo/runs"
+echo
+echo "== Inspection: branch feature maps (paper Fig. 6) and Grad-CAM across stages (Fig. 7) =="
+img=$(ls "$faces"/train/*/000.jpg | tail -n 1)
+ref=$(dirname "$img")/001.jpg
+"$msconv" featuremaps --checkpoint "$ckpt" --image "$img" -o "$root/out/demo/featuremaps.png"
+"$msconv" gradcam --checkpoint "$ckpt" --image "$img" --reference "$ref" \
+  -o "$root/out/demo/gradcam.png"
