@@ -6,11 +6,14 @@
 
 #include "msconv/nn/backbone.h"
 #include "msconv/runtime.h"
+#include "msconv/train/telemetry_probe.h"
 
 namespace {
 
+// telemetry_every > 0: the step also feeds msconv-scope's per-layer telemetry every N steps
+// (a tap on the forward, statistics after the backward), as the trainer does.
 void trainStep(benchmark::State& state, const std::string& arch, const std::string& op, int batch,
-               bool channels_last) {
+               bool channels_last, int telemetry_every = 0) {
   msconv::setThreads(0);
   msconv::keepFreedMemory();
   torch::manual_seed(0);
@@ -27,17 +30,24 @@ void trainStep(benchmark::State& state, const std::string& arch, const std::stri
     x = x.contiguous(torch::MemoryFormat::ChannelsLast);
   }
   const auto y = torch::randint(0, 1000, {batch}, torch::kLong);
+  msconv::train::TelemetryProbe probe(*model, head.ptr().get(), telemetry_every);
+  int64_t n = 0;
+  double sink = 0;
   auto step = [&] {
     opt.zero_grad();
-    auto loss = torch::nn::functional::cross_entropy(head->forward(model->forward(x)), y);
+    msconv::nn::Tap* tap = probe.due(n) ? probe.tap() : nullptr;
+    auto loss = torch::nn::functional::cross_entropy(head->forward(model->forward(x, tap)), y);
     loss.backward();
+    if (tap) sink += probe.collect(n + 1, 0.0, loss.item<double>()).grad_norms.size();
     opt.step();
+    ++n;
   };
   step();  // warm-up: oneDNN primitive creation, allocator
   for (auto _ : state) step();
   state.counters["samples_per_s"] = benchmark::Counter(
       static_cast<double>(batch) * state.iterations(), benchmark::Counter::kIsRate);
   state.counters["threads"] = msconv::threadCount();
+  benchmark::DoNotOptimize(sink);
 }
 
 }  // namespace
@@ -49,6 +59,11 @@ void trainStep(benchmark::State& state, const std::string& arch, const std::stri
       ->MinTime(2.0)
 
 TRAIN_BENCH(msnet_tiny_msconv_official_b64, "msnet-tiny", "msconv-official", 64, false);
+BENCHMARK_CAPTURE(trainStep, msnet_tiny_msconv_official_b64_telemetry10, "msnet-tiny",
+                  "msconv-official", 64, false, 10)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(4.0);
 TRAIN_BENCH(msnet_tiny_msconv_official_b64_nhwc, "msnet-tiny", "msconv-official", 64, true);
 TRAIN_BENCH(msnet_tiny_msconv_b64, "msnet-tiny", "msconv", 64, false);
 TRAIN_BENCH(msnet_tiny_msconv_b64_nhwc, "msnet-tiny", "msconv", 64, true);

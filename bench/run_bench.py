@@ -145,6 +145,13 @@ def main():
             results.append({"name": "msconv-official operator stage %d vs PyTorch, fwd+bwd" % k,
                             "value": op["passes_per_s"], "unit": "passes/s",
                             "ratio": op["passes_per_s"] / peer, "target": 1.3})
+    # msconv-scope's telemetry (every 10 steps) against the same step without it.
+    plain = by_name.get("trainStep/msnet_tiny_msconv_official_b64")
+    tele = by_name.get("trainStep/msnet_tiny_msconv_official_b64_telemetry10")
+    if plain and tele:
+        results.append({"name": "msnet-tiny b64 step with telemetry every 10 steps vs without",
+                        "value": tele["samples_per_s"], "unit": "samples/s",
+                        "ratio": tele["samples_per_s"] / plain["samples_per_s"], "target": 0.97})
     peak = by_name.get("convPeak")
     if peak:
         results.append({"name": "convolution peak (3x3, 256 ch, 28x28, batch 16)",

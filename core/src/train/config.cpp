@@ -80,6 +80,8 @@ const std::vector<KeyDef>& schema() {
       {"loss.m2", Type::kReal, -1.0, "additive angular margin (-1: the preset's)", -1, 3.2},
       {"loss.m3", Type::kReal, -1.0, "additive cosine margin (-1: the preset's)", -1, 2},
       {"loss.sample_rate", Type::kReal, 1.0, "Partial FC class sampling rate", 1e-6, 1},
+      {"telemetry.every", Type::kInt, int64_t{20},
+       "steps between per-layer telemetry records for msconv-scope (0: off)", 0, 1e9},
       {"seed", Type::kInt, int64_t{0}, "seed of everything random", 0, 9.2e18},
   };
   return s;

@@ -22,6 +22,7 @@
 #include "msconv/store/run_store.h"
 #include "msconv/train/grad_scaler.h"
 #include "msconv/train/margin.h"
+#include "msconv/train/telemetry_probe.h"
 #include "util/torch_error.h"
 
 namespace fs = std::filesystem;
@@ -334,6 +335,24 @@ TrainResult Trainer::run(const std::string& resume) {
     emit(e);
   }
 
+  // Per-layer telemetry for msconv-scope (rank 0): a new file, or the resumed run's continued.
+  std::unique_ptr<TelemetryProbe> probe;
+  std::unique_ptr<telemetry::Writer> telemetry_out;
+  if (rank0 && c.integer("telemetry.every") > 0) {
+    probe = std::make_unique<TelemetryProbe>(*model, head.ptr().get(),
+                                             static_cast<int>(c.integer("telemetry.every")));
+    const std::string tpath = (dir / "telemetry.bin").string();
+    if (row && fs::exists(tpath)) {
+      try {
+        telemetry_out =
+            std::make_unique<telemetry::Writer>(telemetry::Writer::append(tpath, probe->header()));
+      } catch (const Error& e) {
+        log << "telemetry: " << e.what() << "; starting a new file" << std::endl;
+      }
+    }
+    if (!telemetry_out) telemetry_out = std::make_unique<telemetry::Writer>(tpath, probe->header());
+  }
+
   std::vector<std::string> kept;  // step checkpoints, oldest first
   const std::string last_path = (dir / "last.ckpt").string(),
                     best_path = (dir / "best.ckpt").string();
@@ -427,6 +446,7 @@ TrainResult Trainer::run(const std::string& resume) {
         opt.zero_grad();
         double step_loss = 0;
         int64_t samples = 0;
+        nn::Tap* tap = probe && probe->due(st.step) ? probe->tap() : nullptr;
         for (int64_t k = 0; k < accum; ++k) {
           auto batch = loader.next();
           if (!batch) throw Error("loader ran dry inside an epoch");
@@ -435,12 +455,12 @@ TrainResult Trainer::run(const std::string& resume) {
           torch::Tensor embeddings;
           if (amp) {  // half-precision backbone under autocast; the margin head in fp32
             at::autocast::set_enabled(true);
-            embeddings = model->forward(images);
+            embeddings = model->forward(images, k == 0 ? tap : nullptr);
             at::autocast::set_enabled(false);
             at::autocast::clear_cache();
             embeddings = embeddings.to(torch::kFloat);
           } else {
-            embeddings = model->forward(images);
+            embeddings = model->forward(images, k == 0 ? tap : nullptr);
           }
           const auto loss = head->forward(embeddings, labels) / static_cast<double>(accum);
           const double v = loss.item<double>();
@@ -461,6 +481,12 @@ TrainResult Trainer::run(const std::string& resume) {
           g.allReduceSum(grads);
         }
         const bool overflow = scaler.unscale(params, &g);
+        if (tap)  // gradients as the step sees them, before clipping
+          telemetry_out->write(probe->collect(
+              st.step + 1,
+              std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                  .count(),
+              step_loss));
         if (g.worldSize() == 1) {
           grad_norm = torch::nn::utils::clip_grad_norm_(params, clip > 0 ? clip : 1e30);
         } else {  // head shards differ per rank: their squared norms add up
