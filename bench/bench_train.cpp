@@ -4,6 +4,8 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include <chrono>
+
 #include "msconv/nn/backbone.h"
 #include "msconv/runtime.h"
 #include "msconv/train/telemetry_probe.h"
@@ -32,18 +34,28 @@ void trainStep(benchmark::State& state, const std::string& arch, const std::stri
   const auto y = torch::randint(0, 1000, {batch}, torch::kLong);
   msconv::train::TelemetryProbe probe(*model, head.ptr().get(), telemetry_every);
   int64_t n = 0;
-  double sink = 0;
+  double sink = 0, collect_s = 0;
   auto step = [&] {
     opt.zero_grad();
     msconv::nn::Tap* tap = probe.due(n) ? probe.tap() : nullptr;
     auto loss = torch::nn::functional::cross_entropy(head->forward(model->forward(x, tap)), y);
     loss.backward();
-    if (tap) sink += probe.collect(n + 1, 0.0, loss.item<double>()).grad_norms.size();
+    if (tap) {
+      const auto c0 = std::chrono::steady_clock::now();
+      sink += probe.collect(n + 1, 0.0, loss.item<double>()).grad_norms.size();
+      collect_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
+    }
     opt.step();
     ++n;
   };
   step();  // warm-up: oneDNN primitive creation, allocator
+  collect_s = 0;
+  const auto t0 = std::chrono::steady_clock::now();
   for (auto _ : state) step();
+  if (telemetry_every > 0)  // the statistics' own time, as a share of the training time
+    state.counters["telemetry_pct"] =
+        100.0 * collect_s /
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   state.counters["samples_per_s"] = benchmark::Counter(
       static_cast<double>(batch) * state.iterations(), benchmark::Counter::kIsRate);
   state.counters["threads"] = msconv::threadCount();
