@@ -1,0 +1,75 @@
+// The workbench's widgets on Qt's offscreen platform: the smoothing the charts draw, the New Run
+// form blocking launch on an invalid value, and a tiny run launched from the window adding points
+// to the training chart as its worker reports steps.
+#include <QDir>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include "msconv/ui/main_window.h"
+#include "msconv/ui/runs_panel.h"
+#include "msconv/ui/smoothing.h"
+#include "msconv/ui/training_panel.h"
+#include "msconv/ui/training_worker.h"
+
+using namespace msconv::ui;
+
+class UiTest : public QObject {
+  Q_OBJECT
+ private Q_SLOTS:
+  void smoothingIsDebiased() {
+    const auto s = smooth({1.0, 1.0, 1.0}, 0.6);
+    for (double v : s) QCOMPARE(v, 1.0);  // a constant stays itself from the first point
+    const auto t = smooth({0.0, 10.0}, 0.6);
+    QCOMPARE(t[0], 0.0);
+    QVERIFY(std::abs(t[1] - 4.0 / (1 - 0.36)) < 1e-12);  // 0.4 * 10 / (1 - 0.6^2)
+    QCOMPARE(smooth({3.0, 5.0}, 0.0)[1], 5.0);           // weight 0: the raw curve
+  }
+
+  void badFormInputBlocksLaunch() {
+    QTemporaryDir ws;
+    RunsPanel panel(ws.path());
+    QVERIFY(panel.launchEnabled());
+    panel.lrEdit()->setText("fast");
+    QVERIFY(!panel.launchEnabled());
+    QVERIFY(panel.errorLabel()->text().contains("train.lr"));
+    panel.lrEdit()->setText("0.05");
+    QVERIFY(panel.launchEnabled());
+    panel.findChildren<QLineEdit*>().last()->setText("train.epochs=0");
+    QVERIFY(!panel.launchEnabled());
+    QVERIFY(panel.errorLabel()->text().contains("train.epochs"));
+    QSignalSpy spy(&panel, &RunsPanel::launchRequested);
+    panel.launchButton()->click();  // disabled: nothing happens
+    QCOMPARE(spy.count(), 0);
+  }
+
+  void launchingATinyRunAddsPointsToTheChart() {
+    QTemporaryDir ws;
+    MainWindow w(ws.path());
+    TrainingWorker* worker =
+        w.launch("tiny",
+                 {"model.arch=msnet-tiny", "train.batch_size=8", "train.max_steps=6",
+                  "data.synthetic_identities=6", "data.synthetic_images_per_id=4",
+                  "data.val=", "train.log_every=1", "train.threads=1", "data.threads=1"},
+                 /*quiet=*/true);
+    QVERIFY(worker != nullptr);
+    QSignalSpy steps(worker, &TrainingWorker::step);
+    QSignalSpy done(worker, &TrainingWorker::finished);
+    QVERIFY(done.wait(180000));
+    QCOMPARE(done.first().at(0).toString(), QString("done"));
+    QCoreApplication::processEvents();
+    QCOMPARE(steps.count(), 6);
+    QCOMPARE(w.training()->pointCount("tiny", "loss"), 6);
+    QCOMPARE(w.training()->pointCount("tiny", "samples_per_s"), 6);
+    QVERIFY(w.runs()->rowCount() >= 1);
+    // A failing configuration reaches the window as an error, not a crash.
+    QVERIFY(w.launch("bad", {"model.arch=nosuch"}, true) == nullptr ||
+            QSignalSpy(w.workers().back().get(), &TrainingWorker::failed).wait(60000));
+  }
+};
+
+QTEST_MAIN(UiTest)
+#include "test_ui.moc"

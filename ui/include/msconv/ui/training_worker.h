@@ -1,0 +1,48 @@
+// Runs one training run on its own thread and reports its events as plain values over queued
+// signals (no LibTorch types cross into the GUI). Pause, resume and stop use the trainer's atomic
+// flags and return at once.
+#pragma once
+
+#include <QMap>
+#include <QObject>
+#include <QString>
+#include <QStringList>
+
+#include <memory>
+#include <thread>
+
+namespace msconv::train {
+class Trainer;
+}
+
+namespace msconv::ui {
+
+class TrainingWorker : public QObject {
+  Q_OBJECT
+ public:
+  // `settings`: key=value overrides of the default configuration (as msconv train --set).
+  TrainingWorker(QString workspace, QString name, QStringList settings, QObject* parent = nullptr);
+  ~TrainingWorker() override;
+  void start();
+  void pause(bool paused);
+  void stop();
+  bool running() const { return running_; }
+  const QString& name() const { return name_; }
+
+ Q_SIGNALS:
+  void started(const QString& run, qint64 total_steps);
+  void step(qint64 step, double loss, double lr, double samples_per_s, double grad_norm,
+            double eta_s);
+  void validation(qint64 step, const QMap<QString, double>& metrics);
+  void finished(const QString& status, const QString& checkpoint);
+  void failed(const QString& message);
+
+ private:
+  QString workspace_, name_;
+  QStringList settings_;
+  std::unique_ptr<train::Trainer> trainer_;
+  std::thread thread_;
+  bool running_ = false;
+};
+
+}  // namespace msconv::ui

@@ -1,0 +1,67 @@
+#include "msconv/ui/training_worker.h"
+
+#include <QMetaObject>
+
+#include "msconv/error.h"
+#include "msconv/runtime.h"
+#include "msconv/train/trainer.h"
+
+namespace msconv::ui {
+
+TrainingWorker::TrainingWorker(QString workspace, QString name, QStringList settings,
+                               QObject* parent)
+    : QObject(parent),
+      workspace_(std::move(workspace)),
+      name_(std::move(name)),
+      settings_(std::move(settings)) {
+  qRegisterMetaType<QMap<QString, double>>("QMap<QString,double>");
+}
+
+TrainingWorker::~TrainingWorker() {
+  if (trainer_) trainer_->requestStop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void TrainingWorker::start() {
+  if (running_) return;
+  std::vector<std::string> sets;
+  for (const auto& s : settings_) sets.push_back(s.toStdString());
+  train::Config config = train::Config::load("", sets);  // throws msconv::Error: caller shows it
+  trainer_ =
+      std::make_unique<train::Trainer>(config, workspace_.toStdString(), name_.toStdString());
+  // Events arrive on the training thread; signals to GUI objects are queued.
+  trainer_->addObserver([this](const train::TrainEvent& e) {
+    using K = train::TrainEvent::Kind;
+    if (e.kind == K::kStart) {
+      Q_EMIT started(QString::fromStdString(e.message), e.total_steps);
+    } else if (e.kind == K::kStep) {
+      Q_EMIT step(e.step, e.loss, e.lr, e.samples_per_s, e.grad_norm, e.eta_s);
+    } else if (e.kind == K::kValidation) {
+      QMap<QString, double> m;
+      for (const auto& [k, v] : e.metrics) m.insert(QString::fromStdString(k), v);
+      Q_EMIT validation(e.step, m);
+    }
+  });
+  running_ = true;
+  thread_ = std::thread([this] {
+    setThreads(0);  // intra-op threads are per thread in LibTorch
+    try {
+      const auto r = trainer_->run();
+      running_ = false;
+      Q_EMIT finished(QString::fromStdString(r.status), QString::fromStdString(r.final_checkpoint));
+    } catch (const std::exception& e) {
+      running_ = false;
+      Q_EMIT failed(QString::fromStdString(e.what()));
+    }
+  });
+}
+
+void TrainingWorker::pause(bool paused) {
+  if (trainer_) trainer_->setPaused(paused);
+}
+
+void TrainingWorker::stop() {
+  if (trainer_) trainer_->requestStop();
+}
+
+}  // namespace msconv::ui
