@@ -1,15 +1,19 @@
 // The workbench's widgets on Qt's offscreen platform: the smoothing the charts draw, the New Run
 // form blocking launch on an invalid value, and a tiny run launched from the window adding points
 // to the training chart as its worker reports steps.
+#include <QComboBox>
 #include <QDir>
 #include <QLabel>
 #include <QLineEdit>
+#include <QProcess>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "msconv/ui/engine.h"
 #include "msconv/ui/main_window.h"
+#include "msconv/ui/panels.h"
 #include "msconv/ui/runs_panel.h"
 #include "msconv/ui/smoothing.h"
 #include "msconv/ui/training_panel.h"
@@ -65,6 +69,29 @@ class UiTest : public QObject {
     QCOMPARE(w.training()->pointCount("tiny", "loss"), 6);
     QCOMPARE(w.training()->pointCount("tiny", "samples_per_s"), 6);
     QVERIFY(w.runs()->rowCount() >= 1);
+    // The other panels work on what was trained: the compare table fills, the evaluation panel
+    // evaluates the run's checkpoint on its validation set, the inspect panel draws both grids.
+    w.compare()->refresh();
+    QCOMPARE(w.compare()->rows(), 1);
+    w.evaluation()->refresh();
+    QCOMPARE(w.evaluation()->checkpointBox()->count(), 1);
+    QTemporaryDir syn;
+    QVERIFY(QProcess::execute(MSCONV_BIN, {"data", "synth", "-o", syn.path(), "--identities", "4",
+                                           "--images-per-id", "2", "--pairs", "20",
+                                           "--val-identities", "4"}) == 0);
+    w.evaluation()->binsEdit()->setText(syn.path() + "/val.bin");
+    QSignalSpy evaluated(w.evaluation(), &EvalPanel::evaluated);
+    w.evaluation()->evaluate();
+    QVERIFY(evaluated.wait(120000));
+    QCoreApplication::processEvents();
+    QCOMPARE(w.evaluation()->resultRows(), 1);
+    QCOMPARE(w.evaluation()->rocCurves(), 1);
+    w.inspect()->refresh();
+    QSignalSpy updated(w.inspect(), &InspectPanel::updated);
+    w.inspect()->setImage(QDir(syn.path()).filePath("train/00000/000.jpg"));
+    while (updated.count() < 2) QVERIFY(updated.wait(120000));
+    QVERIFY(w.inspect()->featureImage().width() > 300);
+    QVERIFY(w.inspect()->camImage().width() > 400);
     // A failing configuration reaches the window as an error, not a crash.
     QVERIFY(w.launch("bad", {"model.arch=nosuch"}, true) == nullptr ||
             QSignalSpy(w.workers().back().get(), &TrainingWorker::failed).wait(60000));

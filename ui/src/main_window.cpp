@@ -9,6 +9,7 @@
 
 #include "msconv/error.h"
 #include "msconv/runtime.h"
+#include "msconv/ui/panels.h"
 #include "msconv/ui/runs_panel.h"
 #include "msconv/ui/training_panel.h"
 #include "msconv/ui/training_worker.h"
@@ -21,8 +22,14 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
   auto* tabs = new QTabWidget;
   runs_ = new RunsPanel(workspace_);
   training_ = new TrainingPanel;
+  eval_ = new EvalPanel(workspace_);
+  inspect_ = new InspectPanel(workspace_);
+  compare_ = new ComparePanel(workspace_);
   tabs->addTab(runs_, "Runs");
   tabs->addTab(training_, "Training");
+  tabs->addTab(eval_, "Evaluation");
+  tabs->addTab(inspect_, "Inspect");
+  tabs->addTab(compare_, "Compare");
   setCentralWidget(tabs);
   auto* bar = addToolBar("runs");
   auto* pause = bar->addAction("Pause");
@@ -68,6 +75,9 @@ TrainingWorker* MainWindow::launch(const QString& name, const QStringList& setti
           });
   connect(w, &TrainingWorker::finished, this, [this](const QString& status, const QString& ckpt) {
     runs_->refresh();
+    eval_->refresh();
+    inspect_->refresh();
+    compare_->refresh();
     statusBar()->showMessage("run " + status + ": " + ckpt, 8000);
   });
   connect(w, &TrainingWorker::failed, this, [this, quiet](const QString& message) {

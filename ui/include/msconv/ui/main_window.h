@@ -15,6 +15,9 @@ namespace msconv::ui {
 
 class RunsPanel;
 class TrainingPanel;
+class EvalPanel;
+class InspectPanel;
+class ComparePanel;
 class TrainingWorker;
 
 class MainWindow : public QMainWindow {
@@ -24,6 +27,9 @@ class MainWindow : public QMainWindow {
   ~MainWindow() override;
   RunsPanel* runs() const { return runs_; }
   TrainingPanel* training() const { return training_; }
+  EvalPanel* evaluation() const { return eval_; }
+  InspectPanel* inspect() const { return inspect_; }
+  ComparePanel* compare() const { return compare_; }
   const std::vector<std::unique_ptr<TrainingWorker>>& workers() const { return workers_; }
   // Starts a run as the form's Launch does; returns the worker (null on a configuration error,
   // which is shown in a dialog unless `quiet`).
@@ -33,6 +39,9 @@ class MainWindow : public QMainWindow {
   QString workspace_;
   RunsPanel* runs_;
   TrainingPanel* training_;
+  EvalPanel* eval_;
+  InspectPanel* inspect_;
+  ComparePanel* compare_;
   QLabel* status_;
   std::vector<std::unique_ptr<TrainingWorker>> workers_;
 };

@@ -1,0 +1,204 @@
+#include "msconv/ui/engine.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "msconv/data/image.h"
+#include "msconv/data/pairs.h"
+#include "msconv/error.h"
+#include "msconv/eval/verification.h"
+#include "msconv/inspect/inspect.h"
+#include "msconv/model/checkpoint.h"
+#include "msconv/nn/backbone.h"
+#include "msconv/nn/complexity.h"
+#include "msconv/runtime.h"
+#include "msconv/store/run_store.h"
+#include "msconv/train/config.h"
+#include "msconv/train/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace msconv::ui {
+namespace {
+
+QImage toQImage(const cv::Mat& bgr) {
+  QImage img(bgr.data, bgr.cols, bgr.rows, static_cast<int>(bgr.step), QImage::Format_BGR888);
+  return img.copy();  // owns its pixels
+}
+
+std::string workspaceOf(const std::string& ckpt) {
+  const fs::path runs = fs::absolute(ckpt).parent_path().parent_path();
+  return runs.filename() == "runs" ? runs.parent_path().string() : "";
+}
+
+}  // namespace
+
+std::vector<SetEvaluation> evaluateCheckpoint(const QString& checkpoint, const QStringList& bins) {
+  const std::string ckpt = checkpoint.toStdString();
+  auto loaded = model::loadModel(ckpt);
+  std::vector<std::string> paths;
+  for (const auto& b : bins) paths.push_back(b.toStdString());
+  if (paths.empty()) {
+    torch::serialize::InputArchive a;
+    a.load_from(ckpt);
+    c10::IValue cfg;
+    if (a.try_read("config", cfg) && cfg.isString()) {
+      const auto c = train::Config::fromJson(cfg.toStringRef(), ckpt);
+      for (const auto& v : c.list("data.val"))
+        paths.push_back(v == "synthetic" ? train::syntheticSet(c, workspaceOf(ckpt)) + "/val.bin"
+                                         : v);
+    }
+  }
+  if (paths.empty()) throw Error(ckpt + ": no validation sets; choose a .bin");
+  std::vector<SetEvaluation> out;
+  for (const auto& p : paths) {
+    const auto r = eval::verifyPairs(*loaded.model, data::readPairsBin(p), 64);
+    SetEvaluation s;
+    s.name = QString::fromStdString(fs::path(p).stem().string());
+    s.pairs = r.pairs;
+    s.accuracy = r.accuracy, s.accuracy_std = r.accuracy_std, s.val = r.val, s.xnorm = r.xnorm;
+    s.auc = r.roc.auc;
+    s.tar_at_far = r.tar_at_far;
+    for (const auto& pt : eval::thinRoc(r.roc, 400)) {
+      s.roc_far.push_back(pt.far);
+      s.roc_tar.push_back(pt.tar);
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::vector<std::pair<QString, QString>> runCheckpoints(const QString& workspace) {
+  std::vector<std::pair<QString, QString>> out;
+  store::RunStore db(workspace.toStdString());
+  for (const auto& r : db.runs()) {
+    const fs::path dir = fs::path(workspace.toStdString()) / "runs" / r.name;
+    const fs::path ck = fs::exists(dir / "best.ckpt") ? dir / "best.ckpt" : dir / "last.ckpt";
+    if (fs::exists(ck))
+      out.emplace_back(QString::fromStdString(r.name), QString::fromStdString(ck.string()));
+  }
+  return out;
+}
+
+std::vector<CompareRow> compareRuns(const QString& workspace) {
+  std::vector<CompareRow> rows;
+  store::RunStore db(workspace.toStdString());
+  for (const auto& r : db.runs()) {
+    CompareRow row;
+    row.name = QString::fromStdString(r.name);
+    row.op = QString::fromStdString(r.op);
+    row.status = QString::fromStdString(r.status);
+    try {
+      auto model = nn::makeBackbone(r.arch, r.op);
+      const auto cx = nn::measureComplexity(*model, 112, 1);
+      row.params_m = cx.params / 1e6;
+      row.gmacs = cx.macs / 1e9;
+    } catch (const Error&) {
+    }
+    std::vector<double> speed;
+    for (const auto& m : db.metrics(r.id)) {
+      if (m.key == "samples_per_s") speed.push_back(m.value);
+      const bool shown =
+          m.key.rfind("val/", 0) == 0 && ((m.key.find("/accuracy") != std::string::npos &&
+                                           m.key.find("_std") == std::string::npos) ||
+                                          m.key.find("/tar@far=") != std::string::npos);
+      if (shown) row.metrics[QString::fromStdString(m.key.substr(4))] = m.value;
+    }
+    if (!speed.empty()) {
+      std::nth_element(speed.begin(), speed.begin() + speed.size() / 2, speed.end());
+      row.samples_per_s = speed[speed.size() / 2];
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+QStringList operatorLayers(const QString& checkpoint) {
+  auto loaded = model::loadModel(checkpoint.toStdString());
+  QStringList out;
+  for (const auto& l : loaded.model->operatorLayers()) out << QString::fromStdString(l);
+  return out;
+}
+
+QImage featureMapFigure(const QString& checkpoint, const QString& image, const QString& layer,
+                        int top, const QString& colormap, bool shared_scale) {
+  auto loaded = model::loadModel(checkpoint.toStdString());
+  const auto x = data::loadFaceImage(image.toStdString(), 112);
+  const auto maps = inspect::captureBranchMaps(*loaded.model, x, layer.toStdString(), top);
+  inspect::FeatureFigureOptions o;
+  o.colormap = viz::colormapFromName(colormap.toStdString());
+  o.shared_scale = shared_scale;
+  return toQImage(inspect::featureMapFigure(maps, o));
+}
+
+QImage gradcamFigure(const QStringList& checkpoints, const QString& image, const QString& method,
+                     const QString& target, const QString& reference, const QString& colormap,
+                     double alpha) {
+  const auto x = data::loadFaceImage(image.toStdString(), 112);
+  inspect::CamOptions o;
+  o.method = inspect::camMethodFromName(method.toStdString());
+  std::vector<inspect::CamRow> rows;
+  for (const auto& ck : checkpoints) {
+    auto loaded = model::loadModel(ck.toStdString());
+    inspect::CamTarget t;
+    if (target == "cosine") {
+      if (reference.isEmpty()) throw Error("the cosine target needs a reference image");
+      t.kind = inspect::CamTarget::Kind::kCosine;
+      torch::NoGradGuard no_grad;
+      loaded.model->eval();
+      t.reference =
+          loaded.model->forward(data::loadFaceImage(reference.toStdString(), 112).unsqueeze(0))[0];
+    }
+    rows.push_back({fs::path(ck.toStdString()).parent_path().filename().string() + " " + loaded.op,
+                    inspect::computeCams(*loaded.model, x, t, o)});
+  }
+  return toQImage(inspect::camFigure(inspect::tensorToBgr(x), rows,
+                                     viz::colormapFromName(colormap.toStdString()), alpha, 112,
+                                     method.toStdString() + ", target " + target.toStdString()));
+}
+
+InspectQueue::InspectQueue(QObject* parent) : QObject(parent) {
+  thread_ = std::thread([this] { loop(); });
+}
+
+InspectQueue::~InspectQueue() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    quit_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void InspectQueue::submit(const QString& kind, std::function<QImage()> job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pending_.count(kind)) ++superseded_;
+    pending_[kind] = std::move(job);
+  }
+  cv_.notify_one();
+}
+
+void InspectQueue::loop() {
+  setThreads(0);
+  for (;;) {
+    QString kind;
+    std::function<QImage()> job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return quit_ || !pending_.empty(); });
+      if (quit_) return;
+      kind = pending_.begin()->first;
+      job = std::move(pending_.begin()->second);
+      pending_.erase(pending_.begin());
+    }
+    try {
+      Q_EMIT ready(kind, job());
+    } catch (const std::exception& e) {
+      Q_EMIT failed(kind, QString::fromStdString(e.what()));
+    }
+  }
+}
+
+}  // namespace msconv::ui
