@@ -69,6 +69,31 @@ std::vector<SetEvaluation> evaluateCheckpoint(const QString& checkpoint, const Q
   return out;
 }
 
+std::vector<RunHistory> runHistories(const QString& workspace) {
+  std::vector<RunHistory> out;
+  store::RunStore db(workspace.toStdString());
+  for (const auto& r : db.runs()) {
+    RunHistory h;
+    h.name = QString::fromStdString(r.name);
+    std::map<int64_t, std::map<std::string, double>> by_step;
+    for (const auto& m : db.metrics(r.id)) by_step[m.step][m.key] = m.value;
+    for (const auto& [step, kv] : by_step) {
+      if (kv.count("loss")) {
+        h.steps.push_back(step);
+        h.loss.push_back(kv.at("loss"));
+        h.lr.push_back(kv.count("lr") ? kv.at("lr") : 0.0);
+        h.samples_per_s.push_back(kv.count("samples_per_s") ? kv.at("samples_per_s") : 0.0);
+      }
+      std::map<QString, double> val;
+      for (const auto& [k, v] : kv)
+        if (k.rfind("val/", 0) == 0) val[QString::fromStdString(k)] = v;
+      if (!val.empty()) h.validations.emplace_back(step, val);
+    }
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
 std::vector<std::pair<QString, QString>> runCheckpoints(const QString& workspace) {
   std::vector<std::pair<QString, QString>> out;
   store::RunStore db(workspace.toStdString());

@@ -9,6 +9,7 @@
 
 #include "msconv/error.h"
 #include "msconv/runtime.h"
+#include "msconv/ui/engine.h"
 #include "msconv/ui/panels.h"
 #include "msconv/ui/runs_panel.h"
 #include "msconv/ui/training_panel.h"
@@ -44,6 +45,20 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
   connect(stop, &QAction::triggered, this, [this] {
     for (auto& w : workers_) w->stop();
   });
+  // Runs that trained before this window opened: their logged curves.
+  try {
+    for (const auto& h : runHistories(workspace_)) {
+      for (size_t i = 0; i < h.steps.size(); ++i)
+        training_->addStep(h.name, h.steps[i], h.loss[i], h.lr[i], h.samples_per_s[i]);
+      for (const auto& [step, m] : h.validations) {
+        QMap<QString, double> qm;
+        for (const auto& [k, v] : m) qm.insert(k, v);
+        training_->addValidation(h.name, step, qm);
+      }
+    }
+  } catch (const Error& e) {
+    statusBar()->showMessage(QString::fromStdString(e.what()));
+  }
   status_ = new QLabel(QString::fromStdString(deviceSummary()));
   statusBar()->addPermanentWidget(status_);
   connect(runs_, &RunsPanel::launchRequested, this,

@@ -37,6 +37,15 @@ struct CompareRow {
 };
 std::vector<CompareRow> compareRuns(const QString& workspace);
 
+// A run's logged series from the store, for charting runs that trained earlier.
+struct RunHistory {
+  QString name;
+  std::vector<int64_t> steps;                   // logged steps
+  std::vector<double> loss, lr, samples_per_s;  // per logged step
+  std::vector<std::pair<int64_t, std::map<QString, double>>> validations;
+};
+std::vector<RunHistory> runHistories(const QString& workspace);
+
 // Checkpoints of the workspace's runs: (run name, best.ckpt or last.ckpt).
 std::vector<std::pair<QString, QString>> runCheckpoints(const QString& workspace);
 
