@@ -9,18 +9,11 @@
 #include <fstream>
 #include <string>
 
+#include "bench_util.h"
 #include "msconv/eval/ijb.h"
 #include "msconv/runtime.h"
 
 namespace {
-
-double peakRssMiB() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  return 0;
-}
 
 void ijbcScale(benchmark::State& state) {
   msconv::setThreads(0);
@@ -67,7 +60,7 @@ void ijbcScale(benchmark::State& state) {
     benchmark::DoNotOptimize(r.roc.auc);
   }
   state.counters["seconds"] = seconds;
-  state.counters["peak_rss_mib"] = peakRssMiB();
+  state.counters["peak_rss_mib"] = msconv::bench::peakRssMiB();
   state.counters["tar_at_far_1e-4"] = tar4;
 }
 

@@ -7,6 +7,7 @@
 
 #include <fstream>
 
+#include "bench_util.h"
 #include "msconv/nn/backbone.h"
 #include "msconv/nn/complexity.h"
 #include "msconv/nn/fusion.h"
@@ -36,14 +37,6 @@ std::array<int64_t, 3> stageShape(int stage) {
     return out;
   }();
   return shapes[stage - 1];
-}
-
-double peakRssMiB() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  return 0;
 }
 
 // kind 0: fused stage; 1: composed stage; 2: the gate network alone (forward + backward on the
@@ -145,7 +138,7 @@ void trainMemory(benchmark::State& state) {
     torch::nn::functional::cross_entropy(head->forward(model->forward(x)), y).backward();
     opt.step();
   }
-  state.counters["peak_rss_mib"] = peakRssMiB();
+  state.counters["peak_rss_mib"] = msconv::bench::peakRssMiB();
   state.counters["gmacs_per_sample"] = gmacs;
 }
 

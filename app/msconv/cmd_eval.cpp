@@ -16,6 +16,7 @@
 #include "msconv/data/ijb.h"
 #include "msconv/data/pairs.h"
 #include "msconv/error.h"
+#include "msconv/eval/compare.h"
 #include "msconv/eval/ijb.h"
 #include "msconv/eval/verification.h"
 #include "msconv/model/checkpoint.h"
@@ -36,36 +37,9 @@ std::string farName(double far) {
   return b;
 }
 
-// The workspace a checkpoint of WORKSPACE/runs/NAME/ lives in, or "" for a loose file.
-std::string workspaceOf(const std::string& ckpt) {
-  const fs::path runs = fs::absolute(ckpt).parent_path().parent_path();
-  return runs.filename() == "runs" && fs::exists(runs.parent_path() / "runs.sqlite")
-             ? runs.parent_path().string()
-             : "";
-}
-
 // Pair sets to evaluate: those given, else the ones the checkpoint was validated on.
 std::vector<std::string> pairSets(const std::vector<std::string>& given, const std::string& ckpt) {
-  if (!given.empty()) return given;
-  std::vector<std::string> out;
-  torch::serialize::InputArchive a;
-  a.load_from(ckpt);
-  c10::IValue cfg;
-  if (!a.try_read("config", cfg) || !cfg.isString()) return out;
-  const auto c = train::Config::fromJson(cfg.toStringRef(), ckpt);
-  for (const auto& v : c.list("data.val")) {
-    if (v != "synthetic") {
-      out.push_back(v);
-      continue;
-    }
-    const std::string ws = workspaceOf(ckpt);
-    if (ws.empty())
-      throw Error(ckpt +
-                  ": validated on the workspace's synthetic set, but the checkpoint is not "
-                  "inside a workspace; pass --bin");
-    out.push_back(train::syntheticSet(c, ws) + "/val.bin");
-  }
-  return out;
+  return given.empty() ? train::checkpointValidationSets(ckpt) : given;
 }
 
 nlohmann::json rocJson(const eval::Roc& roc) {
@@ -229,7 +203,7 @@ int cmdCompare(const Argv& argv) {
     std::optional<store::RunRow> run;
     if (fs::is_regular_file(item)) {
       ckpt = item;
-      const std::string w = workspaceOf(item);
+      const std::string w = train::workspaceOfCheckpoint(item);
       if (!w.empty()) {
         store::RunStore s(w);
         run = s.findRun(fs::absolute(item).parent_path().filename().string());
@@ -247,17 +221,12 @@ int cmdCompare(const Argv& argv) {
     m["name"] = run ? run->name : fs::path(item).stem().string();
     std::map<std::string, double> metrics;
     if (run) {
-      m["status"] = run->status;
-      // Training speed: the median logged samples/s; accuracies: the last validation.
-      std::vector<double> speed;
-      for (const auto& r : db->metrics(run->id)) {
-        if (r.key == "samples_per_s") speed.push_back(r.value);
-        if (r.key.rfind("val/", 0) == 0) metrics[r.key.substr(4)] = r.value;
-      }
-      if (!speed.empty()) {
-        std::nth_element(speed.begin(), speed.begin() + speed.size() / 2, speed.end());
-        m["train_samples_per_s"] = speed[speed.size() / 2];
-      }
+      // Training speed (median logged samples/s) and the last validation, from the store.
+      const auto summary =
+          eval::summariseRun(*db, *run, fs::path(db->path()).parent_path().string());
+      m["status"] = summary.status;
+      if (summary.samples_per_s >= 0) m["train_samples_per_s"] = summary.samples_per_s;
+      metrics = summary.metrics;
     }
     std::shared_ptr<nn::BackboneImpl> model;
     if (fs::exists(ckpt)) {

@@ -6,13 +6,13 @@ usage: msconv_op.py C H W SECONDS THREADS  -> prints {"passes_per_s": ...}
 import json
 import os
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
                                 "python"))
 import reference_models as rm  # noqa: E402
+from timing import time_calls  # noqa: E402
 
 
 def main():
@@ -30,14 +30,7 @@ def main():
         x.grad = None
         op(x).backward(dy)
 
-    step()
-    n, start = 0, time.perf_counter()
-    while True:
-        step()
-        n += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds and n >= 3:
-            break
+    n, elapsed = time_calls(step, seconds)
     print(json.dumps({"passes_per_s": n / elapsed}))
 
 

@@ -7,13 +7,13 @@ import json
 import resource
 import os
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
                                 "python"))
 import reference_models as rm  # noqa: E402
+from timing import time_calls  # noqa: E402
 
 ARCHS = {
     "msnet-tiny": lambda: rm.MSNet([1, 1, 1, 1], lambda c, s: rm.MSConv(c, s, G=8, L=8),
@@ -39,14 +39,7 @@ def main():
         torch.nn.functional.cross_entropy(head(model(x)), y).backward()
         opt.step()
 
-    step()
-    n, start = 0, time.perf_counter()
-    while True:
-        step()
-        n += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds and n >= 3:
-            break
+    n, elapsed = time_calls(step, seconds)
     print(json.dumps({"samples_per_s": n * batch / elapsed,
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 

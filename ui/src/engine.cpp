@@ -7,6 +7,7 @@
 #include "msconv/data/image.h"
 #include "msconv/data/pairs.h"
 #include "msconv/error.h"
+#include "msconv/eval/compare.h"
 #include "msconv/eval/verification.h"
 #include "msconv/inspect/inspect.h"
 #include "msconv/model/checkpoint.h"
@@ -27,11 +28,6 @@ QImage toQImage(const cv::Mat& bgr) {
   return img.copy();  // owns its pixels
 }
 
-std::string workspaceOf(const std::string& ckpt) {
-  const fs::path runs = fs::absolute(ckpt).parent_path().parent_path();
-  return runs.filename() == "runs" ? runs.parent_path().string() : "";
-}
-
 }  // namespace
 
 std::vector<SetEvaluation> evaluateCheckpoint(const QString& checkpoint, const QStringList& bins) {
@@ -39,17 +35,7 @@ std::vector<SetEvaluation> evaluateCheckpoint(const QString& checkpoint, const Q
   auto loaded = model::loadModel(ckpt);
   std::vector<std::string> paths;
   for (const auto& b : bins) paths.push_back(b.toStdString());
-  if (paths.empty()) {
-    torch::serialize::InputArchive a;
-    a.load_from(ckpt);
-    c10::IValue cfg;
-    if (a.try_read("config", cfg) && cfg.isString()) {
-      const auto c = train::Config::fromJson(cfg.toStringRef(), ckpt);
-      for (const auto& v : c.list("data.val"))
-        paths.push_back(v == "synthetic" ? train::syntheticSet(c, workspaceOf(ckpt)) + "/val.bin"
-                                         : v);
-    }
-  }
+  if (paths.empty()) paths = train::checkpointValidationSets(ckpt);
   if (paths.empty()) throw Error(ckpt + ": no validation sets; choose a .bin");
   std::vector<SetEvaluation> out;
   for (const auto& p : paths) {
@@ -111,29 +97,16 @@ std::vector<CompareRow> compareRuns(const QString& workspace) {
   store::RunStore db(workspace.toStdString());
   for (const auto& r : db.runs()) {
     CompareRow row;
+    try {
+      const auto s = eval::summariseRun(db, r, workspace.toStdString());
+      row.params_m = s.params_m, row.gmacs = s.gmacs;
+      row.samples_per_s = std::max(0.0, s.samples_per_s);
+      for (const auto& [k, v] : s.metrics) row.metrics[QString::fromStdString(k)] = v;
+    } catch (const Error&) {  // an architecture this build does not know: names only
+    }
     row.name = QString::fromStdString(r.name);
     row.op = QString::fromStdString(r.op);
     row.status = QString::fromStdString(r.status);
-    try {
-      auto model = nn::makeBackbone(r.arch, r.op);
-      const auto cx = nn::measureComplexity(*model, 112, 1);
-      row.params_m = cx.params / 1e6;
-      row.gmacs = cx.macs / 1e9;
-    } catch (const Error&) {
-    }
-    std::vector<double> speed;
-    for (const auto& m : db.metrics(r.id)) {
-      if (m.key == "samples_per_s") speed.push_back(m.value);
-      const bool shown =
-          m.key.rfind("val/", 0) == 0 && ((m.key.find("/accuracy") != std::string::npos &&
-                                           m.key.find("_std") == std::string::npos) ||
-                                          m.key.find("/tar@far=") != std::string::npos);
-      if (shown) row.metrics[QString::fromStdString(m.key.substr(4))] = m.value;
-    }
-    if (!speed.empty()) {
-      std::nth_element(speed.begin(), speed.begin() + speed.size() / 2, speed.end());
-      row.samples_per_s = speed[speed.size() / 2];
-    }
     rows.push_back(std::move(row));
   }
   return rows;

@@ -99,8 +99,8 @@ int elementwiseBlocks(int64_t total) {
   return static_cast<int>(b < 65535 * 8 ? (b > 0 ? b : 1) : 65535 * 8);
 }
 
-int sums(const float* a, const float* b, const float* x, float sg, float* out, int64_t n,
-         int64_t c, int64_t hw, bool cl, float scale, cudaStream_t st) {
+int sums(const float* a, const float* b, const float* x, float sg, float* out, int64_t n, int64_t c,
+         int64_t hw, bool cl, float scale, cudaStream_t st) {
   if (cl) {
     const dim3 grid(static_cast<unsigned>((c + 31) / 32), static_cast<unsigned>(n));
     channelSums<<<grid, dim3(32, 8), 0, st>>>(a, b, x, sg, out, c, hw, scale);
@@ -121,8 +121,7 @@ int fusionPool(const float* u1, const float* u2, float* s, int64_t n, int64_t c,
 int fusionGateGrad(const float* dv, const float* u1, const float* u2, float* dc, float sg,
                    int64_t n, int64_t c, int64_t hw, bool channels_last, void* stream) {
   // sum dv * (u1 + sg * u2): a = dv, b = u1, x = u2.
-  return sums(dv, u1, u2, sg, dc, n, c, hw, channels_last, 1.f,
-              static_cast<cudaStream_t>(stream));
+  return sums(dv, u1, u2, sg, dc, n, c, hw, channels_last, 1.f, static_cast<cudaStream_t>(stream));
 }
 
 int fusionMix(const float* u1, const float* u2, const float* gate, float* v, float sg, int64_t n,

@@ -128,6 +128,39 @@ void saveTraining(const std::string& path, nn::BackboneImpl& model, MarginHeadIm
 
 }  // namespace
 
+std::string workspaceOfCheckpoint(const std::string& ckpt) {
+  const fs::path runs = fs::absolute(ckpt).parent_path().parent_path();
+  return runs.filename() == "runs" && fs::exists(runs.parent_path() / "runs.sqlite")
+             ? runs.parent_path().string()
+             : "";
+}
+
+std::vector<std::string> checkpointValidationSets(const std::string& ckpt) {
+  std::vector<std::string> out;
+  torch::serialize::InputArchive a;
+  try {
+    a.load_from(ckpt);
+  } catch (const c10::Error&) {
+    throw Error(ckpt + ": not an MSConv Lab checkpoint");
+  }
+  c10::IValue cfg;
+  if (!a.try_read("config", cfg) || !cfg.isString()) return out;
+  const auto c = Config::fromJson(cfg.toStringRef(), ckpt);
+  for (const auto& v : c.list("data.val")) {
+    if (v != "synthetic") {
+      out.push_back(v);
+      continue;
+    }
+    const std::string ws = workspaceOfCheckpoint(ckpt);
+    if (ws.empty())
+      throw Error(ckpt +
+                  ": validated on the workspace's synthetic set, but the checkpoint is not inside "
+                  "a workspace; name the .bin files");
+    out.push_back(syntheticSet(c, ws) + "/val.bin");
+  }
+  return out;
+}
+
 double learningRate(const Config& c, int64_t step, int64_t total, int64_t steps_per_epoch) {
   const double lr = c.real("train.lr"), floor = c.real("train.lr_min");
   const double warm = c.real("train.warmup_epochs") * steps_per_epoch;

@@ -66,6 +66,14 @@ class Trainer {
 // WORKSPACE/datasets on first use (keyed by its size and seed) and reused afterwards.
 std::string syntheticSet(const Config& c, const std::string& workspace);
 
+// The workspace a checkpoint of WORKSPACE/runs/NAME/ belongs to, or "" for a loose file.
+std::string workspaceOfCheckpoint(const std::string& checkpoint);
+
+// The pair sets a training checkpoint was validated on (its data.val, "synthetic" resolved in its
+// workspace); empty for a model-only checkpoint. Throws msconv::Error naming the checkpoint when
+// "synthetic" cannot be resolved.
+std::vector<std::string> checkpointValidationSets(const std::string& checkpoint);
+
 // Learning rate at `step` of `total` for the configured schedule.
 double learningRate(const Config& c, int64_t step, int64_t total, int64_t steps_per_epoch);
 
