@@ -3,6 +3,7 @@
 // to the training chart as its worker reports steps.
 #include <QComboBox>
 #include <QDir>
+#include <QFileInfo>
 #include <QLabel>
 #include <QLineEdit>
 #include <QProcess>
@@ -92,6 +93,13 @@ class UiTest : public QObject {
     while (updated.count() < 2) QVERIFY(updated.wait(120000));
     QVERIFY(w.inspect()->featureImage().width() > 300);
     QVERIFY(w.inspect()->camImage().width() > 400);
+    // A run's context menu opens msconv-scope (beside the workbench) on the run's folder.
+    QSignalSpy scope(w.runs(), &RunsPanel::scopeRequested);
+    w.runs()->openScope(0);
+    QCOMPARE(scope.count(), 1);
+    QCOMPARE(scope.first().at(0).toString(), QDir(ws.path()).filePath("runs/tiny"));
+    QVERIFY(QFileInfo::exists(MainWindow::scopeProgram()));
+    QCOMPARE(MainWindow::scopeArguments("x"), QStringList{"x"});
     // A failing configuration reaches the window as an error, not a crash.
     QVERIFY(w.launch("bad", {"model.arch=nosuch"}, true) == nullptr ||
             QSignalSpy(w.workers().back().get(), &TrainingWorker::failed).wait(60000));

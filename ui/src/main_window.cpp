@@ -1,8 +1,12 @@
 #include "msconv/ui/main_window.h"
 
 #include <QAction>
+#include <QCoreApplication>
+#include <QDir>
+#include <QFileInfo>
 #include <QLabel>
 #include <QMessageBox>
+#include <QProcess>
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QToolBar>
@@ -61,10 +65,19 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
   }
   status_ = new QLabel(QString::fromStdString(deviceSummary()));
   statusBar()->addPermanentWidget(status_);
+  connect(runs_, &RunsPanel::scopeRequested, this, [this](const QString& dir) {
+    const QString program = scopeProgram();
+    if (!QFileInfo::exists(program) || !QProcess::startDetached(program, scopeArguments(dir)))
+      QMessageBox::warning(this, "msconv-scope", "cannot start " + program);
+  });
   connect(runs_, &RunsPanel::launchRequested, this,
           [this, tabs](const QString& name, const QStringList& s) {
             if (launch(name, s)) tabs->setCurrentWidget(training_);
           });
+}
+
+QString MainWindow::scopeProgram() {
+  return QDir(QCoreApplication::applicationDirPath()).filePath("msconv-scope");
 }
 
 MainWindow::~MainWindow() {

@@ -1,11 +1,13 @@
 #include "msconv/ui/runs_panel.h"
 
 #include <QComboBox>
+#include <QDir>
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMenu>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QTableWidget>
@@ -25,6 +27,14 @@ RunsPanel::RunsPanel(QString workspace, QWidget* parent)
   table_->horizontalHeader()->setStretchLastSection(true);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   layout->addWidget(table_, 2);
+  table_->setContextMenuPolicy(Qt::CustomContextMenu);
+  connect(table_, &QTableWidget::customContextMenuRequested, this, [this](const QPoint& at) {
+    const int row = table_->rowAt(at.y());
+    if (row < 0) return;
+    QMenu menu(this);
+    QAction* scope = menu.addAction("Open in msconv-scope (live telemetry)");
+    if (menu.exec(table_->viewport()->mapToGlobal(at)) == scope) openScope(row);
+  });
 
   auto* form_box = new QWidget;
   auto* form = new QFormLayout(form_box);
@@ -131,6 +141,16 @@ void RunsPanel::refresh() {
 
 int RunsPanel::rowCount() const {
   return table_->rowCount();
+}
+
+QString RunsPanel::runDir(int row) const {
+  const auto* item = table_->item(row, 0);
+  return item ? QDir(workspace_).filePath("runs/" + item->text()) : QString();
+}
+
+void RunsPanel::openScope(int row) {
+  const QString dir = runDir(row);
+  if (!dir.isEmpty()) Q_EMIT scopeRequested(dir);
 }
 
 }  // namespace msconv::ui

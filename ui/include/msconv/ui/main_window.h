@@ -34,6 +34,9 @@ class MainWindow : public QMainWindow {
   // Starts a run as the form's Launch does; returns the worker (null on a configuration error,
   // which is shown in a dialog unless `quiet`).
   TrainingWorker* launch(const QString& name, const QStringList& settings, bool quiet = false);
+  // msconv-scope beside this executable, and its arguments for a run folder.
+  static QString scopeProgram();
+  static QStringList scopeArguments(const QString& run_dir) { return {run_dir}; }
 
  private:
   QString workspace_;

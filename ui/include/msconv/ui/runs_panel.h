@@ -26,6 +26,10 @@ class RunsPanel : public QWidget {
   bool launchEnabled() const;
   void refresh();  // re-reads the store
   int rowCount() const;
+  // The run folder of a table row (WORKSPACE/runs/NAME); what its context menu opens.
+  QString runDir(int row) const;
+  // The context menu's "Open in msconv-scope" for a row: emits scopeRequested.
+  void openScope(int row);
 
   // Widgets, for tests and keyboard users.
   QComboBox* archBox() const { return arch_; }
@@ -39,6 +43,7 @@ class RunsPanel : public QWidget {
 
  Q_SIGNALS:
   void launchRequested(const QString& name, const QStringList& settings);
+  void scopeRequested(const QString& run_dir);
 
  private:
   void validate();
