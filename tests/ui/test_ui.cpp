@@ -3,7 +3,9 @@
 // to the training chart as its worker reports steps.
 #include <QComboBox>
 #include <QDir>
+#include <QFile>
 #include <QFileInfo>
+#include <QImage>
 #include <QLabel>
 #include <QLineEdit>
 #include <QProcess>
@@ -70,6 +72,17 @@ class UiTest : public QObject {
     QCOMPARE(w.training()->pointCount("tiny", "loss"), 6);
     QCOMPARE(w.training()->pointCount("tiny", "samples_per_s"), 6);
     QVERIFY(w.runs()->rowCount() >= 1);
+    // Exports: CSV holds every raw point; PNG and PDF are written.
+    QTemporaryDir out;
+    QVERIFY(w.training()->exportCsv(out.filePath("c.csv")));
+    QFile csv(out.filePath("c.csv"));
+    QVERIFY(csv.open(QIODevice::ReadOnly));
+    QCOMPARE(csv.readAll().count('\n'), 1 + 3 * 6);  // header + loss, lr, samples/s x 6 steps
+    w.training()->setLogY(true);
+    QVERIFY(w.training()->exportPng(out.filePath("c.png"), 800, 500));
+    QVERIFY(QImage(out.filePath("c.png")).width() == 800);
+    QVERIFY(w.training()->exportPdf(out.filePath("c.pdf")));
+    QVERIFY(QFileInfo(out.filePath("c.pdf")).size() > 1000);
     // The other panels work on what was trained: the compare table fills, the evaluation panel
     // evaluates the run's checkpoint on its validation set, the inspect panel draws both grids.
     w.compare()->refresh();

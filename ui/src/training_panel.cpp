@@ -1,9 +1,12 @@
 #include "msconv/ui/training_panel.h"
 
+#include <QCheckBox>
 #include <QFile>
+#include <QFileDialog>
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QPushButton>
 #include <QSlider>
 #include <QTextStream>
 #include <QVBoxLayout>
@@ -34,6 +37,21 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
   slider_label_ = new QLabel("smoothing 0.60");
   controls->addWidget(slider_label_);
   controls->addWidget(slider_, 1);
+  auto* log_y = new QCheckBox("log y");
+  controls->addWidget(log_y);
+  auto* save = new QPushButton("Export...");
+  controls->addWidget(save);
+  connect(log_y, &QCheckBox::toggled, this, &TrainingPanel::setLogY);
+  connect(save, &QPushButton::clicked, this, [this] {
+    const QString f = QFileDialog::getSaveFileName(this, "Export the curves", "curves.png",
+                                                   "PNG (*.png);;PDF (*.pdf);;CSV (*.csv)");
+    if (f.endsWith(".pdf"))
+      exportPdf(f);
+    else if (f.endsWith(".csv"))
+      exportCsv(f);
+    else if (!f.isEmpty())
+      exportPng(f, 1600, 1000);
+  });
   layout->addLayout(controls);
   auto* grid = new QGridLayout;
   for (int i = 0; i < 4; ++i) {
@@ -138,6 +156,23 @@ int TrainingPanel::pointCount(const QString& run, const QString& key) const {
 bool TrainingPanel::exportPng(const QString& path, int width, int height) {
   replotIfDirty();
   return plots_[0]->savePng(path, width, height);
+}
+
+bool TrainingPanel::exportPdf(const QString& path) {
+  replotIfDirty();
+  return plots_[0]->savePdf(path);
+}
+
+void TrainingPanel::setLogY(bool on) {
+  for (int i = 0; i < 3; ++i) {  // accuracy stays linear
+    auto* axis = plots_[i]->yAxis;
+    axis->setScaleType(on ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
+    if (on)
+      axis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    else
+      axis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+  }
+  dirty_ = true;
 }
 
 bool TrainingPanel::exportCsv(const QString& path) const {

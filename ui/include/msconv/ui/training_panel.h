@@ -30,6 +30,8 @@ class TrainingPanel : public QWidget {
   double smoothing() const { return weight_; }
   void setSmoothing(double weight);
   bool exportPng(const QString& path, int width, int height);
+  bool exportPdf(const QString& path);
+  void setLogY(bool on);  // logarithmic value axes (loss, learning rate, samples/s)
   bool exportCsv(const QString& path) const;
 
  public Q_SLOTS:
