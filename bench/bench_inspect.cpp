@@ -19,13 +19,8 @@ void gradcamTinyModels(benchmark::State& state) {
     models.push_back(msconv::nn::makeBackbone("msnet-tiny", op));
   const auto face = msconv::inspect::bgrToTensor(msconv::data::renderFace(
       msconv::data::identityTraits(1, 0), msconv::data::imageNuisance(1, 0, 0), 112));
-  std::vector<msconv::inspect::CamTarget> targets(models.size());
-  for (size_t i = 0; i < models.size(); ++i) {
-    torch::NoGradGuard no_grad;
-    models[i]->eval();
-    targets[i].kind = msconv::inspect::CamTarget::Kind::kCosine;
-    targets[i].reference = models[i]->forward(face.flip({2}).unsqueeze(0))[0];
-  }
+  std::vector<msconv::inspect::CamTarget> targets;
+  for (auto& m : models) targets.push_back(msconv::inspect::cosineTarget(*m, face.flip({2})));
   auto all = [&] {
     for (size_t i = 0; i < models.size(); ++i)
       benchmark::DoNotOptimize(

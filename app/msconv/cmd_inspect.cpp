@@ -150,10 +150,7 @@ int cmdGradCam(const Argv& argv) {
     auto loaded = model::loadModel(ckpt);
     inspect::CamTarget t;
     if (target == "cosine") {
-      t.kind = inspect::CamTarget::Kind::kCosine;
-      torch::NoGradGuard no_grad;
-      loaded.model->eval();
-      t.reference = loaded.model->forward(data::loadFaceImage(*reference, 112).unsqueeze(0))[0];
+      t = inspect::cosineTarget(*loaded.model, data::loadFaceImage(*reference, 112));
     } else if (identity >= 0) {
       t.kind = inspect::CamTarget::Kind::kIdentity;
       t.identity_weight = identityCentre(ckpt, identity);

@@ -142,11 +142,7 @@ QImage gradcamFigure(const QStringList& checkpoints, const QString& image, const
     inspect::CamTarget t;
     if (target == "cosine") {
       if (reference.isEmpty()) throw Error("the cosine target needs a reference image");
-      t.kind = inspect::CamTarget::Kind::kCosine;
-      torch::NoGradGuard no_grad;
-      loaded.model->eval();
-      t.reference =
-          loaded.model->forward(data::loadFaceImage(reference.toStdString(), 112).unsqueeze(0))[0];
+      t = inspect::cosineTarget(*loaded.model, data::loadFaceImage(reference.toStdString(), 112));
     }
     rows.push_back({fs::path(ck.toStdString()).parent_path().filename().string() + " " + loaded.op,
                     inspect::computeCams(*loaded.model, x, t, o)});

@@ -10,6 +10,7 @@
 
 #include "msconv/data/image.h"
 #include "msconv/error.h"
+#include "msconv/eval/verification.h"
 #include "msconv/nn/backbone.h"
 #include "util/big_buffer.h"
 
@@ -265,7 +266,7 @@ IjbResult evaluateIjb(nn::BackboneImpl& model, const data::IjbSet& set,
         x[i - s].copy_(data::faceTensor(data::loadAlignedFace(set, static_cast<size_t>(i))));
     });
     x = x.to(device);
-    feats.push_back((model.forward(x) + model.forward(x.flip({3}))).cpu());
+    feats.push_back(embedWithFlip(model, x).cpu());
   }
   model.train(was_training);
   const Templates t = aggregateTemplates(torch::cat(feats), set.faces, options);

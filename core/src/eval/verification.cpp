@@ -136,6 +136,13 @@ VerificationResult foldAccuracy(const at::Tensor& first, const at::Tensor& secon
   return r;
 }
 
+at::Tensor embedWithFlip(nn::BackboneImpl& model, const at::Tensor& x, double* norm_sum) {
+  const auto e0 = model.forward(x), e1 = model.forward(x.flip({3}));
+  if (norm_sum)
+    *norm_sum += e0.norm(2, 1).sum().item<double>() + e1.norm(2, 1).sum().item<double>();
+  return e0 + e1;
+}
+
 VerificationResult verifyPairs(nn::BackboneImpl& model, const data::PairSet& set, int batch,
                                at::Tensor* embeddings) {
   const bool was_training = model.is_training();
@@ -154,10 +161,8 @@ VerificationResult verifyPairs(nn::BackboneImpl& model, const data::PairSet& set
       x[i - b].copy_(data::faceTensor(rgb));
     }
     x = x.to(device);
-    const auto e0 = model.forward(x), e1 = model.forward(x.flip({3}));
-    norm_sum += e0.norm(2, 1).sum().item<double>() + e1.norm(2, 1).sum().item<double>();
     outs.push_back(torch::nn::functional::normalize(
-        e0 + e1, torch::nn::functional::NormalizeFuncOptions().dim(1)));
+        embedWithFlip(model, x, &norm_sum), torch::nn::functional::NormalizeFuncOptions().dim(1)));
   }
   model.train(was_training);
   const auto emb = torch::cat(outs).cpu();

@@ -178,6 +178,17 @@ at::Tensor CamTarget::score(const at::Tensor& e) const {
   return e.norm(2, 1);
 }
 
+CamTarget cosineTarget(nn::BackboneImpl& model, const at::Tensor& reference) {
+  CamTarget t;
+  t.kind = CamTarget::Kind::kCosine;
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  t.reference = model.forward(reference.unsqueeze(0))[0];
+  model.train(was_training);
+  return t;
+}
+
 cv::Mat CamResult::average() const {
   if (cams.empty()) return {};
   cv::Mat acc = cv::Mat::zeros(cams[0].size(), CV_32F);

@@ -41,6 +41,12 @@ std::vector<std::pair<double, double>> tarAtFar(const std::vector<double>& genui
 VerificationResult foldAccuracy(const at::Tensor& first, const at::Tensor& second,
                                 const std::vector<uint8_t>& issame, int folds = 10);
 
+// insightface's flip test on a batch (N x 3 x H x W, on the model's device): the embeddings of
+// the images and of their mirror images, summed (not normalised). The raw embeddings' norms are
+// added to *norm_sum when given (for XNorm).
+at::Tensor embedWithFlip(nn::BackboneImpl& model, const at::Tensor& images,
+                         double* norm_sum = nullptr);
+
 // Embeds a pair set with the flip test (eval mode, no grad, batches of `batch`) and scores it.
 // Returns also the 2N x D normalised embeddings when `embeddings` is given.
 VerificationResult verifyPairs(nn::BackboneImpl& model, const data::PairSet& set, int batch = 64,

@@ -69,6 +69,10 @@ struct CamTarget {
   at::Tensor score(const at::Tensor& embeddings) const;  // N x D -> N
 };
 
+// The cosine target towards `reference` (3 x H x W in [-1, 1]): its embedding by `model`
+// (eval mode, no gradient).
+CamTarget cosineTarget(nn::BackboneImpl& model, const at::Tensor& reference);
+
 struct CamOptions {
   CamMethod method = CamMethod::kGradCam;
   std::vector<std::string> layers;  // empty: the last unit of each stage
