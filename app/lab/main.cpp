@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   msconv::keepFreedMemory();
   QApplication app(argc, argv);
   QApplication::setApplicationName("msconv-lab");
+  QApplication::setOrganizationName("MSConvLab");
   QString workspace = "runs", image, shots;
   const QStringList args = QApplication::arguments();
   for (int i = 1; i < args.size(); ++i) {

@@ -2,6 +2,14 @@
 // form blocking launch on an invalid value, and a tiny run launched from the window adding points
 // to the training chart as its worker reports steps.
 #include <QComboBox>
+#include <QMessageBox>
+#include <QSettings>
+#include <QTabWidget>
+
+#include <cmath>
+#include <cstdlib>
+#include <opencv2/imgproc.hpp>
+
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -13,6 +21,7 @@
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QtTest>
+#include "msconv/viz/figure.h"
 
 #include "msconv/ui/engine.h"
 #include "msconv/ui/main_window.h"
@@ -24,9 +33,230 @@
 
 using namespace msconv::ui;
 
+namespace {
+
+// A chart export against tests/golden (MSCONV_UPDATE_GOLDEN=1 rewrites it): mean difference of
+// at most 2 levels and at most 1 % of pixels off by more than the antialiasing noise.
+bool matchesGolden(const QImage& image, const QString& name, QString* why) {
+  const QImage rgb = image.convertToFormat(QImage::Format_RGB888);
+  cv::Mat m(rgb.height(), rgb.width(), CV_8UC3, const_cast<uchar*>(rgb.constBits()),
+            static_cast<size_t>(rgb.bytesPerLine()));
+  cv::Mat bgr;
+  cv::cvtColor(m, bgr, cv::COLOR_RGB2BGR);
+  const std::string ref = std::string(MSCONV_GOLDEN_DIR) + "/" + name.toStdString();
+  if (std::getenv("MSCONV_UPDATE_GOLDEN")) msconv::viz::writePng(ref, bgr);
+  std::string reason;
+  const bool ok = msconv::viz::matchesGolden(bgr, ref, 2.0, 0.01, ref + ".candidate.png", &reason);
+  *why = QString::fromStdString(reason);
+  return ok;
+}
+
+// Two runs' curves with fixed values and times: what the chart golden images draw.
+void fillCharts(TrainingPanel& p) {
+  const double t0 = 1.7e9;
+  for (int run = 0; run < 2; ++run) {
+    const QString name = run == 0 ? "msnet-tiny-msconv" : "msnet-tiny-skconv";
+    for (int s = 1; s <= 60; ++s) {
+      const double noise = std::sin(s * 1.7 + run) * 0.15;
+      p.addStep(name, s * 10, 4.0 * std::exp(-s / (25.0 + 10 * run)) + 1 + noise,
+                0.1 * (1 - s / 61.0), 400 + 30 * std::cos(s * 0.5) - 60 * run, 2 + noise,
+                t0 + s * 6.0 * (1 + run * 0.3));
+      if (s % 10 == 0) {
+        QMap<QString, double> m;
+        m["val/val.bin/accuracy"] = 0.6 + 0.05 * s / 10 - 0.03 * run;
+        m["val/val.bin/tar@far=1e-02"] = 0.3 + 0.06 * s / 10 - 0.05 * run;
+        m["val/val.bin/tar@far=1e-03"] = 0.1 + 0.04 * s / 10 - 0.02 * run;
+        p.addValidation(name, s * 10, m, t0 + s * 6.0 * (1 + run * 0.3));
+      }
+    }
+  }
+}
+
+}  // namespace
+
 class UiTest : public QObject {
   Q_OBJECT
+  QTemporaryDir settings_dir_;
+
  private Q_SLOTS:
+  void initTestCase() {
+    // Settings go to a temporary folder, not the user's.
+    QCoreApplication::setOrganizationName("MSConvLabTest");
+    QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, settings_dir_.path());
+  }
+
+  void chartsReadBestAndCrosshair() {
+    TrainingPanel p;
+    fillCharts(p);
+    QCOMPARE(p.pointCount("msnet-tiny-msconv", "loss"), 60);
+    QCOMPARE(p.pointCount("msnet-tiny-msconv", "accuracy"), 6);
+    QCOMPARE(p.farChoices(), (QStringList{"1e-02", "1e-03"}));
+    QCOMPARE(p.far(), QString("1e-03"));  // the paper's operating point, when reported
+    QCOMPARE(p.pointCount("msnet-tiny-msconv", "tar"), 6);
+    // Best values: maximum raw validation accuracy; minimum of the smoothed loss.
+    QVERIFY(std::abs(p.best("msnet-tiny-msconv", "accuracy") - 0.9) < 1e-12);
+    QVERIFY(std::abs(p.best("msnet-tiny-skconv", "tar") - (0.1 + 0.24 - 0.02)) < 1e-12);
+    std::vector<double> loss;
+    for (int s = 1; s <= 60; ++s)
+      loss.push_back(4.0 * std::exp(-s / 25.0) + 1 + std::sin(s * 1.7) * 0.15);
+    const auto sm = smooth(loss, 0.6);
+    QCOMPARE(p.best("msnet-tiny-msconv", "loss"), *std::min_element(sm.begin(), sm.end()));
+    QVERIFY(std::isnan(p.best("msnet-tiny-msconv", "lr")));  // no "best" learning rate
+    p.setFar("1e-02");
+    QVERIFY(std::abs(p.best("msnet-tiny-msconv", "tar") - 0.66) < 1e-12);
+    // Crosshair: the nearest point of each visible run.
+    QString r = p.readout("loss", 204);
+    QVERIFY2(r.startsWith("step 204\nmsnet-tiny-msconv  "), qPrintable(r));
+    QVERIFY(r.contains(QString("(raw %1)").arg(loss[19], 0, 'g', 5)));  // step 200
+    QVERIFY(r.contains("msnet-tiny-skconv"));
+    p.setRunVisible("msnet-tiny-skconv", false);
+    QVERIFY(!p.readout("loss", 204).contains("msnet-tiny-skconv"));
+    // Time axes: relative to each run's first point, or wall-clock.
+    p.setXAxis(TrainingPanel::XAxis::kRelative);
+    QVERIFY(p.readout("loss", 65).startsWith("0:01:05"));
+    QVERIFY(p.readout("loss", 65).contains(QString("(raw %1)").arg(loss[11], 0, 'g', 5)));
+    p.setXAxis(TrainingPanel::XAxis::kStep);
+    // The CSV holds every raw point, the TAR series under its FAR.
+    QTemporaryDir out;
+    QVERIFY(p.exportCsv(out.filePath("c.csv")));
+    QFile csv(out.filePath("c.csv"));
+    QVERIFY(csv.open(QIODevice::ReadOnly));
+    const QString text = csv.readAll();
+    QCOMPARE(text.count('\n'), 1 + 2 * (4 * 60 + 6 + 6));
+    QVERIFY(text.contains("msnet-tiny-msconv,tar@far=1e-02,600,"));
+  }
+
+  void chartExportsMatchGoldenImages() {
+    QTemporaryDir out;
+    QString why;
+    {
+      TrainingPanel p;
+      p.resize(1200, 700);
+      fillCharts(p);
+      QVERIFY(p.exportPng(out.filePath("light.png"), 1200, 640));
+      QVERIFY2(matchesGolden(QImage(out.filePath("light.png")), "lab_charts.png", &why),
+               qPrintable(why));
+      QVERIFY(p.exportPdf(out.filePath("c.pdf")));
+      QFile pdf(out.filePath("c.pdf"));
+      QVERIFY(pdf.open(QIODevice::ReadOnly));
+      QVERIFY(pdf.read(5) == "%PDF-");
+      QVERIFY(pdf.size() > 5000);
+    }
+    {
+      TrainingPanel p;
+      fillCharts(p);
+      p.setDark(true);
+      p.setLogY(true);
+      p.setXAxis(TrainingPanel::XAxis::kRelative);
+      p.setSmoothing(0.9);
+      QVERIFY2(matchesGolden(p.render(1200, 640), "lab_charts_dark_log_time.png", &why),
+               qPrintable(why));
+    }
+  }
+
+  void settingsAreRemembered() {
+    QTemporaryDir ws;
+    {
+      MainWindow w(ws.path());
+      w.training()->setSmoothing(0.85);
+      w.training()->setXAxis(TrainingPanel::XAxis::kWall);
+      w.setDark(true);
+      w.tabs()->setCurrentIndex(2);
+      w.close();
+    }
+    MainWindow w(ws.path());
+    QCOMPARE(w.training()->smoothing(), 0.85);
+    QVERIFY(w.training()->xAxis() == TrainingPanel::XAxis::kWall);
+    QVERIFY(w.dark());
+    QVERIFY(w.training()->dark());
+    QCOMPARE(w.tabs()->currentIndex(), 2);
+    w.setDark(false);
+    w.training()->setXAxis(TrainingPanel::XAxis::kStep);
+    w.training()->setSmoothing(0.6);
+    w.tabs()->setCurrentIndex(0);
+    w.close();
+  }
+
+  void queueRunsOneSlotAtATimeAndShowsFailures() {
+    QTemporaryDir ws;
+    const QStringList tiny = {"model.arch=msnet-tiny",
+                              "train.batch_size=8",
+                              "train.max_steps=3",
+                              "data.synthetic_identities=6",
+                              "data.synthetic_images_per_id=4",
+                              "data.val=",
+                              "train.log_every=1",
+                              "train.threads=1",
+                              "data.threads=1"};
+    {  // A prepared queue is kept in the workspace and waits for Train queued.
+      MainWindow w(ws.path());
+      w.setQuiet(true);
+      w.enqueue("first", tiny + QStringList{"model.op=msconv-official"});
+      w.enqueue("second", tiny + QStringList{"model.op=skconv"});
+      w.enqueue("broken", tiny + QStringList{"data.train=/nonexistent/faces"});
+      QCOMPARE(readQueue(ws.path()).size(), size_t(3));
+      QCOMPARE(w.runningCount(), 0);
+    }
+    MainWindow w(ws.path());
+    w.setQuiet(true);
+    QCOMPARE(w.queue().size(), size_t(3));
+    QCOMPARE(w.runs()->cell(w.runs()->rowOf("second"), RunsPanel::kStatus), QString("queued"));
+    QCOMPARE(w.runs()->cell(w.runs()->rowOf("second"), RunsPanel::kOp), QString("skconv"));
+    w.startQueue();
+    QCOMPARE(w.runningCount(), 1);  // one slot: the others wait
+    QCOMPARE(w.queue().size(), size_t(2));
+    QCOMPARE(readQueue(ws.path()).size(), size_t(2));
+    QElapsedTimer t;
+    t.start();
+    while ((!w.queue().empty() || w.runningCount() > 0) && t.elapsed() < 240000) QTest::qWait(50);
+    QCOMPARE(w.runningCount(), 0);
+    QVERIFY(w.queue().empty());
+    QCOMPARE(w.runs()->cell(w.runs()->rowOf("first"), RunsPanel::kStatus), QString("done"));
+    QCOMPARE(w.runs()->cell(w.runs()->rowOf("second"), RunsPanel::kStatus), QString("done"));
+    QCOMPARE(w.runs()->cell(w.runs()->rowOf("second"), RunsPanel::kSteps), QString("3"));
+    const int bad = w.runs()->rowOf("broken");
+    QVERIFY(bad >= 0);
+    QCOMPARE(w.runs()->cell(bad, RunsPanel::kStatus), QString("failed"));
+    QVERIFY2(w.runs()->cell(bad, RunsPanel::kError).contains("/nonexistent/faces"),
+             qPrintable(w.runs()->cell(bad, RunsPanel::kError)));
+    // Both finished runs are on the chart in their own colours; unchecking one hides it.
+    QCOMPARE(w.training()->pointCount("second", "loss"), 3);
+    QVERIFY(w.training()->colourOf("first") != w.training()->colourOf("second"));
+    w.runs()->setRunVisible(w.runs()->rowOf("second"), false);
+    QVERIFY(!w.training()->runVisible("second"));
+    QVERIFY(w.training()->runVisible("first"));
+  }
+
+  void foreignFilesGiveADialog() {
+    QTemporaryDir ws;
+    QFile junk(ws.filePath("junk.ckpt"));
+    QVERIFY(junk.open(QIODevice::WriteOnly));
+    junk.write("this is not a checkpoint");
+    junk.close();
+    QFile queue(queueFile(ws.path()));
+    QVERIFY(queue.open(QIODevice::WriteOnly));
+    queue.write("{\"queue\": [");
+    queue.close();
+    MainWindow w(ws.path());
+    // The unreadable queue: a dialog naming the file, and the file is left as it was.
+    auto boxes = w.findChildren<QMessageBox*>();
+    QCOMPARE(boxes.size(), 1);
+    QVERIFY(boxes.front()->text().contains("lab-queue.json"));
+    QVERIFY(boxes.front()->text().contains("not a run queue"));
+    QCOMPARE(QFileInfo(queueFile(ws.path())).size(), qint64(11));
+    boxes.front()->close();
+    QCoreApplication::processEvents();
+    // A foreign checkpoint opened in the Evaluation panel.
+    QVERIFY(!w.evaluation()->addCheckpoint(ws.filePath("junk.ckpt")));
+    boxes = w.evaluation()->findChildren<QMessageBox*>();
+    QCOMPARE(boxes.size(), 1);
+    QVERIFY2(boxes.front()->text().contains("junk.ckpt"), qPrintable(boxes.front()->text()));
+    // Changing the queue sets the unreadable file aside instead of losing it.
+    w.enqueue("later", {"model.arch=msnet-tiny"});
+    QVERIFY(QFileInfo::exists(queueFile(ws.path()) + ".bad"));
+    QCOMPARE(readQueue(ws.path()).size(), size_t(1));
+  }
+
   void smoothingIsDebiased() {
     const auto s = smooth({1.0, 1.0, 1.0}, 0.6);
     for (double v : s) QCOMPARE(v, 1.0);  // a constant stays itself from the first point
@@ -77,10 +307,10 @@ class UiTest : public QObject {
     QVERIFY(w.training()->exportCsv(out.filePath("c.csv")));
     QFile csv(out.filePath("c.csv"));
     QVERIFY(csv.open(QIODevice::ReadOnly));
-    QCOMPARE(csv.readAll().count('\n'), 1 + 3 * 6);  // header + loss, lr, samples/s x 6 steps
+    QCOMPARE(csv.readAll().count('\n'), 1 + 4 * 6);  // header + loss, lr, samples/s, grad x 6
     w.training()->setLogY(true);
     QVERIFY(w.training()->exportPng(out.filePath("c.png"), 800, 500));
-    QVERIFY(QImage(out.filePath("c.png")).width() == 800);
+    QCOMPARE(QImage(out.filePath("c.png")).width(), 800);
     QVERIFY(w.training()->exportPdf(out.filePath("c.pdf")));
     QVERIFY(QFileInfo(out.filePath("c.pdf")).size() > 1000);
     // The other panels work on what was trained: the compare table fills, the evaluation panel
@@ -100,12 +330,17 @@ class UiTest : public QObject {
     QCoreApplication::processEvents();
     QCOMPARE(w.evaluation()->resultRows(), 1);
     QCOMPARE(w.evaluation()->rocCurves(), 1);
+    QCOMPARE(w.evaluation()->tarRows(), 1);
     w.inspect()->refresh();
+    QVERIFY(w.inspect()->layers().size() >= 4);  // the tree: an operator layer per unit
+    QVERIFY(w.inspect()->layer().endsWith(".op"));
     QSignalSpy updated(w.inspect(), &InspectPanel::updated);
     w.inspect()->setImage(QDir(syn.path()).filePath("train/00000/000.jpg"));
     while (updated.count() < 2) QVERIFY(updated.wait(120000));
     QVERIFY(w.inspect()->featureImage().width() > 300);
     QVERIFY(w.inspect()->camImage().width() > 400);
+    QVERIFY(w.inspect()->exportPng("gradcam", out.filePath("cam.png")));
+    QCOMPARE(QImage(out.filePath("cam.png")).size(), w.inspect()->camImage().size());
     // A run's context menu opens msconv-scope (beside the workbench) on the run's folder.
     QSignalSpy scope(w.runs(), &RunsPanel::scopeRequested);
     w.runs()->openScope(0);

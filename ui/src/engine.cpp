@@ -2,12 +2,17 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
+#include <fstream>
 
+#include "msconv/data/dataset.h"
+#include "msconv/data/ijb.h"
 #include "msconv/data/image.h"
 #include "msconv/data/pairs.h"
 #include "msconv/error.h"
 #include "msconv/eval/compare.h"
+#include "msconv/eval/ijb.h"
 #include "msconv/eval/verification.h"
 #include "msconv/inspect/inspect.h"
 #include "msconv/model/checkpoint.h"
@@ -39,6 +44,21 @@ std::vector<SetEvaluation> evaluateCheckpoint(const QString& checkpoint, const Q
   if (paths.empty()) throw Error(ckpt + ": no validation sets; choose a .bin");
   std::vector<SetEvaluation> out;
   for (const auto& p : paths) {
+    if (fs::is_directory(p)) {  // an IJB-B/C folder (meta/, loose_crop/ or images)
+      const auto r = eval::evaluateIjb(*loaded.model, data::readIjb(p));
+      SetEvaluation s;
+      s.name = QString::fromStdString(r.name);
+      s.pairs = r.pairs;
+      s.auc = r.roc.auc;
+      s.accuracy = s.accuracy_std = s.val = s.xnorm = std::nan("");
+      s.tar_at_far = r.roc.tar_at_far;
+      for (const auto& pt : eval::thinRoc(r.roc, 400)) {
+        s.roc_far.push_back(pt.far);
+        s.roc_tar.push_back(pt.tar);
+      }
+      out.push_back(std::move(s));
+      continue;
+    }
     const auto r = eval::verifyPairs(*loaded.model, data::readPairsBin(p), 64);
     SetEvaluation s;
     s.name = QString::fromStdString(fs::path(p).stem().string());
@@ -61,19 +81,32 @@ std::vector<RunHistory> runHistories(const QString& workspace) {
   for (const auto& r : db.runs()) {
     RunHistory h;
     h.name = QString::fromStdString(r.name);
-    std::map<int64_t, std::map<std::string, double>> by_step;
-    for (const auto& m : db.metrics(r.id)) by_step[m.step][m.key] = m.value;
-    for (const auto& [step, kv] : by_step) {
+    h.status = QString::fromStdString(r.status);
+    h.op = QString::fromStdString(r.op);
+    if (r.status == "failed")
+      h.error = QString::fromStdString(
+          train::runError((fs::path(workspace.toStdString()) / "runs" / r.name).string()));
+    std::map<int64_t, std::pair<double, std::map<std::string, double>>> by_step;
+    for (const auto& m : db.metrics(r.id)) {
+      auto& [wall, kv] = by_step[m.step];
+      wall = std::max(wall, m.wall);
+      kv[m.key] = m.value;
+    }
+    for (const auto& [step, entry] : by_step) {
+      const auto& [wall, kv] = entry;
+      auto get = [&kv = kv](const char* k) { return kv.count(k) ? kv.at(k) : 0.0; };
       if (kv.count("loss")) {
         h.steps.push_back(step);
+        h.wall.push_back(wall);
         h.loss.push_back(kv.at("loss"));
-        h.lr.push_back(kv.count("lr") ? kv.at("lr") : 0.0);
-        h.samples_per_s.push_back(kv.count("samples_per_s") ? kv.at("samples_per_s") : 0.0);
+        h.lr.push_back(get("lr"));
+        h.samples_per_s.push_back(get("samples_per_s"));
+        h.grad_norm.push_back(get("grad_norm"));
       }
-      std::map<QString, double> val;
-      for (const auto& [k, v] : kv)
-        if (k.rfind("val/", 0) == 0) val[QString::fromStdString(k)] = v;
-      if (!val.empty()) h.validations.emplace_back(step, val);
+      RunHistory::Validation v{step, wall, {}};
+      for (const auto& [k, value] : kv)
+        if (k.rfind("val/", 0) == 0) v.metrics[QString::fromStdString(k)] = value;
+      if (!v.metrics.empty()) h.validations.push_back(std::move(v));
     }
     out.push_back(std::move(h));
   }
@@ -117,6 +150,47 @@ QStringList operatorLayers(const QString& checkpoint) {
   QStringList out;
   for (const auto& l : loaded.model->operatorLayers()) out << QString::fromStdString(l);
   return out;
+}
+
+QString trainingSetOf(const QString& checkpoint) {
+  return QString::fromStdString(train::checkpointTrainingSet(checkpoint.toStdString()));
+}
+
+std::vector<std::pair<QString, qint64>> datasetSamples(const QString& dataset, int max) {
+  const auto set = data::openTrainingSet(dataset.toStdString());
+  std::vector<std::pair<QString, qint64>> out;
+  int last = -1;
+  const size_t scan = std::min<size_t>(set->size(), 200000);
+  for (size_t i = 0; i < scan && static_cast<int>(out.size()) < max; ++i) {
+    const int label = set->label(i);
+    if (label == last) continue;
+    last = label;
+    std::string where = set->describe(i);
+    if (set->kind() == "folder") where = fs::path(where).lexically_relative(set->path()).string();
+    out.emplace_back(QString("identity %1: %2").arg(label).arg(QString::fromStdString(where)),
+                     static_cast<qint64>(i));
+  }
+  return out;
+}
+
+QString datasetImageFile(const QString& dataset, qint64 index) {
+  const auto set = data::openTrainingSet(dataset.toStdString());
+  if (index < 0 || static_cast<size_t>(index) >= set->size())
+    throw Error(dataset.toStdString() + ": no sample " + std::to_string(index));
+  if (set->kind() == "folder") {
+    const fs::path p = set->describe(static_cast<size_t>(index));
+    if (fs::exists(p)) return QString::fromStdString(p.string());
+  }
+  const std::string bytes = set->encoded(static_cast<size_t>(index));
+  const bool png = bytes.size() > 4 && static_cast<unsigned char>(bytes[0]) == 0x89;
+  const fs::path dir = fs::temp_directory_path() / "msconv-lab";
+  fs::create_directories(dir);
+  const fs::path out =
+      dir / ("sample-" + std::to_string(std::hash<std::string>{}(dataset.toStdString())) + "-" +
+             std::to_string(index) + (png ? ".png" : ".jpg"));
+  std::ofstream(out, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  return QString::fromStdString(out.string());
 }
 
 QImage featureMapFigure(const QString& checkpoint, const QString& image, const QString& layer,

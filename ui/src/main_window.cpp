@@ -1,13 +1,26 @@
 #include "msconv/ui/main_window.h"
 
 #include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QComboBox>
 #include <QCoreApplication>
 #include <QDir>
+#include <QFile>
 #include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QLabel>
+#include <QMenuBar>
 #include <QMessageBox>
+#include <QPalette>
 #include <QProcess>
+#include <QSaveFile>
+#include <QSettings>
+#include <QSpinBox>
 #include <QStatusBar>
+#include <QStyleFactory>
 #include <QTabWidget>
 #include <QToolBar>
 
@@ -21,27 +34,127 @@
 
 namespace msconv::ui {
 
+// ---- The queue file
+// ------------------------------------------------------------------------------
+
+QString queueFile(const QString& workspace) {
+  return QDir(workspace).filePath("lab-queue.json");
+}
+
+std::vector<QueuedRun> readQueue(const QString& workspace) {
+  const QString path = queueFile(workspace);
+  QFile f(path);
+  if (!f.exists()) return {};
+  if (!f.open(QIODevice::ReadOnly)) throw Error(path.toStdString() + ": cannot read");
+  QJsonParseError err;
+  const QJsonDocument doc = QJsonDocument::fromJson(f.readAll(), &err);
+  if (err.error != QJsonParseError::NoError)
+    throw Error(path.toStdString() + ": not a run queue (" + err.errorString().toStdString() +
+                " at byte " + std::to_string(err.offset) + ")");
+  if (!doc.isObject() || !doc.object().value("queue").isArray())
+    throw Error(path.toStdString() + ": not a run queue (no \"queue\" list)");
+  std::vector<QueuedRun> out;
+  const QJsonArray items = doc.object().value("queue").toArray();
+  for (int i = 0; i < items.size(); ++i) {
+    const QJsonObject o = items[i].toObject();
+    if (!o.value("name").isString() || !o.value("settings").isArray())
+      throw Error(path.toStdString() + ": queue entry " + std::to_string(i) +
+                  " needs \"name\" and \"settings\"");
+    QueuedRun r{o.value("name").toString(), {}};
+    for (const auto& s : o.value("settings").toArray()) r.settings << s.toString();
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+void writeQueue(const QString& workspace, const std::vector<QueuedRun>& queue) {
+  QJsonArray items;
+  for (const auto& r : queue)
+    items.append(
+        QJsonObject{{"name", r.name}, {"settings", QJsonArray::fromStringList(r.settings)}});
+  QDir().mkpath(workspace);
+  QSaveFile f(queueFile(workspace));  // renamed into place: never half-written
+  if (!f.open(QIODevice::WriteOnly) ||
+      f.write(QJsonDocument(QJsonObject{{"queue", items}}).toJson()) < 0 || !f.commit())
+    throw Error(queueFile(workspace).toStdString() + ": cannot write");
+}
+
+// ---- The window
+// ----------------------------------------------------------------------------------
+
+namespace {
+
+QPalette darkPalette() {
+  QPalette p;
+  const QColor window(45, 45, 48), base(30, 30, 30), text(220, 220, 220);
+  p.setColor(QPalette::Window, window);
+  p.setColor(QPalette::WindowText, text);
+  p.setColor(QPalette::Base, base);
+  p.setColor(QPalette::AlternateBase, window);
+  p.setColor(QPalette::ToolTipBase, window);
+  p.setColor(QPalette::ToolTipText, text);
+  p.setColor(QPalette::Text, text);
+  p.setColor(QPalette::Button, window);
+  p.setColor(QPalette::ButtonText, text);
+  p.setColor(QPalette::BrightText, Qt::red);
+  p.setColor(QPalette::Highlight, QColor(42, 130, 218));
+  p.setColor(QPalette::HighlightedText, Qt::black);
+  p.setColor(QPalette::Link, QColor(42, 130, 218));
+  p.setColor(QPalette::Disabled, QPalette::Text, QColor(120, 120, 120));
+  p.setColor(QPalette::Disabled, QPalette::ButtonText, QColor(120, 120, 120));
+  return p;
+}
+
+const char* kShortcuts =
+    "Ctrl+1 ... Ctrl+5\tRuns, Training, Evaluation, Inspect, Compare\n"
+    "Ctrl+Return\tLaunch the New Run form's run\n"
+    "Ctrl+R\tTrain the queued runs\n"
+    "Ctrl+P\tPause / resume the running runs\n"
+    "Ctrl+.\tStop the running runs (each keeps a checkpoint)\n"
+    "Ctrl+E\tExport the training charts (PNG, PDF, CSV)\n"
+    "Ctrl+L\tLogarithmic value axes\n"
+    "Ctrl+Shift+T\tDark / light theme\n"
+    "F5\tRe-read the workspace\n"
+    "Ctrl+O\tOpen a face image to inspect\n"
+    "Ctrl+Q\tQuit";
+
+}  // namespace
+
 MainWindow::MainWindow(QString workspace, QWidget* parent)
     : QMainWindow(parent), workspace_(std::move(workspace)) {
   setWindowTitle("MSConv Lab — " + workspace_);
-  auto* tabs = new QTabWidget;
+  tabs_ = new QTabWidget;
   runs_ = new RunsPanel(workspace_);
   training_ = new TrainingPanel;
   eval_ = new EvalPanel(workspace_);
   inspect_ = new InspectPanel(workspace_);
   compare_ = new ComparePanel(workspace_);
-  tabs->addTab(runs_, "Runs");
-  tabs->addTab(training_, "Training");
-  tabs->addTab(eval_, "Evaluation");
-  tabs->addTab(inspect_, "Inspect");
-  tabs->addTab(compare_, "Compare");
-  setCentralWidget(tabs);
+  tabs_->addTab(runs_, "Runs");
+  tabs_->addTab(training_, "Training");
+  tabs_->addTab(eval_, "Evaluation");
+  tabs_->addTab(inspect_, "Inspect");
+  tabs_->addTab(compare_, "Compare");
+  setCentralWidget(tabs_);
+  runs_->setColours([this](const QString& run) { return training_->colourOf(run); });
+
+  // Toolbar and menus.
   auto* bar = addToolBar("runs");
+  bar->setObjectName("runs-toolbar");
+  auto* train = bar->addAction("Train queued");
+  train->setShortcut(QKeySequence("Ctrl+R"));
+  train->setToolTip("start the queued runs, one slot at a time (Ctrl+R)");
   auto* pause = bar->addAction("Pause");
   pause->setCheckable(true);
   pause->setShortcut(QKeySequence("Ctrl+P"));
   auto* stop = bar->addAction("Stop");
   stop->setShortcut(QKeySequence("Ctrl+."));
+  bar->addSeparator();
+  bar->addWidget(new QLabel(" parallel runs "));
+  auto* parallel = new QSpinBox;
+  parallel->setRange(1, 16);
+  parallel->setToolTip("how many runs train at once; the rest wait in the queue");
+  bar->addWidget(parallel);
+  connect(train, &QAction::triggered, this, &MainWindow::startQueue);
   connect(pause, &QAction::toggled, this, [this, pause](bool on) {
     pause->setText(on ? "Resume" : "Pause");
     for (auto& w : workers_) w->pause(on);
@@ -49,21 +162,64 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
   connect(stop, &QAction::triggered, this, [this] {
     for (auto& w : workers_) w->stop();
   });
+  connect(parallel, &QSpinBox::valueChanged, this, &MainWindow::setMaxParallel);
+  connect(this, &MainWindow::queueChanged, this,
+          [this, parallel] { parallel->setValue(max_parallel_); });
+
+  auto* file = menuBar()->addMenu("&File");
+  auto* refresh = file->addAction("Re-read the workspace", this, &MainWindow::refreshAll);
+  refresh->setShortcut(QKeySequence(Qt::Key_F5));
+  auto* open_image = file->addAction("Open a face image...", this, [this] {
+    tabs_->setCurrentWidget(inspect_);
+    inspect_->browse();
+  });
+  open_image->setShortcut(QKeySequence("Ctrl+O"));
+  file->addSeparator();
+  auto* quit = file->addAction("Quit", this, &QWidget::close);
+  quit->setShortcut(QKeySequence("Ctrl+Q"));
+  auto* view = menuBar()->addMenu("&View");
+  for (int i = 0; i < tabs_->count(); ++i) {
+    auto* a = view->addAction(tabs_->tabText(i), this, [this, i] { tabs_->setCurrentIndex(i); });
+    a->setShortcut(QKeySequence(QString("Ctrl+%1").arg(i + 1)));
+  }
+  view->addSeparator();
+  auto* log_y = view->addAction("Logarithmic value axes", this,
+                                [this] { training_->setLogY(!training_->logY()); });
+  log_y->setShortcut(QKeySequence("Ctrl+L"));
+  theme_action_ = view->addAction("Dark theme", this, [this] { setDark(!dark_); });
+  theme_action_->setCheckable(true);
+  theme_action_->setShortcut(QKeySequence("Ctrl+Shift+T"));
+  auto* help = menuBar()->addMenu("&Help");
+  help->addAction("Keyboard shortcuts", this,
+                  [this] { QMessageBox::information(this, "Keyboard shortcuts", kShortcuts); });
+
   // Runs that trained before this window opened: their logged curves.
   try {
     for (const auto& h : runHistories(workspace_)) {
       for (size_t i = 0; i < h.steps.size(); ++i)
-        training_->addStep(h.name, h.steps[i], h.loss[i], h.lr[i], h.samples_per_s[i]);
-      for (const auto& [step, m] : h.validations) {
+        training_->addStep(h.name, h.steps[i], h.loss[i], h.lr[i], h.samples_per_s[i],
+                           h.grad_norm[i], h.wall[i]);
+      for (const auto& v : h.validations) {
         QMap<QString, double> qm;
-        for (const auto& [k, v] : m) qm.insert(k, v);
-        training_->addValidation(h.name, step, qm);
+        for (const auto& [k, x] : v.metrics) qm.insert(k, x);
+        training_->addValidation(h.name, v.step, qm, v.wall);
       }
     }
   } catch (const Error& e) {
     statusBar()->showMessage(QString::fromStdString(e.what()));
   }
-  status_ = new QLabel(QString::fromStdString(deviceSummary()));
+  // A prepared queue (the demo's, or one left by an earlier session) waits for Train queued.
+  try {
+    queue_ = readQueue(workspace_);
+  } catch (const Error& e) {
+    queue_ok_ = false;  // the file is left as it is until the user changes the queue
+    statusBar()->showMessage(QString::fromStdString(e.what()));
+    auto* box = new QMessageBox(QMessageBox::Warning, "Run queue", QString::fromStdString(e.what()),
+                                QMessageBox::Ok, this);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open();
+  }
+  status_ = new QLabel;
   statusBar()->addPermanentWidget(status_);
   connect(runs_, &RunsPanel::scopeRequested, this, [this](const QString& dir) {
     const QString program = scopeProgram();
@@ -71,9 +227,35 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
       QMessageBox::warning(this, "msconv-scope", "cannot start " + program);
   });
   connect(runs_, &RunsPanel::launchRequested, this,
-          [this, tabs](const QString& name, const QStringList& s) {
-            if (launch(name, s)) tabs->setCurrentWidget(training_);
+          [this](const QString& name, const QStringList& s) {
+            enqueue(name, s);
+            startQueue();
+            if (runningCount() > 0) tabs_->setCurrentWidget(training_);
           });
+  connect(runs_, &RunsPanel::visibilityChanged, training_, &TrainingPanel::setRunVisible);
+  connect(runs_, &RunsPanel::runAction, this, [this](const QString& run, const QString& action) {
+    if (action == "dequeue") {
+      for (size_t i = 0; i < queue_.size(); ++i)
+        if (queue_[i].name == run) {
+          queue_.erase(queue_.begin() + static_cast<long>(i));
+          break;
+        }
+      saveQueue();
+      updatePending();
+    } else if (action == "evaluate") {
+      tabs_->setCurrentWidget(eval_);
+      if (eval_->selectRun(run)) eval_->evaluate();
+    } else {
+      for (auto& w : workers_)
+        if (w->runName() == run && w->running()) {
+          if (action == "stop") w->stop();
+          if (action == "pause" || action == "resume") w->pause(action == "pause");
+        }
+    }
+  });
+  connect(training_, &TrainingPanel::settingsChanged, this, [this] { saveSettings(); });
+  loadSettings();
+  updatePending();
 }
 
 QString MainWindow::scopeProgram() {
@@ -84,42 +266,173 @@ MainWindow::~MainWindow() {
   for (auto& w : workers_) w->stop();
 }
 
+void MainWindow::closeEvent(QCloseEvent* e) {
+  saveSettings();
+  QMainWindow::closeEvent(e);
+}
+
+void MainWindow::loadSettings() {
+  QSettings s;
+  if (s.contains("window/geometry")) restoreGeometry(s.value("window/geometry").toByteArray());
+  tabs_->setCurrentIndex(s.value("window/tab", 0).toInt());
+  training_->setSmoothing(s.value("charts/smoothing", 0.6).toDouble());
+  training_->setXAxis(static_cast<TrainingPanel::XAxis>(s.value("charts/x_axis", 0).toInt()));
+  training_->setLogY(s.value("charts/log_y", false).toBool());
+  if (s.contains("charts/far")) training_->setFar(s.value("charts/far").toString());
+  max_parallel_ = std::max(1, s.value("runs/max_parallel", 1).toInt());
+  Q_EMIT queueChanged();
+  setDark(s.value("window/dark", false).toBool());
+}
+
+void MainWindow::saveSettings() const {
+  QSettings s;
+  s.setValue("window/geometry", saveGeometry());
+  s.setValue("window/tab", tabs_->currentIndex());
+  s.setValue("window/dark", dark_);
+  s.setValue("charts/smoothing", training_->smoothing());
+  s.setValue("charts/x_axis", static_cast<int>(training_->xAxis()));
+  s.setValue("charts/log_y", training_->logY());
+  if (!training_->far().isEmpty()) s.setValue("charts/far", training_->far());
+  s.setValue("runs/max_parallel", max_parallel_);
+}
+
+void MainWindow::setDark(bool on) {
+  dark_ = on;
+  if (theme_action_) theme_action_->setChecked(on);
+  QApplication::setStyle(QStyleFactory::create("Fusion"));
+  QApplication::setPalette(on ? darkPalette() : QApplication::style()->standardPalette());
+  training_->setDark(on);
+  eval_->setDark(on);
+  saveSettings();
+}
+
+void MainWindow::setMaxParallel(int n) {
+  if (n == max_parallel_) return;
+  max_parallel_ = std::max(1, n);
+  saveSettings();
+  startNext();
+}
+
+void MainWindow::refreshAll() {
+  runs_->refresh();
+  eval_->refresh();
+  inspect_->refresh();
+  compare_->refresh();
+}
+
+int MainWindow::runningCount() const {
+  int n = 0;
+  for (const auto& w : workers_) n += w->running();
+  return n;
+}
+
+void MainWindow::enqueue(const QString& name, const QStringList& settings) {
+  queue_.push_back({name, settings});
+  saveQueue();
+  updatePending();
+}
+
+void MainWindow::startQueue() {
+  queue_started_ = true;
+  startNext();
+}
+
+void MainWindow::startNext() {
+  while (queue_started_ && !queue_.empty() && runningCount() < max_parallel_) {
+    const QueuedRun next = queue_.front();
+    queue_.erase(queue_.begin());
+    saveQueue();
+    launch(next.name, next.settings, quiet_);
+  }
+  updatePending();
+}
+
+void MainWindow::saveQueue() {
+  if (!queue_ok_) {  // keep the unreadable file for the user: set it aside before replacing it
+    QFile::remove(queueFile(workspace_) + ".bad");
+    QFile::rename(queueFile(workspace_), queueFile(workspace_) + ".bad");
+    queue_ok_ = true;
+  }
+  try {
+    writeQueue(workspace_, queue_);
+  } catch (const Error& e) {
+    statusBar()->showMessage(QString::fromStdString(e.what()), 8000);
+  }
+}
+
+void MainWindow::updatePending() {
+  std::vector<PendingRun> pending;
+  for (const auto& q : queue_) {
+    PendingRun p{q.name, "queued", {}, {}, {}};
+    for (const auto& kv : q.settings) {
+      if (kv.startsWith("model.arch=")) p.arch = kv.mid(11);
+      if (kv.startsWith("model.op=")) p.op = kv.mid(9);
+    }
+    pending.push_back(p);
+  }
+  pending.insert(pending.end(), failed_.begin(), failed_.end());
+  runs_->setPending(std::move(pending));
+  updateStatus();
+}
+
+void MainWindow::updateStatus() {
+  status_->setText(QString("%1 | %2 running, %3 queued")
+                       .arg(QString::fromStdString(deviceSummary()))
+                       .arg(runningCount())
+                       .arg(queue_.size()));
+}
+
 TrainingWorker* MainWindow::launch(const QString& name, const QStringList& settings, bool quiet) {
   auto worker = std::make_unique<TrainingWorker>(workspace_, name, settings);
   TrainingWorker* w = worker.get();
-  // The run's display name is the store's (it may get a -2 suffix); until it starts, the form's.
-  auto run_name = std::make_shared<QString>(name);
-  connect(w, &TrainingWorker::started, this, [this, run_name](const QString& run, qint64) {
-    *run_name = run;
+  auto failed_early = [this, name, settings](const QString& message) {
+    PendingRun p{name, "failed", {}, {}, message};
+    for (const auto& kv : settings) {
+      if (kv.startsWith("model.arch=")) p.arch = kv.mid(11);
+      if (kv.startsWith("model.op=")) p.op = kv.mid(9);
+    }
+    failed_.push_back(p);
+  };
+  connect(w, &TrainingWorker::started, this, [this](const QString&, qint64) {
     runs_->refresh();
+    updateStatus();
   });
   connect(w, &TrainingWorker::step, training_,
-          [this, run_name](qint64 step, double loss, double lr, double sps, double, double) {
-            training_->addStep(*run_name, step, loss, lr, sps);
+          [this, w](qint64 step, double loss, double lr, double sps, double grad, double) {
+            training_->addStep(w->runName(), step, loss, lr, sps, grad);
           });
   connect(w, &TrainingWorker::validation, training_,
-          [this, run_name](qint64 step, const QMap<QString, double>& m) {
-            training_->addValidation(*run_name, step, m);
+          [this, w](qint64 step, const QMap<QString, double>& m) {
+            training_->addValidation(w->runName(), step, m);
           });
   connect(w, &TrainingWorker::finished, this, [this](const QString& status, const QString& ckpt) {
-    runs_->refresh();
-    eval_->refresh();
-    inspect_->refresh();
-    compare_->refresh();
+    refreshAll();
     statusBar()->showMessage("run " + status + ": " + ckpt, 8000);
+    startNext();
   });
-  connect(w, &TrainingWorker::failed, this, [this, quiet](const QString& message) {
-    runs_->refresh();
-    if (!quiet) QMessageBox::warning(this, "Run failed", message);
+  connect(w, &TrainingWorker::failed, this, [this, w, quiet, failed_early](const QString& message) {
+    if (!w->hasStarted()) failed_early(message);  // the store never saw it
+    refreshAll();
+    if (!quiet) {
+      auto* box = new QMessageBox(QMessageBox::Warning, "Run failed", w->runName() + ": " + message,
+                                  QMessageBox::Ok, this);
+      box->setAttribute(Qt::WA_DeleteOnClose);
+      box->open();  // not modal to the event loop: the other runs go on
+    }
     statusBar()->showMessage("run failed: " + message, 8000);
+    startNext();
   });
   try {
     w->start();
   } catch (const Error& e) {
-    if (!quiet) QMessageBox::warning(this, "Cannot launch", QString::fromStdString(e.what()));
+    const QString message = QString::fromStdString(e.what());
+    failed_early(message);
+    updatePending();
+    if (!quiet) QMessageBox::warning(this, "Cannot launch", message);
     return nullptr;
   }
   workers_.push_back(std::move(worker));
+  updateStatus();
   return w;
 }
 

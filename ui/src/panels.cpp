@@ -7,20 +7,29 @@
 #include <QDropEvent>
 #include <QFile>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
+#include <QMessageBox>
 #include <QMimeData>
 #include <QPushButton>
+#include <QSaveFile>
 #include <QScrollArea>
+#include <QSpinBox>
 #include <QTableWidget>
 #include <QTextStream>
+#include <QTreeWidget>
 #include <QVBoxLayout>
 
+#include <cmath>
+#include <map>
+
 #include "msconv/ui/engine.h"
+#include "plot_style.h"
 #include "qcustomplot_include.h"
 
 namespace msconv::ui {
@@ -35,24 +44,42 @@ EvalPanel::EvalPanel(QString workspace, QWidget* parent)
   auto* row = new QHBoxLayout;
   checkpoint_ = new QComboBox;
   checkpoint_->setMinimumWidth(320);
+  checkpoint_->setToolTip("the runs' best (or last) checkpoints, and any opened with Open...");
+  auto* open = new QPushButton("Open...");
+  open->setToolTip("evaluate a checkpoint file from anywhere");
   bins_ = new QLineEdit;
-  bins_->setPlaceholderText(".bin files, separated by spaces (empty: the run's validation sets)");
+  bins_->setPlaceholderText(
+      ".bin pair sets or IJB-B/C folders, separated by spaces (empty: the run's validation sets)");
+  auto* add_set = new QPushButton("Add set...");
   run_ = new QPushButton("Evaluate");
   row->addWidget(new QLabel("checkpoint"));
   row->addWidget(checkpoint_, 1);
+  row->addWidget(open);
   row->addWidget(bins_, 2);
+  row->addWidget(add_set);
   row->addWidget(run_);
   layout->addLayout(row);
   message_ = new QLabel;
   message_->setStyleSheet("color: #d33;");
+  message_->setWordWrap(true);
   layout->addWidget(message_);
   auto* split = new QHBoxLayout;
+  auto* tables = new QVBoxLayout;
   table_ = new QTableWidget(0, 8);
   table_->setHorizontalHeaderLabels(
-      {"model", "set", "pairs", "accuracy %", "std %", "VAL@1e-3 %", "AUC %", "TAR@FAR %"});
+      {"model", "set", "pairs", "accuracy %", "std %", "VAL@1e-3 %", "XNorm", "AUC %"});
   table_->horizontalHeader()->setStretchLastSection(true);
   table_->setSortingEnabled(true);
-  split->addWidget(table_, 1);
+  table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  tables->addWidget(new QLabel("Verification"));
+  tables->addWidget(table_, 1);
+  tar_table_ = new QTableWidget(0, 2);
+  tar_table_->setHorizontalHeaderLabels({"model", "set"});
+  tar_table_->setSortingEnabled(true);
+  tar_table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  tables->addWidget(new QLabel("TAR@FAR %"));
+  tables->addWidget(tar_table_, 1);
+  split->addLayout(tables, 1);
   roc_ = new QCustomPlot;
   roc_->setMinimumSize(360, 300);
   roc_->xAxis->setScaleType(QCPAxis::stLogarithmic);
@@ -60,17 +87,23 @@ EvalPanel::EvalPanel(QString workspace, QWidget* parent)
   roc_->xAxis->setLabel("FAR");
   roc_->yAxis->setLabel("TAR");
   roc_->legend->setVisible(true);
+  roc_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
+  roc_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
   split->addWidget(roc_, 1);
   layout->addLayout(split, 1);
   connect(run_, &QPushButton::clicked, this, &EvalPanel::evaluate);
+  connect(open, &QPushButton::clicked, this, [this] {
+    const QString f = QFileDialog::getOpenFileName(this, "Checkpoint", workspace_,
+                                                   "Checkpoints (*.ckpt *.pt);;All files (*)");
+    if (!f.isEmpty()) addCheckpoint(f);
+  });
+  connect(add_set, &QPushButton::clicked, this, [this] {
+    const QString f = QFileDialog::getOpenFileName(this, "Pair set", {}, "Pair sets (*.bin)");
+    if (!f.isEmpty()) bins_->setText((bins_->text() + " " + f).trimmed());
+  });
   connect(this, &EvalPanel::evaluated, this, &EvalPanel::show, Qt::QueuedConnection);
-  connect(
-      this, &EvalPanel::evaluationFailed, this,
-      [this](const QString& m) {
-        message_->setText(m);
-        run_->setEnabled(true);
-      },
-      Qt::QueuedConnection);
+  connect(this, &EvalPanel::evaluationFailed, this, &EvalPanel::fail, Qt::QueuedConnection);
+  setDark(false);
   refresh();
 }
 
@@ -78,18 +111,53 @@ EvalPanel::~EvalPanel() {
   if (worker_.joinable()) worker_.join();
 }
 
+void EvalPanel::fail(const QString& m) {
+  message_->setText(m);
+  run_->setEnabled(true);
+  if (quiet) return;
+  auto* box = new QMessageBox(QMessageBox::Warning, "Evaluation", m, QMessageBox::Ok, this);
+  box->setAttribute(Qt::WA_DeleteOnClose);
+  box->open();
+}
+
 void EvalPanel::refresh() {
+  const QString current = checkpoint_->currentData().toString();
+  QStringList extra;  // files opened with Open... stay
+  for (int i = 0; i < checkpoint_->count(); ++i)
+    if (checkpoint_->itemText(i).startsWith("file: ")) extra << checkpoint_->itemData(i).toString();
   checkpoint_->clear();
   try {
     for (const auto& [name, ck] : runCheckpoints(workspace_)) checkpoint_->addItem(name, ck);
   } catch (const std::exception& e) {
     message_->setText(e.what());
   }
+  for (const auto& f : extra) checkpoint_->addItem("file: " + QFileInfo(f).fileName(), f);
+  const int at = checkpoint_->findData(current);
+  if (at >= 0) checkpoint_->setCurrentIndex(at);
+}
+
+bool EvalPanel::selectRun(const QString& run) {
+  const int at = checkpoint_->findText(run);
+  if (at >= 0) checkpoint_->setCurrentIndex(at);
+  return at >= 0;
+}
+
+bool EvalPanel::addCheckpoint(const QString& path) {
+  try {
+    operatorLayers(path);  // loads it: a foreign or corrupt file fails here, with its name
+  } catch (const std::exception& e) {
+    fail(e.what());
+    return false;
+  }
+  checkpoint_->addItem("file: " + QFileInfo(path).fileName(), path);
+  checkpoint_->setCurrentIndex(checkpoint_->count() - 1);
+  message_->clear();
+  return true;
 }
 
 void EvalPanel::evaluate() {
   if (checkpoint_->currentIndex() < 0) {
-    message_->setText("no checkpoint: train a run first");
+    fail("no checkpoint: train a run first, or open a checkpoint file");
     return;
   }
   if (worker_.joinable()) worker_.join();
@@ -109,37 +177,72 @@ void EvalPanel::evaluate() {
 void EvalPanel::show(const QString& label, const std::vector<SetEvaluation>& sets) {
   run_->setEnabled(true);
   table_->setSortingEnabled(false);
-  static const QColor colours[] = {QColor(31, 119, 180), QColor(255, 127, 14), QColor(44, 160, 44),
-                                   QColor(214, 39, 40)};
+  tar_table_->setSortingEnabled(false);
+  static const QColor colours[] = {QColor(31, 119, 180),  QColor(255, 127, 14),
+                                   QColor(44, 160, 44),   QColor(214, 39, 40),
+                                   QColor(148, 103, 189), QColor(140, 86, 75)};
+  auto num = [](double v, int digits) {
+    auto* item = new QTableWidgetItem;
+    if (std::isnan(v))
+      item->setText("-");
+    else
+      item->setData(Qt::DisplayRole, QString::number(v, 'f', digits).toDouble());
+    return item;
+  };
   for (const auto& s : sets) {
     const int r = table_->rowCount();
     table_->insertRow(r);
-    QString tars;
-    for (const auto& [far, tar] : s.tar_at_far)
-      tars += QString("%1:%2 ").arg(far, 0, 'e', 0).arg(100 * tar, 0, 'f', 2);
-    const QStringList cells = {label,
-                               s.name,
-                               QString::number(s.pairs),
-                               QString::number(100 * s.accuracy, 'f', 2),
-                               QString::number(100 * s.accuracy_std, 'f', 2),
-                               QString::number(100 * s.val, 'f', 2),
-                               QString::number(100 * s.auc, 'f', 2),
-                               tars};
-    for (int c = 0; c < cells.size(); ++c) table_->setItem(r, c, new QTableWidgetItem(cells[c]));
+    table_->setItem(r, 0, new QTableWidgetItem(label));
+    table_->setItem(r, 1, new QTableWidgetItem(s.name));
+    table_->setItem(r, 2, num(static_cast<double>(s.pairs), 0));
+    table_->setItem(r, 3, num(100 * s.accuracy, 2));
+    table_->setItem(r, 4, num(100 * s.accuracy_std, 2));
+    table_->setItem(r, 5, num(100 * s.val, 2));
+    table_->setItem(r, 6, num(s.xnorm, 3));
+    table_->setItem(r, 7, num(100 * s.auc, 2));
+    // TAR@FAR: one column per FAR, added as new FARs appear.
+    const int t = tar_table_->rowCount();
+    tar_table_->insertRow(t);
+    tar_table_->setItem(t, 0, new QTableWidgetItem(label));
+    tar_table_->setItem(t, 1, new QTableWidgetItem(s.name));
+    for (const auto& [far, tar] : s.tar_at_far) {
+      const QString head = QString("%1").arg(far, 0, 'e', 0);
+      int col = -1;
+      for (int c = 2; c < tar_table_->columnCount(); ++c)
+        if (tar_table_->horizontalHeaderItem(c)->text() == head) col = c;
+      if (col < 0) {
+        col = tar_table_->columnCount();
+        tar_table_->insertColumn(col);
+        tar_table_->setHorizontalHeaderItem(col, new QTableWidgetItem(head));
+      }
+      tar_table_->setItem(t, col, num(100 * tar, 2));
+    }
     auto* g = roc_->addGraph();
     g->setName(label + " " + s.name);
-    g->setPen(QPen(colours[(roc_->graphCount() - 1) % 4], 2));
-    QVector<double> x(s.roc_far.begin(), s.roc_far.end()), y(s.roc_tar.begin(), s.roc_tar.end());
+    g->setPen(QPen(colours[(roc_->graphCount() - 1) % 6], 2));
+    QVector<double> x, y;
+    for (size_t i = 0; i < s.roc_far.size(); ++i)
+      if (s.roc_far[i] > 0) x << s.roc_far[i], y << s.roc_tar[i];  // log axis: FAR 0 is off it
     g->setData(x, y);
   }
   table_->setSortingEnabled(true);
+  tar_table_->setSortingEnabled(true);
   roc_->rescaleAxes();
   roc_->yAxis->setRange(0, 1.02);
   roc_->replot();
 }
 
+void EvalPanel::setDark(bool on) {
+  dark_ = on;
+  stylePlot(roc_, on);
+  roc_->replot();
+}
+
 int EvalPanel::resultRows() const {
   return table_->rowCount();
+}
+int EvalPanel::tarRows() const {
+  return tar_table_->rowCount();
 }
 int EvalPanel::rocCurves() const {
   return roc_->graphCount();
@@ -157,39 +260,57 @@ InspectPanel::InspectPanel(QString workspace, QWidget* parent)
   auto* form = new QFormLayout(controls);
   image_ = new QLineEdit;
   image_->setPlaceholderText("face image (or drop one here)");
-  auto* browse = new QPushButton("Open...");
+  auto* browse_button = new QPushButton("Open...");
+  dataset_ = new QComboBox;
+  dataset_->setToolTip("a face from the training set of the first checked model");
   reference_ = new QLineEdit;
   reference_->setPlaceholderText("reference image (cosine target)");
   models_ = new QListWidget;
-  layer_ = new QComboBox;
+  models_->setMaximumHeight(110);
+  layer_tree_ = new QTreeWidget;
+  layer_tree_->setHeaderLabel("layer (feature maps)");
+  layer_tree_->setMinimumHeight(140);
   method_ = new QComboBox;
   method_->addItems(
       {"gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam", "scorecam"});
   target_ = new QComboBox;
   target_->addItems({"norm", "cosine"});
+  target_->setEditable(true);  // also identity:N
+  target_->setToolTip("norm, cosine (to the reference image) or identity:N (a training class)");
   colormap_ = new QComboBox;
-  colormap_->addItems({"jet", "turbo", "viridis", "inferno"});
+  colormap_->addItems({"jet", "turbo", "viridis", "inferno", "gray"});
   alpha_ = new QDoubleSpinBox;
   alpha_->setRange(0, 1);
   alpha_->setSingleStep(0.1);
   alpha_->setValue(0.5);
+  top_ = new QSpinBox;
+  top_->setRange(1, 16);
+  top_->setValue(5);
+  shared_scale_ = new QCheckBox("one scale for all maps");
+  auto* export_maps = new QPushButton("Export feature maps...");
+  auto* export_cam = new QPushButton("Export Grad-CAM...");
   form->addRow("image", image_);
-  form->addRow("", browse);
+  form->addRow("", browse_button);
+  form->addRow("from dataset", dataset_);
   form->addRow("reference", reference_);
   form->addRow("models", models_);
-  form->addRow("layer", layer_);
-  form->addRow("method", method_);
+  form->addRow(layer_tree_);
+  form->addRow("channels", top_);
+  form->addRow("", shared_scale_);
+  form->addRow("CAM method", method_);
   form->addRow("target", target_);
   form->addRow("colormap", colormap_);
   form->addRow("image weight", alpha_);
+  form->addRow(export_maps);
+  form->addRow(export_cam);
   message_ = new QLabel;
   message_->setStyleSheet("color: #d33;");
   message_->setWordWrap(true);
   form->addRow(message_);
   layout->addWidget(controls, 1);
   auto* views = new QVBoxLayout;
-  feature_view_ = new QLabel("feature maps");
-  cam_view_ = new QLabel("Grad-CAM");
+  feature_view_ = new QLabel("feature maps: add / multiply / subtract of the two branches");
+  cam_view_ = new QLabel("Grad-CAM: models x layers");
   for (auto* v : {feature_view_, cam_view_}) {
     auto* scroll = new QScrollArea;
     scroll->setWidget(v);
@@ -197,16 +318,33 @@ InspectPanel::InspectPanel(QString workspace, QWidget* parent)
     views->addWidget(scroll, 1);
   }
   layout->addLayout(views, 3);
-  connect(browse, &QPushButton::clicked, this, [this] {
-    const QString f =
-        QFileDialog::getOpenFileName(this, "Face image", {}, "Images (*.jpg *.jpeg *.png *.bmp)");
-    if (!f.isEmpty()) setImage(f);
+  connect(browse_button, &QPushButton::clicked, this, &InspectPanel::browse);
+  connect(dataset_, &QComboBox::activated, this, [this](int i) {
+    const QString set = dataset_->itemData(i, Qt::UserRole + 1).toString();
+    const qint64 index = dataset_->itemData(i).toLongLong();
+    if (set.isEmpty()) return;
+    try {
+      setImage(datasetImageFile(set, index));
+    } catch (const std::exception& e) {
+      message_->setText(e.what());
+    }
   });
-  for (auto* c : {layer_, method_, target_, colormap_})
+  for (auto* c : {method_, target_, colormap_})
     connect(c, &QComboBox::currentTextChanged, this, &InspectPanel::request);
+  connect(layer_tree_, &QTreeWidget::currentItemChanged, this, &InspectPanel::request);
   connect(alpha_, &QDoubleSpinBox::valueChanged, this, &InspectPanel::request);
+  connect(top_, &QSpinBox::valueChanged, this, &InspectPanel::request);
+  connect(shared_scale_, &QCheckBox::toggled, this, &InspectPanel::request);
   connect(models_, &QListWidget::itemChanged, this, &InspectPanel::request);
   connect(image_, &QLineEdit::editingFinished, this, &InspectPanel::request);
+  connect(reference_, &QLineEdit::editingFinished, this, &InspectPanel::request);
+  auto exporter = [this](const QString& kind) {
+    const QString f =
+        QFileDialog::getSaveFileName(this, "Export " + kind, kind + ".png", "PNG (*.png)");
+    if (!f.isEmpty() && !exportPng(kind, f)) message_->setText("cannot write " + f);
+  };
+  connect(export_maps, &QPushButton::clicked, this, [exporter] { exporter("featuremaps"); });
+  connect(export_cam, &QPushButton::clicked, this, [exporter] { exporter("gradcam"); });
   connect(
       queue_, &InspectQueue::ready, this,
       [this](const QString& kind, const QImage& img) {
@@ -218,11 +356,21 @@ InspectPanel::InspectPanel(QString workspace, QWidget* parent)
       Qt::QueuedConnection);
   connect(
       queue_, &InspectQueue::failed, this,
-      [this](const QString&, const QString& m) { message_->setText(m); }, Qt::QueuedConnection);
+      [this](const QString&, const QString& m) {
+        message_->setText(m);
+        // A corrupt or foreign image: one dialog per image, not one per control change.
+        if (quiet || failed_image_ == image_->text()) return;
+        failed_image_ = image_->text();
+        auto* box = new QMessageBox(QMessageBox::Warning, "Inspect", m, QMessageBox::Ok, this);
+        box->setAttribute(Qt::WA_DeleteOnClose);
+        box->open();
+      },
+      Qt::QueuedConnection);
   refresh();
 }
 
 void InspectPanel::refresh() {
+  models_->blockSignals(true);
   models_->clear();
   try {
     for (const auto& [name, ck] : runCheckpoints(workspace_)) {
@@ -231,19 +379,83 @@ void InspectPanel::refresh() {
       item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
       item->setCheckState(models_->count() <= 3 ? Qt::Checked : Qt::Unchecked);
     }
-    layer_->blockSignals(true);
-    layer_->clear();
-    if (models_->count() > 0)
-      layer_->addItems(operatorLayers(models_->item(0)->data(Qt::UserRole).toString()));
-    layer_->blockSignals(false);
   } catch (const std::exception& e) {
     message_->setText(e.what());
   }
+  models_->blockSignals(false);
+  // The layer tree: stage -> operator layers of the first model ("stage2.1.op" under stage2).
+  const QString previous = layer();
+  layer_tree_->blockSignals(true);
+  layer_tree_->clear();
+  try {
+    if (models_->count() > 0) {
+      std::map<QString, QTreeWidgetItem*> stages;
+      QTreeWidgetItem* select = nullptr;
+      for (const auto& l : operatorLayers(models_->item(0)->data(Qt::UserRole).toString())) {
+        const QStringList parts = l.split('.');
+        const QString stage = parts.size() >= 2 ? parts[0] : QString("model");
+        auto*& parent = stages[stage];
+        if (!parent) {
+          parent = new QTreeWidgetItem(layer_tree_, {stage});
+          parent->setFlags(parent->flags() & ~Qt::ItemIsSelectable);
+        }
+        auto* item = new QTreeWidgetItem(parent, {l});
+        item->setData(0, Qt::UserRole, l);
+        if (!select || l == previous) select = item;
+      }
+      layer_tree_->expandAll();
+      if (select) layer_tree_->setCurrentItem(select);
+    }
+  } catch (const std::exception& e) {
+    message_->setText(e.what());
+  }
+  layer_tree_->blockSignals(false);
+  fillDataset();
+}
+
+void InspectPanel::fillDataset() {
+  dataset_->clear();
+  if (models_->count() == 0) return;
+  try {
+    const QString set = trainingSetOf(models_->item(0)->data(Qt::UserRole).toString());
+    if (set.isEmpty()) return;
+    for (const auto& [label, index] : datasetSamples(set, 200)) {
+      dataset_->addItem(label, index);
+      dataset_->setItemData(dataset_->count() - 1, set, Qt::UserRole + 1);
+    }
+  } catch (const std::exception& e) {
+    dataset_->addItem(QString("(training set unavailable: %1)").arg(e.what()));
+  }
+}
+
+QString InspectPanel::layer() const {
+  const auto* item = layer_tree_->currentItem();
+  return item ? item->data(0, Qt::UserRole).toString() : QString();
+}
+
+QStringList InspectPanel::layers() const {
+  QStringList out;
+  for (int i = 0; i < layer_tree_->topLevelItemCount(); ++i)
+    for (int j = 0; j < layer_tree_->topLevelItem(i)->childCount(); ++j)
+      out << layer_tree_->topLevelItem(i)->child(j)->data(0, Qt::UserRole).toString();
+  return out;
 }
 
 void InspectPanel::setImage(const QString& path) {
   image_->setText(path);
   request();
+}
+
+void InspectPanel::browse() {
+  const QString f =
+      QFileDialog::getOpenFileName(this, "Face image", {}, "Images (*.jpg *.jpeg *.png *.bmp)");
+  if (!f.isEmpty()) setImage(f);
+}
+
+bool InspectPanel::exportPng(const QString& kind, const QString& path) const {
+  const QImage& img = kind == "featuremaps" ? feature_ : cam_;
+  QSaveFile f(path);
+  return !img.isNull() && f.open(QIODevice::WriteOnly) && img.save(&f, "PNG") && f.commit();
 }
 
 void InspectPanel::request() {
@@ -253,13 +465,16 @@ void InspectPanel::request() {
     if (models_->item(i)->checkState() == Qt::Checked)
       ckpts << models_->item(i)->data(Qt::UserRole).toString();
   if (image.isEmpty() || ckpts.isEmpty()) return;
-  const QString layer = layer_->currentText(), method = method_->currentText(),
+  if (image != failed_image_) failed_image_.clear();
+  const QString layer = this->layer(), method = method_->currentText(),
                 target = target_->currentText(), cmap = colormap_->currentText(),
                 ref = reference_->text();
   const double alpha = alpha_->value();
+  const int top = top_->value();
+  const bool shared = shared_scale_->isChecked();
   const QString first = ckpts.front();
   queue_->submit("featuremaps", [=] {
-    return featureMapFigure(first, image, layer, 5, cmap == "jet" ? "viridis" : cmap, false);
+    return featureMapFigure(first, image, layer, top, cmap == "jet" ? "viridis" : cmap, shared);
   });
   queue_->submit("gradcam",
                  [=] { return gradcamFigure(ckpts, image, method, target, ref, cmap, alpha); });

@@ -8,32 +8,62 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
+#include <QPixmap>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QTableWidget>
 #include <QVBoxLayout>
 
+#include <map>
+
 #include "msconv/error.h"
 #include "msconv/store/run_store.h"
 #include "msconv/train/config.h"
+#include "msconv/train/trainer.h"
 
 namespace msconv::ui {
 
 RunsPanel::RunsPanel(QString workspace, QWidget* parent)
     : QWidget(parent), workspace_(std::move(workspace)) {
   auto* layout = new QHBoxLayout(this);
-  table_ = new QTableWidget(0, 4);
-  table_->setHorizontalHeaderLabels({"run", "status", "architecture", "operator"});
+  table_ = new QTableWidget(0, kColumns);
+  table_->setHorizontalHeaderLabels({"run", "status", "architecture", "operator", "step", "error"});
   table_->horizontalHeader()->setStretchLastSection(true);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  table_->setSelectionBehavior(QAbstractItemView::SelectRows);
+  table_->verticalHeader()->setVisible(false);
+  table_->setWordWrap(false);
   layout->addWidget(table_, 2);
+  connect(table_, &QTableWidget::itemChanged, this, [this](QTableWidgetItem* item) {
+    if (item->column() == kName)
+      Q_EMIT visibilityChanged(item->text(), item->checkState() == Qt::Checked);
+  });
   table_->setContextMenuPolicy(Qt::CustomContextMenu);
   connect(table_, &QTableWidget::customContextMenuRequested, this, [this](const QPoint& at) {
     const int row = table_->rowAt(at.y());
     if (row < 0) return;
+    const QString run = cell(row, kName), status = cell(row, kStatus);
     QMenu menu(this);
-    QAction* scope = menu.addAction("Open in msconv-scope (live telemetry)");
-    if (menu.exec(table_->viewport()->mapToGlobal(at)) == scope) openScope(row);
+    std::map<QAction*, QString> actions;
+    if (status == "running") {
+      actions[menu.addAction("Pause")] = "pause";
+      actions[menu.addAction("Stop (keeps a checkpoint)")] = "stop";
+    } else if (status == "paused") {
+      actions[menu.addAction("Resume")] = "resume";
+      actions[menu.addAction("Stop (keeps a checkpoint)")] = "stop";
+    } else if (status == "queued") {
+      actions[menu.addAction("Remove from the queue")] = "dequeue";
+    } else if (status == "done" || status == "stopped") {
+      actions[menu.addAction("Evaluate")] = "evaluate";
+    }
+    QAction* scope =
+        status == "queued" ? nullptr : menu.addAction("Open in msconv-scope (live telemetry)");
+    QAction* chosen = menu.exec(table_->viewport()->mapToGlobal(at));
+    if (!chosen) return;
+    if (chosen == scope)
+      openScope(row);
+    else if (actions.count(chosen))
+      Q_EMIT runAction(run, actions[chosen]);
   });
 
   auto* form_box = new QWidget;
@@ -123,20 +153,80 @@ void RunsPanel::validate() {
 }
 
 void RunsPanel::refresh() {
-  table_->setRowCount(0);
+  std::vector<PendingRun> rows = pending_;
+  std::vector<QString> steps(rows.size());
   try {
     store::RunStore db(workspace_.toStdString());
     for (const auto& r : db.runs()) {
-      const int row = table_->rowCount();
-      table_->insertRow(row);
-      table_->setItem(row, 0, new QTableWidgetItem(QString::fromStdString(r.name)));
-      table_->setItem(row, 1, new QTableWidgetItem(QString::fromStdString(r.status)));
-      table_->setItem(row, 2, new QTableWidgetItem(QString::fromStdString(r.arch)));
-      table_->setItem(row, 3, new QTableWidgetItem(QString::fromStdString(r.op)));
+      PendingRun p{QString::fromStdString(r.name),
+                   QString::fromStdString(r.status),
+                   QString::fromStdString(r.arch),
+                   QString::fromStdString(r.op),
+                   {}};
+      if (r.status == "failed")
+        p.error = QString::fromStdString(
+            train::runError(QDir(workspace_).filePath("runs/" + p.name).toStdString()));
+      const auto loss = db.metrics(r.id, "loss");
+      steps.push_back(loss.empty() ? QString() : QString::number(loss.back().step));
+      rows.push_back(std::move(p));
     }
   } catch (const Error& e) {
     error_->setText(QString::fromStdString(e.what()));
   }
+  // Visibility survives a refresh.
+  std::map<QString, bool> visible;
+  for (int r = 0; r < table_->rowCount(); ++r)
+    if (auto* item = table_->item(r, kName))
+      visible[item->text()] = item->checkState() == Qt::Checked;
+  table_->blockSignals(true);
+  table_->setRowCount(0);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const PendingRun& p = rows[i];
+    const int row = table_->rowCount();
+    table_->insertRow(row);
+    auto* name = new QTableWidgetItem(p.name);
+    name->setFlags(name->flags() | Qt::ItemIsUserCheckable);
+    name->setCheckState(!visible.count(p.name) || visible[p.name] ? Qt::Checked : Qt::Unchecked);
+    name->setToolTip("checked: drawn on the charts");
+    if (colour_of_) {
+      QPixmap swatch(12, 12);
+      swatch.fill(colour_of_(p.name));
+      name->setData(Qt::DecorationRole, swatch);
+    }
+    table_->setItem(row, kName, name);
+    const QStringList cells = {p.status, p.arch, p.op, steps[i], p.error};
+    for (int c = 0; c < cells.size(); ++c) {
+      auto* item = new QTableWidgetItem(cells[c]);
+      if (!p.error.isEmpty()) {
+        item->setForeground(QColor(211, 51, 51));
+        item->setToolTip(p.error);
+      }
+      table_->setItem(row, c + 1, item);
+    }
+  }
+  table_->resizeColumnsToContents();
+  table_->blockSignals(false);
+}
+
+void RunsPanel::setPending(std::vector<PendingRun> pending) {
+  pending_ = std::move(pending);
+  refresh();
+}
+
+QString RunsPanel::cell(int row, int column) const {
+  const auto* item = table_->item(row, column);
+  return item ? item->text() : QString();
+}
+
+int RunsPanel::rowOf(const QString& run) const {
+  for (int r = 0; r < table_->rowCount(); ++r)
+    if (cell(r, kName) == run) return r;
+  return -1;
+}
+
+void RunsPanel::setRunVisible(int row, bool visible) {
+  if (auto* item = table_->item(row, kName))
+    item->setCheckState(visible ? Qt::Checked : Qt::Unchecked);  // emits through itemChanged
 }
 
 int RunsPanel::rowCount() const {

@@ -1,32 +1,81 @@
 #include "msconv/ui/training_panel.h"
 
 #include <QCheckBox>
+#include <QComboBox>
+#include <QDateTime>
+#include <QEvent>
 #include <QFile>
 #include <QFileDialog>
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QPageSize>
+#include <QPdfWriter>
 #include <QPushButton>
+#include <QSaveFile>
 #include <QSlider>
 #include <QTextStream>
 #include <QVBoxLayout>
+#include "plot_style.h"
 #include "qcustomplot_include.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "msconv/ui/smoothing.h"
 
 namespace msconv::ui {
 namespace {
 
-const char* kTitles[] = {"loss", "learning rate", "samples/s", "validation accuracy"};
-const char* kKeys[] = {"loss", "lr", "samples_per_s", "accuracy"};
+enum Plot { kLoss, kAccuracy, kTar, kLr, kSamples, kGrad, kPlots };
+const char* kTitles[] = {"loss",
+                         "validation accuracy (mean over sets)",
+                         "TAR@FAR (mean over sets)",
+                         "learning rate",
+                         "samples/s",
+                         "gradient norm"};
+constexpr bool kLogCapable[] = {true, false, false, true, true, true};
+// Which way is best: -1 minimum, +1 maximum, 0 none. Validation plots use raw values.
+constexpr int kBestSign[] = {-1, +1, +1, 0, +1, 0};
+constexpr bool kValidationPlot[] = {false, true, true, false, false, false};
 
-QColor runColour(int i) {
-  static const QColor c[] = {QColor(31, 119, 180), QColor(255, 127, 14),  QColor(44, 160, 44),
-                             QColor(214, 39, 40),  QColor(148, 103, 189), QColor(140, 86, 75)};
-  return c[i % 6];
+const QColor kPalette[] = {QColor(31, 119, 180),  QColor(255, 127, 14),  QColor(44, 160, 44),
+                           QColor(214, 39, 40),   QColor(148, 103, 189), QColor(140, 86, 75),
+                           QColor(227, 119, 194), QColor(23, 190, 207)};
+
+double nowSeconds() {
+  return QDateTime::currentMSecsSinceEpoch() / 1000.0;
+}
+
+QString farOf(const QString& key) {  // "val/x.bin/tar@far=1e-03" -> "1e-03"
+  const int at = key.indexOf("/tar@far=");
+  return at < 0 ? QString() : key.mid(at + 9);
+}
+
+QString formatX(TrainingPanel::XAxis mode, double x) {
+  switch (mode) {
+    case TrainingPanel::XAxis::kStep:
+      return QString("step %1").arg(static_cast<qint64>(std::llround(x)));
+    case TrainingPanel::XAxis::kRelative: {
+      const qint64 s = std::llround(x);
+      return QString("%1:%2:%3")
+          .arg(s / 3600)
+          .arg((s / 60) % 60, 2, 10, QChar('0'))
+          .arg(s % 60, 2, 10, QChar('0'));
+    }
+    case TrainingPanel::XAxis::kWall:
+      return QDateTime::fromMSecsSinceEpoch(static_cast<qint64>(x * 1000)).toString("hh:mm:ss");
+  }
+  return {};
 }
 
 }  // namespace
+
+const QStringList& TrainingPanel::seriesKeys() {
+  static const QStringList keys = {"loss", "accuracy", "tar", "lr", "samples_per_s", "grad_norm"};
+  return keys;
+}
 
 TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
   auto* layout = new QVBoxLayout(this);
@@ -34,14 +83,38 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
   slider_ = new QSlider(Qt::Horizontal);
   slider_->setRange(0, 99);
   slider_->setValue(60);
+  slider_->setToolTip("debiased exponential moving average over the faint raw curve");
   slider_label_ = new QLabel("smoothing 0.60");
   controls->addWidget(slider_label_);
   controls->addWidget(slider_, 1);
-  auto* log_y = new QCheckBox("log y");
-  controls->addWidget(log_y);
+  x_box_ = new QComboBox;
+  x_box_->addItems({"step", "relative time", "wall time"});
+  controls->addWidget(new QLabel("x axis"));
+  controls->addWidget(x_box_);
+  far_box_ = new QComboBox;
+  far_box_->setToolTip("the FAR of the TAR@FAR chart");
+  controls->addWidget(new QLabel("TAR@FAR"));
+  controls->addWidget(far_box_);
+  log_box_ = new QCheckBox("log y");
+  controls->addWidget(log_box_);
   auto* save = new QPushButton("Export...");
+  save->setShortcut(QKeySequence("Ctrl+E"));
+  save->setToolTip("export the charts as PNG or PDF, or every point as CSV (Ctrl+E)");
   controls->addWidget(save);
-  connect(log_y, &QCheckBox::toggled, this, &TrainingPanel::setLogY);
+  connect(log_box_, &QCheckBox::toggled, this, [this](bool on) {
+    setLogY(on);
+    Q_EMIT settingsChanged();
+  });
+  connect(x_box_, &QComboBox::currentIndexChanged, this, [this](int i) {
+    setXAxis(static_cast<XAxis>(i));
+    Q_EMIT settingsChanged();
+  });
+  connect(far_box_, &QComboBox::currentTextChanged, this, [this](const QString& f) {
+    if (f.isEmpty()) return;
+    for (auto& [name, run] : runs_) rebuildTar(name);
+    rebuild();
+    Q_EMIT settingsChanged();
+  });
   connect(save, &QPushButton::clicked, this, [this] {
     const QString f = QFileDialog::getSaveFileName(this, "Export the curves", "curves.png",
                                                    "PNG (*.png);;PDF (*.pdf);;CSV (*.csv)");
@@ -50,36 +123,71 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
     else if (f.endsWith(".csv"))
       exportCsv(f);
     else if (!f.isEmpty())
-      exportPng(f, 1600, 1000);
+      exportPng(f, 1800, 1000);
   });
   layout->addLayout(controls);
   auto* grid = new QGridLayout;
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < kPlots; ++i) {
     auto* p = new QCustomPlot;
     p->setMinimumSize(240, 160);
     p->plotLayout()->insertRow(0);
     p->plotLayout()->addElement(0, 0, new QCPTextElement(p, kTitles[i]));
-    p->xAxis->setLabel("step");
     p->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
-    grid->addWidget(p, i / 2, i % 2);
+    p->setMouseTracking(true);
+    auto* line = new QCPItemStraightLine(p);
+    line->setPen(QPen(QColor(128, 128, 128), 1, Qt::DashLine));
+    line->setVisible(false);
+    line->setSelectable(false);
+    auto* text = new QCPItemText(p);
+    text->position->setType(QCPItemPosition::ptAxisRectRatio);
+    text->position->setCoords(0.01, 0.02);
+    text->setPositionAlignment(Qt::AlignLeft | Qt::AlignTop);
+    text->setTextAlignment(Qt::AlignLeft);
+    text->setPadding(QMargins(4, 2, 4, 2));
+    text->setVisible(false);
+    text->setSelectable(false);
+    connect(p, &QCustomPlot::mouseMove, this,
+            [this, i](QMouseEvent* e) { showCrosshair(i, e->pos().x()); });
+    p->installEventFilter(this);
+    grid->addWidget(p, i / 3, i % 3);
     plots_.push_back(p);
+    cross_.push_back(line);
+    readout_.push_back(text);
   }
   layout->addLayout(grid, 1);
-  connect(slider_, &QSlider::valueChanged, this, [this](int v) { setSmoothing(v / 100.0); });
+  connect(slider_, &QSlider::valueChanged, this, [this](int v) {
+    setSmoothing(v / 100.0);
+    Q_EMIT settingsChanged();
+  });
+  // The run names, by colour, on the loss chart.
+  plots_[kLoss]->legend->setVisible(true);
+  plots_[kLoss]->legend->setFont(QFont(font().family(), 8));
+  plots_[kLoss]->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+  setXAxis(XAxis::kStep);
+  styleAxes();
   replot_.setInterval(33);  // at most ~30 replots a second
   connect(&replot_, &QTimer::timeout, this, &TrainingPanel::replotIfDirty);
   replot_.start();
+}
+
+TrainingPanel::Run& TrainingPanel::runInfo(const QString& run) {
+  auto it = runs_.find(run);
+  if (it != runs_.end()) return it->second;
+  Run r;
+  r.colour = kPalette[runs_.size() % (sizeof kPalette / sizeof kPalette[0])];
+  return runs_.emplace(run, std::move(r)).first->second;
+}
+
+QColor TrainingPanel::colourOf(const QString& run) {
+  return runInfo(run).colour;
 }
 
 TrainingPanel::Series& TrainingPanel::series(const QString& run, int plot) {
   auto key = std::make_pair(run, plot);
   auto it = series_.find(key);
   if (it != series_.end()) return it->second;
-  if (!colour_index_.count(run)) {
-    const int n = static_cast<int>(colour_index_.size());
-    colour_index_[run] = n;
-  }
-  const QColor c = runColour(colour_index_[run]);
+  const Run& info = runInfo(run);
+  const QColor c = info.colour;
   Series s;
   s.smoother.reset(weight_);
   s.raw = plots_[plot]->addGraph();
@@ -90,81 +198,267 @@ TrainingPanel::Series& TrainingPanel::series(const QString& run, int plot) {
   s.smooth = plots_[plot]->addGraph();
   s.smooth->setPen(QPen(c, 2));
   s.smooth->setName(run);
+  s.best = plots_[plot]->addGraph();
+  s.best->setLineStyle(QCPGraph::lsNone);
+  s.best->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(c, 2), Qt::white, 9));
+  s.best->removeFromLegend();
+  for (auto* g : {s.raw, s.smooth, s.best}) g->setVisible(info.visible);
   return series_.emplace(key, std::move(s)).first->second;
 }
 
-void TrainingPanel::append(const QString& run, int plot, double x, double y) {
+double TrainingPanel::xOf(const QString& run, double step, double wall) const {
+  switch (x_mode_) {
+    case XAxis::kStep:
+      return step;
+    case XAxis::kRelative: {
+      const auto it = runs_.find(run);
+      return it == runs_.end() ? 0 : wall - it->second.t0;
+    }
+    case XAxis::kWall:
+      return wall;
+  }
+  return step;
+}
+
+void TrainingPanel::append(const QString& run, int plot, double step, double wall, double y) {
+  Run& info = runInfo(run);
+  if (info.t0 < 0) info.t0 = wall;
   Series& s = series(run, plot);
-  s.x.push_back(x);
+  const double x = xOf(run, step, wall);
+  s.step.push_back(step);
+  s.wall.push_back(wall);
   s.y.push_back(y);
+  s.x.push_back(x);
+  s.sm.push_back(s.smoother.add(y));  // the debiased EMA continues: O(1) per point
   s.raw->addData(x, y);
-  s.smooth->addData(x, s.smoother.add(y));  // the debiased EMA continues: O(1) per point
+  s.smooth->addData(x, s.sm.back());
+  updateBest(s, plot);
   dirty_ = true;
 }
 
+void TrainingPanel::updateBest(Series& s, int plot) {
+  const int sign = kBestSign[plot];
+  if (sign == 0 || s.y.empty()) return;
+  const auto& v = kValidationPlot[plot] ? s.y : s.sm;
+  const int last = static_cast<int>(v.size()) - 1;
+  if (s.best_index < 0 || s.best_index > last || sign * v[last] > sign * v[s.best_index]) {
+    if (s.best_index < 0 || s.best_index > last) {  // a full scan (after a rebuild)
+      s.best_index = 0;
+      for (int i = 1; i <= last; ++i)
+        if (sign * v[i] > sign * v[s.best_index]) s.best_index = i;
+    } else {
+      s.best_index = last;
+    }
+    s.best->setData(QVector<double>{s.x[s.best_index]}, QVector<double>{v[s.best_index]}, true);
+  }
+}
+
 void TrainingPanel::addStep(const QString& run, qint64 step, double loss, double lr,
-                            double samples_per_s) {
-  append(run, 0, static_cast<double>(step), loss);
-  append(run, 1, static_cast<double>(step), lr);
-  append(run, 2, static_cast<double>(step), samples_per_s);
+                            double samples_per_s, double grad_norm, double wall) {
+  if (wall <= 0) wall = nowSeconds();
+  const double x = static_cast<double>(step);
+  append(run, kLoss, x, wall, loss);
+  append(run, kLr, x, wall, lr);
+  append(run, kSamples, x, wall, samples_per_s);
+  if (std::isfinite(grad_norm) && grad_norm > 0) append(run, kGrad, x, wall, grad_norm);
 }
 
 void TrainingPanel::addValidation(const QString& run, qint64 step,
-                                  const QMap<QString, double>& metrics) {
+                                  const QMap<QString, double>& metrics, double wall) {
+  if (wall <= 0) wall = nowSeconds();
+  const double x = static_cast<double>(step);
+  runInfo(run).validations.emplace_back(x, wall, metrics);
   double sum = 0;
   int n = 0;
-  for (auto it = metrics.begin(); it != metrics.end(); ++it)
+  for (auto it = metrics.begin(); it != metrics.end(); ++it) {
     if (it.key().endsWith("/accuracy")) sum += it.value(), ++n;
-  if (n > 0) append(run, 3, static_cast<double>(step), sum / n);
+    const QString far = farOf(it.key());
+    if (!far.isEmpty() && far_box_->findText(far) < 0) {
+      far_box_->blockSignals(true);
+      far_box_->addItem(far);
+      if (far == "1e-03" || far_box_->count() == 1) far_box_->setCurrentText(far);
+      far_box_->blockSignals(false);
+    }
+  }
+  if (n > 0) append(run, kAccuracy, x, wall, sum / n);
+  addTarPoint(run, x, wall, metrics);
+}
+
+void TrainingPanel::addTarPoint(const QString& run, double step, double wall,
+                                const QMap<QString, double>& m) {
+  const QString far = far_box_->currentText();
+  if (far.isEmpty()) return;
+  double sum = 0;
+  int n = 0;
+  for (auto it = m.begin(); it != m.end(); ++it)
+    if (farOf(it.key()) == far) sum += it.value(), ++n;
+  if (n > 0) append(run, kTar, step, wall, sum / n);
+}
+
+void TrainingPanel::rebuildTar(const QString& run) {
+  auto it = series_.find(std::make_pair(run, static_cast<int>(kTar)));
+  if (it != series_.end()) {
+    Series& s = it->second;
+    s.step.clear(), s.wall.clear(), s.y.clear(), s.x.clear(), s.sm.clear();
+    s.best_index = -1;
+    s.raw->data()->clear(), s.smooth->data()->clear(), s.best->data()->clear();
+    s.smoother.reset(weight_);
+  }
+  for (const auto& [step, wall, m] : runs_[run].validations) addTarPoint(run, step, wall, m);
+}
+
+QString TrainingPanel::far() const {
+  return far_box_->currentText();
+}
+QStringList TrainingPanel::farChoices() const {
+  QStringList out;
+  for (int i = 0; i < far_box_->count(); ++i) out << far_box_->itemText(i);
+  return out;
+}
+void TrainingPanel::setFar(const QString& far) {
+  if (far_box_->findText(far) >= 0) far_box_->setCurrentText(far);
 }
 
 void TrainingPanel::setSmoothing(double weight) {
   weight_ = weight;
   slider_label_->setText(QString("smoothing %1").arg(weight, 0, 'f', 2));
-  rebuildSmoothed();
+  slider_->blockSignals(true);
+  slider_->setValue(static_cast<int>(std::lround(weight * 100)));
+  slider_->blockSignals(false);
+  rebuild();
 }
 
-void TrainingPanel::rebuildSmoothed() {
+void TrainingPanel::setXAxis(XAxis mode) {
+  x_mode_ = mode;
+  x_box_->blockSignals(true);
+  x_box_->setCurrentIndex(static_cast<int>(mode));
+  x_box_->blockSignals(false);
+  for (auto* p : plots_) {
+    if (mode == XAxis::kWall) {
+      auto t = QSharedPointer<QCPAxisTickerDateTime>(new QCPAxisTickerDateTime);
+      t->setDateTimeFormat("hh:mm:ss");
+      p->xAxis->setTicker(t);
+      p->xAxis->setLabel("wall time");
+    } else if (mode == XAxis::kRelative) {
+      auto t = QSharedPointer<QCPAxisTickerTime>(new QCPAxisTickerTime);
+      t->setTimeFormat("%h:%m:%s");
+      p->xAxis->setTicker(t);
+      p->xAxis->setLabel("time since start");
+    } else {
+      p->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+      p->xAxis->setLabel("step");
+    }
+  }
+  rebuild();
+}
+
+void TrainingPanel::rebuild() {
   for (auto& [key, s] : series_) {
     s.smoother.reset(weight_);
-    std::vector<double> sm;
-    for (double v : s.y) sm.push_back(s.smoother.add(v));
-    QVector<double> x(s.x.begin(), s.x.end()), y(sm.begin(), sm.end());
-    s.smooth->setData(x, y, true);
+    s.x.clear();
+    s.sm.clear();
+    for (size_t i = 0; i < s.y.size(); ++i) {
+      s.x.push_back(xOf(key.first, s.step[i], s.wall[i]));
+      s.sm.push_back(s.smoother.add(s.y[i]));
+    }
+    QVector<double> x(s.x.begin(), s.x.end()), y(s.y.begin(), s.y.end()),
+        sm(s.sm.begin(), s.sm.end());
+    s.raw->setData(x, y, true);
+    s.smooth->setData(x, sm, true);
+    s.best_index = -1;
+    s.best->data()->clear();
+    updateBest(s, key.second);
   }
   dirty_ = true;
+}
+
+void TrainingPanel::setRunVisible(const QString& run, bool visible) {
+  runInfo(run).visible = visible;
+  for (auto& [key, s] : series_)
+    if (key.first == run)
+      for (auto* g : {s.raw, s.smooth, s.best}) g->setVisible(visible);
+  dirty_ = true;
+}
+
+bool TrainingPanel::runVisible(const QString& run) const {
+  const auto it = runs_.find(run);
+  return it == runs_.end() || it->second.visible;
+}
+
+double TrainingPanel::best(const QString& run, const QString& key) const {
+  const int plot = static_cast<int>(seriesKeys().indexOf(key));
+  const auto it = series_.find(std::make_pair(run, plot));
+  if (plot < 0 || it == series_.end() || it->second.best_index < 0)
+    return std::numeric_limits<double>::quiet_NaN();
+  const Series& s = it->second;
+  return (kValidationPlot[plot] ? s.y : s.sm)[s.best_index];
+}
+
+QString TrainingPanel::readout(const QString& key, double x) const {
+  const int plot = static_cast<int>(seriesKeys().indexOf(key));
+  if (plot < 0) return {};
+  QStringList lines = {formatX(x_mode_, x)};
+  for (const auto& [k, s] : series_) {
+    if (k.second != plot || s.x.empty() || !runVisible(k.first)) continue;
+    auto at = std::lower_bound(s.x.begin(), s.x.end(), x);
+    size_t i = static_cast<size_t>(at - s.x.begin());
+    if (i == s.x.size() || (i > 0 && x - s.x[i - 1] < s.x[i] - x)) i = i == 0 ? 0 : i - 1;
+    lines << QString("%1  %2 (raw %3)").arg(k.first).arg(s.sm[i], 0, 'g', 5).arg(s.y[i], 0, 'g', 5);
+  }
+  return lines.join('\n');
+}
+
+void TrainingPanel::showCrosshair(int plot, double pixel_x) {
+  auto* p = plots_[plot];
+  const double x = p->xAxis->pixelToCoord(pixel_x);
+  cross_[plot]->point1->setCoords(x, 0);
+  cross_[plot]->point2->setCoords(x, 1);
+  readout_[plot]->setText(readout(seriesKeys()[plot], x));
+  cross_[plot]->setVisible(true);
+  readout_[plot]->setVisible(true);
+  p->replot(QCustomPlot::rpQueuedReplot);
+}
+
+bool TrainingPanel::eventFilter(QObject* watched, QEvent* event) {
+  if (event->type() == QEvent::Leave)
+    for (size_t i = 0; i < plots_.size(); ++i)
+      if (plots_[i] == watched) {
+        cross_[i]->setVisible(false);
+        readout_[i]->setVisible(false);
+        plots_[i]->replot(QCustomPlot::rpQueuedReplot);
+      }
+  return QWidget::eventFilter(watched, event);
 }
 
 void TrainingPanel::replotIfDirty() {
   if (!dirty_) return;
   dirty_ = false;
   for (auto* p : plots_) {
-    p->rescaleAxes();
+    bool any = false;
+    p->rescaleAxes(/*onlyVisiblePlottables=*/true);
+    for (int g = 0; g < p->graphCount(); ++g) any |= p->graph(g)->visible();
+    if (any && p->yAxis->scaleType() == QCPAxis::stLinear) {
+      const QCPRange r = p->yAxis->range();  // a little air above and below the curves
+      const double pad = r.size() > 0 ? 0.05 * r.size() : std::max(1e-3, std::abs(r.lower) * 0.05);
+      p->yAxis->setRange(r.lower - pad, r.upper + pad);
+    }
     p->replot(QCustomPlot::rpQueuedReplot);
   }
 }
 
 int TrainingPanel::pointCount(const QString& run, const QString& key) const {
-  for (int i = 0; i < 4; ++i)
-    if (key == kKeys[i]) {
-      const auto it = series_.find(std::make_pair(run, i));
-      return it == series_.end() ? 0 : static_cast<int>(it->second.x.size());
-    }
-  return 0;
-}
-
-bool TrainingPanel::exportPng(const QString& path, int width, int height) {
-  replotIfDirty();
-  return plots_[0]->savePng(path, width, height);
-}
-
-bool TrainingPanel::exportPdf(const QString& path) {
-  replotIfDirty();
-  return plots_[0]->savePdf(path);
+  const int plot = static_cast<int>(seriesKeys().indexOf(key));
+  const auto it = series_.find(std::make_pair(run, plot));
+  return it == series_.end() ? 0 : static_cast<int>(it->second.y.size());
 }
 
 void TrainingPanel::setLogY(bool on) {
-  for (int i = 0; i < 3; ++i) {  // accuracy stays linear
+  log_y_ = on;
+  log_box_->blockSignals(true);
+  log_box_->setChecked(on);
+  log_box_->blockSignals(false);
+  for (int i = 0; i < kPlots; ++i) {  // accuracy and TAR stay linear
+    if (!kLogCapable[i]) continue;
     auto* axis = plots_[i]->yAxis;
     axis->setScaleType(on ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
     if (on)
@@ -175,15 +469,85 @@ void TrainingPanel::setLogY(bool on) {
   dirty_ = true;
 }
 
+void TrainingPanel::setDark(bool on) {
+  dark_ = on;
+  styleAxes();
+  dirty_ = true;
+}
+
+void TrainingPanel::styleAxes() {
+  const QColor fg = plotForeground(dark_), grid = plotGrid(dark_);
+  for (size_t i = 0; i < plots_.size(); ++i) {
+    stylePlot(plots_[i], dark_);
+    readout_[i]->setColor(fg);
+    QColor box = plotBackground(dark_);
+    box.setAlpha(220);
+    readout_[i]->setBrush(box);
+    readout_[i]->setPen(QPen(grid));
+  }
+}
+
+QImage TrainingPanel::render(int width, int height) {
+  replotIfDirty();
+  QImage out(width, height, QImage::Format_RGB32);
+  out.fill(plotBackground(dark_));
+  QCPPainter painter(&out);
+  const int cw = width / 3, ch = height / 2;
+  for (int i = 0; i < kPlots; ++i) {
+    painter.save();
+    painter.translate((i % 3) * cw, (i / 3) * ch);
+    plots_[i]->toPainter(&painter, cw, ch);
+    painter.restore();
+  }
+  painter.end();
+  return out;
+}
+
+bool TrainingPanel::exportPng(const QString& path, int width, int height) {
+  // Written beside and renamed into place: an interrupted export leaves no half-written file.
+  QSaveFile f(path);
+  return f.open(QIODevice::WriteOnly) && render(width, height).save(&f, "PNG") && f.commit();
+}
+
+bool TrainingPanel::exportPdf(const QString& path, int width, int height) {
+  replotIfDirty();
+  QSaveFile f(path);
+  if (!f.open(QIODevice::WriteOnly)) return false;
+  {
+    QPdfWriter pdf(&f);
+    pdf.setResolution(72);
+    pdf.setPageSize(QPageSize(QSizeF(width, height), QPageSize::Point));
+    pdf.setPageMargins(QMarginsF(0, 0, 0, 0));
+    pdf.setCreator("msconv-lab");
+    QCPPainter painter(&pdf);
+    painter.setMode(QCPPainter::pmVectorized);
+    painter.setMode(QCPPainter::pmNoCaching);
+    const int cw = width / 3, ch = height / 2;
+    for (int i = 0; i < kPlots; ++i) {
+      painter.save();
+      painter.translate((i % 3) * cw, (i / 3) * ch);
+      plots_[i]->toPainter(&painter, cw, ch);
+      painter.restore();
+    }
+    painter.end();
+  }
+  return f.commit();
+}
+
 bool TrainingPanel::exportCsv(const QString& path) const {
-  QFile f(path);
+  QSaveFile f(path);
   if (!f.open(QIODevice::WriteOnly | QIODevice::Text)) return false;
   QTextStream out(&f);
-  out << "run,series,step,value\n";
+  out.setRealNumberPrecision(10);
+  out << "run,series,step,wall,value\n";
   for (const auto& [key, s] : series_)
-    for (size_t i = 0; i < s.x.size(); ++i)
-      out << key.first << "," << kKeys[key.second] << "," << s.x[i] << "," << s.y[i] << "\n";
-  return true;
+    for (size_t i = 0; i < s.y.size(); ++i)
+      out << key.first << ","
+          << (key.second == kTar ? "tar@far=" + far() : seriesKeys()[key.second]) << ","
+          << qint64(s.step[i]) << "," << qint64(std::llround(s.wall[i] * 1000)) / 1000.0 << ","
+          << s.y[i] << "\n";
+  out.flush();
+  return f.commit();
 }
 
 }  // namespace msconv::ui

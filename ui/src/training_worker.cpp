@@ -15,6 +15,12 @@ TrainingWorker::TrainingWorker(QString workspace, QString name, QStringList sett
       name_(std::move(name)),
       settings_(std::move(settings)) {
   qRegisterMetaType<QMap<QString, double>>("QMap<QString,double>");
+  run_name_ = name_;
+  // First connection: later slots of the same (queued) signal see the store's name.
+  connect(this, &TrainingWorker::started, this, [this](const QString& run, qint64) {
+    run_name_ = run;
+    has_started_ = true;
+  });
 }
 
 TrainingWorker::~TrainingWorker() {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "msconv/data/dataset.h"
@@ -126,7 +127,22 @@ void saveTraining(const std::string& path, nn::BackboneImpl& model, MarginHeadIm
   model::saveArchiveAtomically(a, path);
 }
 
+// An exception's message on one line of train.log.
+std::string oneLine(std::string s) {
+  for (char& ch : s)
+    if (ch == '\n' || ch == '\r') ch = ' ';
+  return s;
+}
+
 }  // namespace
+
+std::string runError(const std::string& run_dir) {
+  std::ifstream in(fs::path(run_dir) / "train.log");
+  std::string line, last;
+  while (std::getline(in, line))
+    if (line.rfind("error: ", 0) == 0) last = line.substr(7);
+  return last;
+}
 
 std::string workspaceOfCheckpoint(const std::string& ckpt) {
   const fs::path runs = fs::absolute(ckpt).parent_path().parent_path();
@@ -135,8 +151,10 @@ std::string workspaceOfCheckpoint(const std::string& ckpt) {
              : "";
 }
 
-std::vector<std::string> checkpointValidationSets(const std::string& ckpt) {
-  std::vector<std::string> out;
+namespace {
+
+// The training configuration a checkpoint carries (nullopt for a model-only checkpoint).
+std::optional<Config> checkpointConfig(const std::string& ckpt) {
   torch::serialize::InputArchive a;
   try {
     a.load_from(ckpt);
@@ -144,21 +162,35 @@ std::vector<std::string> checkpointValidationSets(const std::string& ckpt) {
     throw Error(ckpt + ": not an MSConv Lab checkpoint");
   }
   c10::IValue cfg;
-  if (!a.try_read("config", cfg) || !cfg.isString()) return out;
-  const auto c = Config::fromJson(cfg.toStringRef(), ckpt);
-  for (const auto& v : c.list("data.val")) {
-    if (v != "synthetic") {
-      out.push_back(v);
-      continue;
-    }
-    const std::string ws = workspaceOfCheckpoint(ckpt);
-    if (ws.empty())
-      throw Error(ckpt +
-                  ": validated on the workspace's synthetic set, but the checkpoint is not inside "
-                  "a workspace; name the .bin files");
-    out.push_back(syntheticSet(c, ws) + "/val.bin");
-  }
+  if (!a.try_read("config", cfg) || !cfg.isString()) return std::nullopt;
+  return Config::fromJson(cfg.toStringRef(), ckpt);
+}
+
+// A data.train / data.val entry with "synthetic" resolved in the checkpoint's workspace.
+std::string resolveSet(const std::string& ckpt, const Config& c, const std::string& v,
+                       const std::string& suffix) {
+  if (v != "synthetic") return v;
+  const std::string ws = workspaceOfCheckpoint(ckpt);
+  if (ws.empty())
+    throw Error(ckpt +
+                ": trained on the workspace's synthetic set, but the checkpoint is not inside "
+                "a workspace; name the data");
+  return syntheticSet(c, ws) + suffix;
+}
+
+}  // namespace
+
+std::vector<std::string> checkpointValidationSets(const std::string& ckpt) {
+  std::vector<std::string> out;
+  const auto c = checkpointConfig(ckpt);
+  if (!c) return out;
+  for (const auto& v : c->list("data.val")) out.push_back(resolveSet(ckpt, *c, v, "/val.bin"));
   return out;
+}
+
+std::string checkpointTrainingSet(const std::string& ckpt) {
+  const auto c = checkpointConfig(ckpt);
+  return c ? resolveSet(ckpt, *c, c->text("data.train"), "") : std::string();
 }
 
 double learningRate(const Config& c, int64_t step, int64_t total, int64_t steps_per_epoch) {
@@ -584,6 +616,10 @@ TrainResult Trainer::run(const std::string& resume) {
           kept.back().find("step-" + std::to_string(st.step) + ".ckpt") == std::string::npos)
         checkpoint(st.step);
     }
+  } catch (const std::exception& e) {
+    if (db) db->setStatus(run.id, "failed");
+    log << "error: " << oneLine(e.what()) << std::endl;  // what runError() reads back
+    throw;
   } catch (...) {
     if (db) db->setStatus(run.id, "failed");
     throw;

@@ -66,6 +66,9 @@ class Trainer {
 // WORKSPACE/datasets on first use (keyed by its size and seed) and reused afterwards.
 std::string syntheticSet(const Config& c, const std::string& workspace);
 
+// The error a failed run stopped on, as its train.log recorded it ("" when there is none).
+std::string runError(const std::string& run_dir);
+
 // The workspace a checkpoint of WORKSPACE/runs/NAME/ belongs to, or "" for a loose file.
 std::string workspaceOfCheckpoint(const std::string& checkpoint);
 
@@ -73,6 +76,9 @@ std::string workspaceOfCheckpoint(const std::string& checkpoint);
 // workspace); empty for a model-only checkpoint. Throws msconv::Error naming the checkpoint when
 // "synthetic" cannot be resolved.
 std::vector<std::string> checkpointValidationSets(const std::string& checkpoint);
+// The training set a checkpoint was trained on (its data.train, resolved likewise); "" for a
+// model-only checkpoint.
+std::string checkpointTrainingSet(const std::string& checkpoint);
 
 // Learning rate at `step` of `total` for the configured schedule.
 double learningRate(const Config& c, int64_t step, int64_t total, int64_t steps_per_epoch);

@@ -40,9 +40,16 @@ std::vector<CompareRow> compareRuns(const QString& workspace);
 // A run's logged series from the store, for charting runs that trained earlier.
 struct RunHistory {
   QString name;
-  std::vector<int64_t> steps;                   // logged steps
-  std::vector<double> loss, lr, samples_per_s;  // per logged step
-  std::vector<std::pair<int64_t, std::map<QString, double>>> validations;
+  QString status, op, error;   // error: a failed run's message, from its log
+  std::vector<int64_t> steps;  // logged steps
+  std::vector<double> wall;    // unix seconds of each logged step
+  std::vector<double> loss, lr, samples_per_s, grad_norm;  // per logged step
+  struct Validation {
+    int64_t step = 0;
+    double wall = 0;
+    std::map<QString, double> metrics;  // "val/<set>/accuracy", "val/<set>/tar@far=1e-03", ...
+  };
+  std::vector<Validation> validations;
 };
 std::vector<RunHistory> runHistories(const QString& workspace);
 
@@ -50,6 +57,14 @@ std::vector<RunHistory> runHistories(const QString& workspace);
 std::vector<std::pair<QString, QString>> runCheckpoints(const QString& workspace);
 
 QStringList operatorLayers(const QString& checkpoint);
+// The training set a checkpoint learned from ("" for a model-only checkpoint).
+QString trainingSetOf(const QString& checkpoint);
+// Face images of a training set (.rec or identity folders) to inspect: the first image of each
+// identity, at most `max` of them, as (label, sample index).
+std::vector<std::pair<QString, qint64>> datasetSamples(const QString& dataset, int max);
+// Sample `index` of a training set as an image file (a folder set's own file; a .rec record is
+// written to a temporary file). Throws msconv::Error naming the record.
+QString datasetImageFile(const QString& dataset, qint64 index);
 QImage featureMapFigure(const QString& checkpoint, const QString& image, const QString& layer,
                         int top, const QString& colormap, bool shared_scale);
 // target: "norm", "cosine" (needs reference), "identity:N".

@@ -1,24 +1,43 @@
-// msconv-lab's main window: the Runs panel (store + New Run form) and the Training panel (live
-// curves), a toolbar to pause, resume and stop the running runs, and a status bar with the device
-// and thread count. Several runs may train at once, each on its own thread.
+// msconv-lab's main window: the Runs, Training, Evaluation, Inspect and Compare panels; a run
+// queue (runs wait until one of `max parallel` slots is free; the queue is kept in
+// WORKSPACE/lab-queue.json so a prepared queue, such as the demo's, is there when the window
+// opens); a toolbar to train the queue, pause, resume and stop; settings remembered between
+// sessions (QSettings: window, tab, theme, chart options); light and dark themes; keyboard
+// shortcuts; a status bar with the device, thread count and queue.
 #pragma once
 
 #include <QMainWindow>
 #include <QString>
+#include <QStringList>
 
 #include <memory>
+#include <set>
 #include <vector>
 
+#include "msconv/ui/runs_panel.h"
+
 class QLabel;
+class QTabWidget;
+class QAction;
 
 namespace msconv::ui {
 
-class RunsPanel;
 class TrainingPanel;
 class EvalPanel;
 class InspectPanel;
 class ComparePanel;
 class TrainingWorker;
+
+struct QueuedRun {
+  QString name;
+  QStringList settings;  // key=value, as msconv train --set
+};
+
+// The queue file of a workspace and its reader and writer (atomic). read throws msconv::Error
+// naming the file for a file that is not a queue.
+QString queueFile(const QString& workspace);
+std::vector<QueuedRun> readQueue(const QString& workspace);
+void writeQueue(const QString& workspace, const std::vector<QueuedRun>& queue);
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -30,23 +49,57 @@ class MainWindow : public QMainWindow {
   EvalPanel* evaluation() const { return eval_; }
   InspectPanel* inspect() const { return inspect_; }
   ComparePanel* compare() const { return compare_; }
+  QTabWidget* tabs() const { return tabs_; }
   const std::vector<std::unique_ptr<TrainingWorker>>& workers() const { return workers_; }
-  // Starts a run as the form's Launch does; returns the worker (null on a configuration error,
-  // which is shown in a dialog unless `quiet`).
+
+  // Starts a run now; returns the worker (null on a configuration error, which is shown in a
+  // dialog unless `quiet`, and listed as a failed run).
   TrainingWorker* launch(const QString& name, const QStringList& settings, bool quiet = false);
+  // Adds a run to the queue (what the form's Launch does, followed by startQueue()).
+  void enqueue(const QString& name, const QStringList& settings);
+  // Train queued: from now on queued runs start whenever a slot is free.
+  void startQueue();
+  const std::vector<QueuedRun>& queue() const { return queue_; }
+  int runningCount() const;
+  int maxParallel() const { return max_parallel_; }
+  void setMaxParallel(int n);
+  bool dark() const { return dark_; }
+  void setDark(bool on);
+  void setQuiet(bool quiet) { quiet_ = quiet; }  // failures: no dialogs (tests, screenshots)
+
   // msconv-scope beside this executable, and its arguments for a run folder.
   static QString scopeProgram();
   static QStringList scopeArguments(const QString& run_dir) { return {run_dir}; }
 
+ Q_SIGNALS:
+  void queueChanged();
+
+ protected:
+  void closeEvent(QCloseEvent* e) override;
+
  private:
+  void startNext();
+  void saveQueue();
+  void updatePending();
+  void updateStatus();
+  void loadSettings();
+  void saveSettings() const;
+  void refreshAll();
+
   QString workspace_;
+  QTabWidget* tabs_;
   RunsPanel* runs_;
   TrainingPanel* training_;
   EvalPanel* eval_;
   InspectPanel* inspect_;
   ComparePanel* compare_;
   QLabel* status_;
+  QAction* theme_action_ = nullptr;
   std::vector<std::unique_ptr<TrainingWorker>> workers_;
+  std::vector<QueuedRun> queue_;
+  std::vector<PendingRun> failed_;  // runs that failed before the store knew them
+  bool queue_started_ = false, dark_ = false, quiet_ = false, queue_ok_ = true;
+  int max_parallel_ = 1;
 };
 
 }  // namespace msconv::ui

@@ -19,6 +19,7 @@ class QCustomPlot;
 class QSpinBox;
 class QDoubleSpinBox;
 class QCheckBox;
+class QTreeWidget;
 
 namespace msconv::ui {
 
@@ -33,8 +34,15 @@ class EvalPanel : public QWidget {
   void refresh();   // the runs' checkpoints
   void evaluate();  // the selected checkpoint, in the background
   int resultRows() const;
+  int tarRows() const;
+  bool quiet = false;  // failures: no dialogs (tests)
   int rocCurves() const;
   QComboBox* checkpointBox() const { return checkpoint_; }
+  bool selectRun(const QString& run);  // the run's checkpoint in the list; false when absent
+  // Adds a checkpoint file from anywhere (the Open... button); false with a dialog for a file
+  // that is not a checkpoint.
+  bool addCheckpoint(const QString& path);
+  void setDark(bool on);
   QLineEdit* binsEdit() const { return bins_; }
 
  Q_SIGNALS:
@@ -43,14 +51,17 @@ class EvalPanel : public QWidget {
 
  private:
   void show(const QString& label, const std::vector<SetEvaluation>& sets);
+  void fail(const QString& message);  // the message under the controls and in a dialog
   QString workspace_;
   QComboBox* checkpoint_;
   QLineEdit* bins_;
   QPushButton* run_;
   QLabel* message_;
   QTableWidget* table_;
+  QTableWidget* tar_table_;
   QCustomPlot* roc_;
   std::thread worker_;
+  bool dark_ = false;
 };
 
 class InspectPanel : public QWidget {
@@ -59,10 +70,17 @@ class InspectPanel : public QWidget {
   explicit InspectPanel(QString workspace, QWidget* parent = nullptr);
   void refresh();
   void setImage(const QString& path);
-  void request();  // both grids for the current controls (superseding queued requests)
+  void browse();  // file dialog for the face image
+  // An image from a dataset folder (ImageFolder layout) or the synthetic set the runs trained on.
+  void pickFromDataset();
+  bool exportPng(const QString& kind, const QString& path) const;  // "featuremaps" or "gradcam"
+  QString layer() const;
+  QStringList layers() const;  // every operator layer in the tree
+  void request();              // both grids for the current controls (superseding queued requests)
   const QImage& featureImage() const { return feature_; }
   const QImage& camImage() const { return cam_; }
   InspectQueue* queue() const { return queue_; }
+  bool quiet = false;  // failures: no dialogs (tests)
 
  Q_SIGNALS:
   void updated(const QString& kind);
@@ -72,11 +90,17 @@ class InspectPanel : public QWidget {
   void dropEvent(class QDropEvent* e) override;
 
  private:
+  void fillDataset();
   QString workspace_;
   QLineEdit* image_;
   QLineEdit* reference_;
   QListWidget* models_;
-  QComboBox *layer_, *method_, *target_, *colormap_;
+  QTreeWidget* layer_tree_;
+  QComboBox* dataset_;
+  QComboBox *method_, *target_, *colormap_;
+  QSpinBox* top_;
+  QCheckBox* shared_scale_;
+  QString failed_image_;  // the image whose error was last shown in a dialog
   QDoubleSpinBox* alpha_;
   QLabel *feature_view_, *cam_view_, *message_;
   QImage feature_, cam_;

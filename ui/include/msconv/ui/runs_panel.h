@@ -1,11 +1,16 @@
-// The Runs panel: the workspace's runs from the run store (status, operator, colour), and a New
-// Run form over the training configuration with inline validation (the same validation as
+// The Runs panel: the workspace's runs from the run store and the workbench's queue (status,
+// operator, colour, a visibility checkbox for the charts, a failed run's error), and a New Run form
+// over the training configuration with inline validation (the same validation as
 // `msconv train --set`): an invalid value is shown under the form and blocks Launch.
 #pragma once
 
+#include <QColor>
 #include <QString>
 #include <QStringList>
 #include <QWidget>
+
+#include <functional>
+#include <vector>
 
 class QComboBox;
 class QLineEdit;
@@ -16,16 +21,30 @@ class QTableWidget;
 
 namespace msconv::ui {
 
+// A run the store does not hold yet: queued, or failed before it could start.
+struct PendingRun {
+  QString name, status, arch, op, error;
+};
+
 class RunsPanel : public QWidget {
   Q_OBJECT
  public:
+  enum Column { kName, kStatus, kArch, kOp, kSteps, kError, kColumns };
   explicit RunsPanel(QString workspace, QWidget* parent = nullptr);
   // The form as key=value settings; empty and `error` set when a value is invalid.
   QStringList settings(QString* error) const;
   QString runName() const;
   bool launchEnabled() const;
   void refresh();  // re-reads the store
+  // The queue's runs, listed above the store's.
+  void setPending(std::vector<PendingRun> pending);
+  // The colour each run is drawn in (the Training panel's).
+  void setColours(std::function<QColor(const QString&)> colour_of) { colour_of_ = colour_of; }
   int rowCount() const;
+  QString cell(int row, int column) const;
+  int rowOf(const QString& run) const;  // -1 when absent
+  // The visibility checkbox of a row (the run's curves on the charts): emits visibilityChanged.
+  void setRunVisible(int row, bool visible);
   // The run folder of a table row (WORKSPACE/runs/NAME); what its context menu opens.
   QString runDir(int row) const;
   // The context menu's "Open in msconv-scope" for a row: emits scopeRequested.
@@ -44,6 +63,9 @@ class RunsPanel : public QWidget {
  Q_SIGNALS:
   void launchRequested(const QString& name, const QStringList& settings);
   void scopeRequested(const QString& run_dir);
+  void visibilityChanged(const QString& run, bool visible);
+  // From a row's context menu: "pause", "resume", "stop", "dequeue", "evaluate".
+  void runAction(const QString& run, const QString& action);
 
  private:
   void validate();
@@ -54,6 +76,8 @@ class RunsPanel : public QWidget {
   QPushButton* launch_;
   QLabel* error_;
   QTableWidget* table_;
+  std::vector<PendingRun> pending_;
+  std::function<QColor(const QString&)> colour_of_;
 };
 
 }  // namespace msconv::ui

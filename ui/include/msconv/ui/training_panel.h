@@ -1,63 +1,134 @@
-// Live training curves (QCustomPlot): loss, learning rate, samples/s and validation accuracy over
-// steps, several runs overlaid by colour; each series drawn faint raw with its debiased
-// exponential average (smoothing slider, 0.6 by default) on top. Points are appended as events
-// arrive and the plots are replotted at most ~30 times a second.
+// Live training curves (QCustomPlot): loss, validation accuracy and TAR@FAR over the top row,
+// learning rate, samples/s and gradient norm below; several runs overlaid, one colour per run.
+// Each series is drawn faint raw with its debiased exponential average (smoothing slider, 0.6 by
+// default) on top. The x axis shows steps, time since the run started, or wall-clock time; value
+// axes may be logarithmic; a crosshair reads every visible run's value under the mouse; a marker
+// sits on each run's best value. Points are appended as events arrive and the plots are replotted
+// at most ~30 times a second.
 #pragma once
 
+#include <QColor>
+#include <QImage>
 #include <QMap>
 #include <QString>
+#include <QStringList>
 #include <QTimer>
 #include <QWidget>
 
 #include "msconv/ui/smoothing.h"
 
 #include <map>
+#include <tuple>
 #include <vector>
 
 class QCustomPlot;
 class QCPGraph;
+class QCPItemStraightLine;
+class QCPItemText;
 class QSlider;
 class QLabel;
+class QComboBox;
+class QCheckBox;
 
 namespace msconv::ui {
 
 class TrainingPanel : public QWidget {
   Q_OBJECT
  public:
+  enum class XAxis { kStep, kRelative, kWall };
+  // Series keys, in plot order.
+  static const QStringList& seriesKeys();  // loss, accuracy, tar, lr, samples_per_s, grad_norm
+
   explicit TrainingPanel(QWidget* parent = nullptr);
-  // Raw points of a run's series ("loss", "lr", "samples_per_s", "accuracy"); for tests.
+  // Raw points of a run's series (a key of seriesKeys()).
   int pointCount(const QString& run, const QString& series) const;
   double smoothing() const { return weight_; }
   void setSmoothing(double weight);
+  XAxis xAxis() const { return x_mode_; }
+  void setXAxis(XAxis mode);
+  bool logY() const { return log_y_; }
+  void setLogY(bool on);  // logarithmic value axes (loss, learning rate, samples/s, grad norm)
+  bool dark() const { return dark_; }
+  void setDark(bool on);
+  // The FAR whose TAR the TAR@FAR chart shows ("1e-03"); the FARs validation has reported.
+  QString far() const;
+  QStringList farChoices() const;
+  void setFar(const QString& far);
+
+  // A run's colour: assigned on first use and kept; the Runs panel shows the same.
+  QColor colourOf(const QString& run);
+  void setRunVisible(const QString& run, bool visible);
+  bool runVisible(const QString& run) const;
+  // The value the best-value marker sits on (NaN when the series is empty or has no "best"):
+  // the minimum of the smoothed loss, the maximum of the smoothed samples/s, the maximum of the
+  // raw validation accuracy and TAR (validation is not batch noise).
+  double best(const QString& run, const QString& series) const;
+  // What the crosshair shows at x (in the current axis units) on a series' chart: the x, then
+  // each visible run's smoothed value at its nearest point.
+  QString readout(const QString& series, double x) const;
+
+  // The whole chart grid: PNG (width x height pixels) or vector PDF; CSV of every raw point.
   bool exportPng(const QString& path, int width, int height);
-  bool exportPdf(const QString& path);
-  void setLogY(bool on);  // logarithmic value axes (loss, learning rate, samples/s)
+  bool exportPdf(const QString& path, int width = 1200, int height = 720);
   bool exportCsv(const QString& path) const;
+  QImage render(int width, int height);
 
  public Q_SLOTS:
-  void addStep(const QString& run, qint64 step, double loss, double lr, double samples_per_s);
-  void addValidation(const QString& run, qint64 step, const QMap<QString, double>& metrics);
+  // `wall`: unix seconds of the point (0: now).
+  void addStep(const QString& run, qint64 step, double loss, double lr, double samples_per_s,
+               double grad_norm, double wall = 0);
+  void addValidation(const QString& run, qint64 step, const QMap<QString, double>& metrics,
+                     double wall = 0);
+
+ Q_SIGNALS:
+  void settingsChanged();  // smoothing, axis, log y or FAR changed by the user
+
+ protected:
+  bool eventFilter(QObject* watched, QEvent* event) override;  // hides the crosshair on leave
 
  private:
   struct Series {
-    std::vector<double> x, y;
+    std::vector<double> step, wall, y;  // raw points, as reported
+    std::vector<double> x, sm;          // x in the current axis units; the smoothed values
     QCPGraph* raw = nullptr;
     QCPGraph* smooth = nullptr;
+    QCPGraph* best = nullptr;  // one point: the best-value marker
     Smoother smoother;
+    int best_index = -1;
+  };
+  struct Run {
+    QColor colour;
+    double t0 = -1;  // wall time of its first point
+    bool visible = true;
+    std::vector<std::tuple<double, double, QMap<QString, double>>> validations;  // step, wall, m
   };
   Series& series(const QString& run, int plot);
-  void append(const QString& run, int plot, double x, double y);
-  void rebuildSmoothed();
+  Run& runInfo(const QString& run);
+  double xOf(const QString& run, double step, double wall) const;
+  void append(const QString& run, int plot, double step, double wall, double y);
+  void updateBest(Series& s, int plot);
+  void rebuild();  // every graph from the raw points (axis, smoothing, FAR changes)
+  void rebuildTar(const QString& run);
+  void addTarPoint(const QString& run, double step, double wall, const QMap<QString, double>& m);
+  void styleAxes();
   void replotIfDirty();
+  void showCrosshair(int plot, double pixel_x);
 
-  std::vector<QCustomPlot*> plots_;  // loss, lr, samples/s, accuracy
+  std::vector<QCustomPlot*> plots_;
+  std::vector<QCPItemStraightLine*> cross_;
+  std::vector<QCPItemText*> readout_;
   std::map<std::pair<QString, int>, Series> series_;
-  std::map<QString, int> colour_index_;
+  std::map<QString, Run> runs_;
   QSlider* slider_ = nullptr;
   QLabel* slider_label_ = nullptr;
+  QComboBox* x_box_ = nullptr;
+  QComboBox* far_box_ = nullptr;
+  QCheckBox* log_box_ = nullptr;
   QTimer replot_;
   bool dirty_ = false;
   double weight_ = 0.6;
+  XAxis x_mode_ = XAxis::kStep;
+  bool log_y_ = false, dark_ = false;
 };
 
 }  // namespace msconv::ui

@@ -28,6 +28,9 @@ class TrainingWorker : public QObject {
   void stop();
   bool running() const { return running_; }
   const QString& name() const { return name_; }
+  // The store's name for the run once it started (a taken name gets -2, -3...), else name().
+  const QString& runName() const { return run_name_; }
+  bool hasStarted() const { return has_started_; }  // the store holds the run
 
  Q_SIGNALS:
   void started(const QString& run, qint64 total_steps);
@@ -38,7 +41,8 @@ class TrainingWorker : public QObject {
   void failed(const QString& message);
 
  private:
-  QString workspace_, name_;
+  QString workspace_, name_, run_name_;
+  bool has_started_ = false;  // GUI thread
   QStringList settings_;
   std::unique_ptr<train::Trainer> trainer_;
   std::thread thread_;
