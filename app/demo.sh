@@ -2,12 +2,22 @@
 # The demo behind './lab demo': what MSConv Lab shows on this machine with nothing downloaded.
 # The operator library and the complexity of MSConv, SKNet and SCConv networks side by side (the
 # parameter and MAC columns of the paper's Tables 7-8), then the embedded synthetic face set,
-# generated on first use and cached under out/demo/, and a tiny MSConv network trained on it.
+# generated on first use and cached under out/demo/, and three tiny-preset networks (MSConv,
+# SKNet, SCConv) that train on it.
+#   With a display: the workbench (msconv-lab) opens on the demo workspace out/demo/lab with the
+#   three runs queued; "Train queued" (Ctrl+R) trains them, then Evaluation, Inspect and Compare
+#   work on what they trained.
+#   Without one (or with MSCONV_DEMO_HEADLESS=1): the same flow through the command line; the
+#   runs train one after another, are evaluated and inspected, and a report folder (figures as
+#   PNG, metrics as JSON, index.html) is written under out/demo/report; its path is printed.
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 msconv="$build/bin/msconv"
+lab="$build/bin/msconv-lab"
 faces="$root/out/demo/faces"
+ws="$root/out/demo/lab"
+report="$root/out/demo/report"
 
 echo "== MSConv Lab: operators and architectures =="
 "$msconv" info --list
@@ -20,7 +30,6 @@ echo "== The paper's ablation rows (Table 6) on MSNet-50 =="
 echo
 echo "== CPU presets (what the demo trains) =="
 "$msconv" info --arch msnet-tiny --op msconv-official --op skconv --op scconv
-"$msconv" info --arch iresnet-tiny
 echo
 echo "== The embedded synthetic face set =="
 if [ ! -f "$faces/synth.json" ]; then
@@ -30,28 +39,51 @@ fi
 "$msconv" data info "$faces/val.bin"
 echo "contact sheet: $root/out/demo/contact_sheet.png"
 echo
-echo "== Training a tiny MSConv network on it (2 epochs, validation on held-out identities) =="
-"$msconv" train --workspace "$root/out/demo/runs" --name msnet-tiny-msconv \
-  --set model.arch=msnet-tiny --set model.op=msconv-official --set train.batch_size=64 \
-  --set train.epochs=2 --set train.lr=0.1 --set train.log_every=25 \
-  --set data.train="$faces" --set data.val="$faces/val.bin"
-"$msconv" runs list --workspace "$root/out/demo/runs"
-echo
-echo "== Evaluation: 10-fold accuracy, VAL, TAR@FAR, AUC; ROC curves as CSV =="
-ckpt="$root/out/demo/runs/runs/msnet-tiny-msconv/best.ckpt"
-"$msconv" eval --checkpoint "$ckpt" --bin "$faces/val.bin" --roc-dir "$root/out/demo/roc"
-if [ ! -d "$root/out/demo/ijb/meta" ]; then
-  "$msconv" data synth-ijb -o "$root/out/demo/ijb" --identities 40
-fi
-"$msconv" eval --checkpoint "$ckpt" --ijb "$root/out/demo/ijb" --roc-dir "$root/out/demo/roc"
-echo "ROC curves: $root/out/demo/roc/"
-echo
-echo "== The run next to its peers' complexity (paper Tables 7-8 layout) =="
-"$msconv" compare msnet-tiny-msconv --workspace "$root/out/demo/runs"
-echo
-echo "== Inspection: branch feature maps (paper Fig. 6) and Grad-CAM across stages (Fig. 7) =="
+
+# The three runs: the same tiny network and schedule, only the 3x3 operator differs.
+common="model.arch=msnet-tiny train.batch_size=64 train.epochs=2 train.lr=0.1 train.log_every=5"
+common="$common train.val_every=50 data.train=$faces data.val=$faces/val.bin"
+names=(msnet-tiny-msconv msnet-tiny-skconv msnet-tiny-scconv)
+ops=(msconv-official skconv scconv)
 img=$(ls "$faces"/train/*/000.jpg | tail -n 1)
 ref=$(dirname "$img")/001.jpg
-"$msconv" featuremaps --checkpoint "$ckpt" --image "$img" -o "$root/out/demo/featuremaps.png"
-"$msconv" gradcam --checkpoint "$ckpt" --image "$img" --reference "$ref" \
-  -o "$root/out/demo/gradcam.png"
+
+if [ -z "${MSCONV_DEMO_HEADLESS:-}" ] && { [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; }; then
+  echo "== The workbench: $ws =="
+  echo "Three runs are queued (MSConv, SKNet, SCConv on msnet-tiny, 2 epochs each):"
+  echo "press 'Train queued' (Ctrl+R), watch the Training tab, then use Evaluation, Inspect and"
+  echo "Compare on what they trained. The Inspect panel starts on $img."
+  args=()
+  for i in 0 1 2; do
+    args+=(--enqueue "${names[$i]}" "$common model.op=${ops[$i]}")
+  done
+  exec "$lab" "$ws" "${args[@]}" --image "$img"
+fi
+
+echo "== No display: the same flow headless, through the command line =="
+for i in 0 1 2; do
+  name=${names[$i]}
+  if "$msconv" runs list --workspace "$ws" 2>/dev/null | grep -qE "^[0-9]+ +$name +.* done "; then
+    echo "$name: trained earlier (remove $ws to train again)"
+    continue
+  fi
+  echo "-- training $name (${ops[$i]})"
+  sets=()
+  for kv in $common model.op=${ops[$i]}; do sets+=(--set "$kv"); done
+  "$msconv" train --workspace "$ws" --name "$name" "${sets[@]}"
+done
+"$msconv" runs list --workspace "$ws"
+echo
+echo "== Evaluation: 10-fold accuracy, VAL, TAR@FAR, AUC on held-out identities =="
+for name in "${names[@]}"; do
+  echo "-- $name"
+  "$msconv" eval --checkpoint "$ws/runs/$name/best.ckpt" --bin "$faces/val.bin" \
+    --roc-dir "$report/roc/$name"
+done
+echo
+echo "== Side by side (paper Tables 7-8 layout) =="
+"$msconv" compare "${names[@]}" --workspace "$ws"
+echo
+echo "== Report: training curves, ROC, feature maps (Fig. 6), Grad-CAM across stages (Fig. 7) =="
+index=$("$lab" "$ws" --report "$report" --image "$img" --reference "$ref")
+echo "report: $index"

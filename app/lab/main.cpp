@@ -1,19 +1,33 @@
 // msconv-lab: the MSConv Lab workbench (Qt 6).
-// usage: msconv-lab [WORKSPACE] [--image FACE] [--screenshot DIR]
-//   WORKSPACE     runs and run store (default ./runs)
-//   --image       open the Inspect panel on this face image
+// usage: msconv-lab [WORKSPACE] [--enqueue NAME SETTINGS]... [--image FACE] [--reference FACE]
+//                   [--screenshot DIR | --report DIR]
+//   WORKSPACE     runs, run store and run queue (default ./runs)
+//   --enqueue     add a run to the workspace's queue unless the workspace already has a run or
+//                 queued run of that name; SETTINGS: key=value pairs separated by spaces (as
+//                 msconv train --set). The window opens with the queue ready: Train queued (Ctrl+R)
+//   --image       open the Inspect panel on this face image (and inspect it in a report)
+//   --reference   Grad-CAM's cosine target
 //   --screenshot  show the window, evaluate the first run, draw the inspection grids, save a PNG
 //                 of each panel into DIR and exit (for documentation and checks under Xvfb)
+//   --report      no window: write the workspace report (charts, ROC, inspection figures,
+//                 metrics.json, compare.csv, index.html) into DIR, print its index.html and exit;
+//                 works without a display
 #include <QApplication>
+#include <QComboBox>
 #include <QDir>
 #include <QElapsedTimer>
+#include <QFileInfo>
 #include <QTabWidget>
 
 #include <cstdio>
+#include <cstdlib>
 
+#include "msconv/error.h"
 #include "msconv/runtime.h"
+#include "msconv/ui/engine.h"
 #include "msconv/ui/main_window.h"
 #include "msconv/ui/panels.h"
+#include "msconv/ui/report.h"
 
 namespace {
 
@@ -25,25 +39,69 @@ void waitFor(Pred done, int ms) {
   while (!done() && t.elapsed() < ms) QApplication::processEvents(QEventLoop::AllEvents, 50);
 }
 
+int usage() {
+  std::fprintf(stderr,
+               "usage: msconv-lab [WORKSPACE] [--enqueue NAME SETTINGS]... [--image FACE] "
+               "[--reference FACE] [--screenshot DIR | --report DIR]\n");
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   msconv::keepFreedMemory();
+  bool report_mode = false;
+  for (int i = 1; i < argc; ++i) report_mode |= std::string(argv[i]) == "--report";
+  // A report needs no display: Qt's offscreen platform draws the same charts.
+  if (report_mode && !std::getenv("DISPLAY") && !std::getenv("WAYLAND_DISPLAY"))
+    setenv("QT_QPA_PLATFORM", "offscreen", 0);
   QApplication app(argc, argv);
   QApplication::setApplicationName("msconv-lab");
   QApplication::setOrganizationName("MSConvLab");
-  QString workspace = "runs", image, shots;
+  QString workspace = "runs", image, reference, shots, report;
+  std::vector<msconv::ui::QueuedRun> enqueue;
   const QStringList args = QApplication::arguments();
   for (int i = 1; i < args.size(); ++i) {
     if (args[i] == "--image" && i + 1 < args.size()) {
       image = args[++i];
+    } else if (args[i] == "--reference" && i + 1 < args.size()) {
+      reference = args[++i];
     } else if (args[i] == "--screenshot" && i + 1 < args.size()) {
       shots = args[++i];
+    } else if (args[i] == "--report" && i + 1 < args.size()) {
+      report = args[++i];
+    } else if (args[i] == "--enqueue" && i + 2 < args.size()) {
+      enqueue.push_back({args[i + 1], args[i + 2].split(' ', Qt::SkipEmptyParts)});
+      i += 2;
     } else if (args[i].startsWith("-")) {
-      std::fprintf(stderr, "usage: msconv-lab [WORKSPACE] [--image FACE] [--screenshot DIR]\n");
-      return 2;
+      return usage();
     } else {
       workspace = args[i];
+    }
+  }
+  msconv::setThreads(0);
+  if (!report.isEmpty()) {
+    try {
+      const QStringList files = msconv::ui::writeReport(workspace, report, {image, reference});
+      std::printf("%s\n", qPrintable(QFileInfo(files.back()).absoluteFilePath()));
+      return 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "msconv-lab: %s\n", e.what());
+      return 1;
+    }
+  }
+  if (!enqueue.empty()) {
+    try {  // the queue file first, so the window opens on it
+      auto queue = msconv::ui::readQueue(workspace);
+      QStringList taken;
+      for (const auto& q : queue) taken << q.name;
+      taken << msconv::ui::runNames(workspace);
+      for (const auto& e : enqueue)
+        if (!taken.contains(e.name)) queue.push_back(e);
+      msconv::ui::writeQueue(workspace, queue);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "msconv-lab: %s\n", e.what());
+      return 1;
     }
   }
   msconv::ui::MainWindow w(workspace);
@@ -53,14 +111,20 @@ int main(int argc, char** argv) {
   if (shots.isEmpty()) return QApplication::exec();
 
   // Screenshot mode: fill every panel, then grab each.
+  w.setQuiet(true);
   QDir().mkpath(shots);
   auto* tabs = qobject_cast<QTabWidget*>(w.centralWidget());
   int updates = 0;
   QObject::connect(w.inspect(), &msconv::ui::InspectPanel::updated, [&] { ++updates; });
   bool evaluated = false;
   QObject::connect(w.evaluation(), &msconv::ui::EvalPanel::evaluated, [&] { evaluated = true; });
+  QObject::connect(w.evaluation(), &msconv::ui::EvalPanel::evaluationFailed,
+                   [&] { evaluated = true; });
+  w.evaluation()->quiet = true;
+  w.inspect()->quiet = true;
+  const bool trained = w.evaluation()->checkpointBox()->count() > 0;
   w.evaluation()->evaluate();
-  waitFor([&] { return evaluated && (image.isEmpty() || updates >= 2); }, 300000);
+  waitFor([&] { return evaluated && (image.isEmpty() || !trained || updates >= 2); }, 300000);
   const char* names[] = {"runs", "training", "evaluation", "inspect", "compare"};
   for (int i = 0; i < tabs->count() && i < 5; ++i) {
     tabs->setCurrentIndex(i);

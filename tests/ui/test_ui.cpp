@@ -14,6 +14,8 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QImage>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QLabel>
 #include <QLineEdit>
 #include <QProcess>
@@ -26,6 +28,7 @@
 #include "msconv/ui/engine.h"
 #include "msconv/ui/main_window.h"
 #include "msconv/ui/panels.h"
+#include "msconv/ui/report.h"
 #include "msconv/ui/runs_panel.h"
 #include "msconv/ui/smoothing.h"
 #include "msconv/ui/training_panel.h"
@@ -341,6 +344,29 @@ class UiTest : public QObject {
     QVERIFY(w.inspect()->camImage().width() > 400);
     QVERIFY(w.inspect()->exportPng("gradcam", out.filePath("cam.png")));
     QCOMPARE(QImage(out.filePath("cam.png")).size(), w.inspect()->camImage().size());
+    // The report: the same charts and figures as files, tied together by index.html.
+    const QString face = QDir(syn.path()).filePath("train/00000/000.jpg");
+    const QStringList files = writeReport(ws.path(), out.filePath("report"), {face, {}});
+    QCOMPARE(files.back(), out.filePath("report/index.html"));
+    QFile index(files.back());
+    QVERIFY(index.open(QIODevice::ReadOnly));
+    const QString html = index.readAll();
+    for (const auto& f : files) {
+      QVERIFY2(QFileInfo(f).size() > 50, qPrintable(f));
+      if (f.endsWith(".png")) {
+        QVERIFY2(html.contains("src=\"" + QFileInfo(f).fileName() + "\""), qPrintable(f));
+        QVERIFY(QImage(f).width() > 300);
+      }
+    }
+    QVERIFY(files.contains(out.filePath("report/featuremaps-tiny.png")));
+    QVERIFY(files.contains(out.filePath("report/gradcam.png")));
+    QFile metrics(out.filePath("report/metrics.json"));
+    QVERIFY(metrics.open(QIODevice::ReadOnly));
+    const QJsonObject run = QJsonDocument::fromJson(metrics.readAll())["runs"][0].toObject();
+    QCOMPARE(run["name"].toString(), QString("tiny"));
+    QVERIFY(run["params_m"].toDouble() > 0.1);
+    // The run validated on nothing: its evaluation says so, and the report is still written.
+    QVERIFY(run["evaluation"]["error"].toString().contains("no validation sets"));
     // A run's context menu opens msconv-scope (beside the workbench) on the run's folder.
     QSignalSpy scope(w.runs(), &RunsPanel::scopeRequested);
     w.runs()->openScope(0);

@@ -113,6 +113,13 @@ std::vector<RunHistory> runHistories(const QString& workspace) {
   return out;
 }
 
+QStringList runNames(const QString& workspace) {
+  QStringList out;
+  for (const auto& r : store::RunStore(workspace.toStdString()).runs())
+    out << QString::fromStdString(r.name);
+  return out;
+}
+
 std::vector<std::pair<QString, QString>> runCheckpoints(const QString& workspace) {
   std::vector<std::pair<QString, QString>> out;
   store::RunStore db(workspace.toStdString());

@@ -157,7 +157,7 @@ bool EvalPanel::addCheckpoint(const QString& path) {
 
 void EvalPanel::evaluate() {
   if (checkpoint_->currentIndex() < 0) {
-    fail("no checkpoint: train a run first, or open a checkpoint file");
+    Q_EMIT evaluationFailed("no checkpoint: train a run first, or open a checkpoint file");
     return;
   }
   if (worker_.joinable()) worker_.join();

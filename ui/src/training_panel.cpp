@@ -111,6 +111,8 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
   });
   connect(far_box_, &QComboBox::currentTextChanged, this, [this](const QString& f) {
     if (f.isEmpty()) return;
+    if (auto* title = qobject_cast<QCPTextElement*>(plots_[kTar]->plotLayout()->element(0, 0)))
+      title->setText("TAR@FAR=" + f + " (mean over sets)");
     for (auto& [name, run] : runs_) rebuildTar(name);
     rebuild();
     Q_EMIT settingsChanged();
@@ -270,18 +272,28 @@ void TrainingPanel::addValidation(const QString& run, qint64 step,
   runInfo(run).validations.emplace_back(x, wall, metrics);
   double sum = 0;
   int n = 0;
+  bool rebuilt = false;
   for (auto it = metrics.begin(); it != metrics.end(); ++it) {
     if (it.key().endsWith("/accuracy")) sum += it.value(), ++n;
     const QString far = farOf(it.key());
     if (!far.isEmpty() && far_box_->findText(far) < 0) {
       far_box_->blockSignals(true);
       far_box_->addItem(far);
-      if (far == "1e-03" || far_box_->count() == 1) far_box_->setCurrentText(far);
+      const bool pick = far == "1e-03" || far_box_->count() == 1;
       far_box_->blockSignals(false);
+      if (pick) {  // the paper's operating point when reported; the TAR series is rebuilt for it
+        far_box_->blockSignals(true);
+        far_box_->setCurrentText(far);
+        far_box_->blockSignals(false);
+        if (auto* title = qobject_cast<QCPTextElement*>(plots_[kTar]->plotLayout()->element(0, 0)))
+          title->setText("TAR@FAR=" + far + " (mean over sets)");
+        for (auto& [name, r] : runs_) rebuildTar(name);  // this validation included
+        rebuilt = true;
+      }
     }
   }
   if (n > 0) append(run, kAccuracy, x, wall, sum / n);
-  addTarPoint(run, x, wall, metrics);
+  if (!rebuilt) addTarPoint(run, x, wall, metrics);
 }
 
 void TrainingPanel::addTarPoint(const QString& run, double step, double wall,

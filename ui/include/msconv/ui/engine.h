@@ -53,6 +53,9 @@ struct RunHistory {
 };
 std::vector<RunHistory> runHistories(const QString& workspace);
 
+// The names of the workspace's runs in the store.
+QStringList runNames(const QString& workspace);
+
 // Checkpoints of the workspace's runs: (run name, best.ckpt or last.ckpt).
 std::vector<std::pair<QString, QString>> runCheckpoints(const QString& workspace);
 

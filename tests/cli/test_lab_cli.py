@@ -1,0 +1,105 @@
+"""msconv-lab from the command line: the headless report (no display needed) and a prepared run
+queue opening in a real window under Xvfb (checked through its screenshots)."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+BIN = os.environ.get("MSCONV_BIN", "msconv")
+LAB = os.path.join(os.path.dirname(BIN), "msconv-lab")
+XVFB = shutil.which("xvfb-run")
+
+
+def headless_env():
+    env = dict(os.environ)
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    return env
+
+
+class Lab(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp()
+        cls.ws = os.path.join(cls.tmp, "ws")
+        sets = ["model.arch=msnet-tiny", "train.batch_size=8", "train.max_steps=6",
+                "data.synthetic_identities=6", "data.synthetic_images_per_id=4",
+                "train.val_every=3", "train.threads=1", "data.threads=1"]
+        for name, op in [("ms", "msconv-official"), ("sk", "skconv")]:
+            args = [BIN, "train", "--workspace", cls.ws, "--name", name, "--set", "model.op=" + op]
+            for kv in sets:
+                args += ["--set", kv]
+            r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+            assert r.returncode == 0, r.stderr
+        faces = os.path.join(cls.ws, "datasets")
+        cls.face = next(os.path.join(d, f) for d, _, fs in sorted(os.walk(faces)) for f in sorted(fs)
+                        if f.endswith((".jpg", ".png")))
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp)
+
+    def test_report_without_a_display(self):
+        out = os.path.join(self.tmp, "report")
+        r = subprocess.run([LAB, self.ws, "--report", out, "--image", self.face],
+                           capture_output=True, text=True, timeout=300, env=headless_env())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip().splitlines()[-1], os.path.join(out, "index.html"))
+        with open(os.path.join(out, "index.html")) as f:
+            html = f.read()
+        for png in ["training.png", "roc.png", "gradcam.png", "featuremaps-ms.png",
+                    "featuremaps-sk.png"]:
+            self.assertIn('src="%s"' % png, html)
+            with open(os.path.join(out, png), "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", png)
+        with open(os.path.join(out, "metrics.json")) as f:
+            m = json.load(f)
+        self.assertEqual([r["name"] for r in m["runs"]], ["ms", "sk"])
+        for run in m["runs"]:
+            ev = run["evaluation"][0]
+            self.assertEqual(ev["set"], "val")
+            self.assertTrue(0 <= ev["accuracy"] <= 1)
+            self.assertAlmostEqual(ev["accuracy"], run["metrics"]["val.bin/accuracy"], places=9)
+        with open(os.path.join(out, "compare.csv")) as f:
+            self.assertEqual(len(f.read().strip().splitlines()), 3)
+
+    def test_report_of_a_foreign_store_names_it(self):
+        ws = os.path.join(self.tmp, "foreign")
+        os.makedirs(ws)
+        with open(os.path.join(ws, "runs.sqlite"), "wb") as f:
+            f.write(b"not a database at all" * 10)
+        r = subprocess.run([LAB, ws, "--report", os.path.join(self.tmp, "r2")],
+                           capture_output=True, text=True, timeout=120, env=headless_env())
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("runs.sqlite", r.stderr)
+
+    @unittest.skipUnless(XVFB, "xvfb-run is not installed")
+    def test_enqueue_opens_the_window_on_the_queue(self):
+        ws = os.path.join(self.tmp, "queued")
+        shots = os.path.join(self.tmp, "shots")
+        run = [XVFB, "-a", "-s", "-screen 0 1400x1000x24", LAB, ws,
+               "--enqueue", "q-msconv", "model.arch=msnet-tiny model.op=msconv-official",
+               "--enqueue", "q-scconv", "model.arch=msnet-tiny model.op=scconv",
+               "--screenshot", shots]
+        for _ in range(2):  # a second start does not queue the same runs again
+            r = subprocess.run(run, capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(ws, "lab-queue.json")) as f:
+            queue = json.load(f)["queue"]
+        self.assertEqual([q["name"] for q in queue], ["q-msconv", "q-scconv"])
+        self.assertEqual(queue[1]["settings"], ["model.arch=msnet-tiny", "model.op=scconv"])
+        for panel in ["runs", "training", "evaluation", "inspect", "compare"]:
+            with open(os.path.join(shots, "lab-%s.png" % panel), "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", panel)
+        # A run already in the store is not queued again either.
+        r = subprocess.run([XVFB, "-a", LAB, self.ws, "--enqueue", "ms", "model.arch=msnet-tiny",
+                            "--screenshot", shots], capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(self.ws, "lab-queue.json")) as f:
+            self.assertEqual(json.load(f)["queue"], [])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,246 @@
+#include "msconv/ui/report.h"
+
+#include <QDateTime>
+#include <QDir>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QSaveFile>
+#include <QTextStream>
+
+#include <cmath>
+
+#include "msconv/error.h"
+#include "msconv/runtime.h"
+#include "msconv/ui/engine.h"
+#include "msconv/ui/training_panel.h"
+#include "plot_style.h"
+
+namespace msconv::ui {
+namespace {
+
+void writeBytes(const QString& path, const QByteArray& bytes) {
+  QSaveFile f(path);
+  if (!f.open(QIODevice::WriteOnly) || f.write(bytes) != bytes.size() || !f.commit())
+    throw Error(path.toStdString() + ": cannot write");
+}
+
+void writeImage(const QString& path, const QImage& image) {
+  QSaveFile f(path);
+  if (image.isNull() || !f.open(QIODevice::WriteOnly) || !image.save(&f, "PNG") || !f.commit())
+    throw Error(path.toStdString() + ": cannot write");
+}
+
+QJsonValue number(double v) {
+  return std::isfinite(v) ? QJsonValue(v) : QJsonValue();  // JSON has no NaN: null
+}
+
+QString pct(double v) {
+  return std::isfinite(v) ? QString::number(100 * v, 'f', 2) : QString("-");
+}
+
+QString farName(double far) {
+  return QString::number(far, 'e', 0);
+}
+
+}  // namespace
+
+QStringList writeReport(const QString& workspace, const QString& dir,
+                        const ReportOptions& options) {
+  if (!QDir().mkpath(dir)) throw Error(dir.toStdString() + ": cannot create the folder");
+  const QDir out(dir);
+  QStringList written;
+
+  // Training curves, exactly as the Training panel draws them.
+  TrainingPanel charts;
+  const auto histories = runHistories(workspace);
+  for (const auto& h : histories) {
+    for (size_t i = 0; i < h.steps.size(); ++i)
+      charts.addStep(h.name, h.steps[i], h.loss[i], h.lr[i], h.samples_per_s[i], h.grad_norm[i],
+                     h.wall[i]);
+    for (const auto& v : h.validations) {
+      QMap<QString, double> m;
+      for (const auto& [k, x] : v.metrics) m.insert(k, x);
+      charts.addValidation(h.name, v.step, m, v.wall);
+    }
+  }
+  writeImage(out.filePath("training.png"), charts.render(1800, 960));
+  written << out.filePath("training.png");
+
+  // Every run's checkpoint on the sets it was validated on; the ROC curves on one chart.
+  QCustomPlot roc;
+  roc.xAxis->setScaleType(QCPAxis::stLogarithmic);
+  roc.xAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+  roc.xAxis->setLabel("FAR");
+  roc.yAxis->setLabel("TAR");
+  roc.legend->setVisible(true);
+  roc.axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
+  stylePlot(&roc, false);
+  QJsonObject evaluations;
+  std::vector<std::pair<QString, QString>> checkpoints = runCheckpoints(workspace);
+  QString eval_rows;
+  for (const auto& [name, ckpt] : checkpoints) {
+    std::vector<SetEvaluation> sets;
+    try {
+      sets = evaluateCheckpoint(ckpt, {});
+    } catch (const Error& e) {  // reported in the run's row; the other runs go on
+      evaluations[name] = QJsonObject{{"error", QString::fromStdString(e.what())}};
+      eval_rows += QString("<tr><td>%1</td><td colspan=\"6\">%2</td></tr>\n")
+                       .arg(name.toHtmlEscaped(), QString::fromStdString(e.what()).toHtmlEscaped());
+      continue;
+    }
+    QJsonArray runs_sets;
+    for (const auto& s : sets) {
+      QJsonObject tars;
+      QString tar_text;
+      for (const auto& [far, tar] : s.tar_at_far) {
+        tars[farName(far)] = tar;
+        tar_text += farName(far) + ": " + pct(tar) + " ";
+      }
+      runs_sets.append(QJsonObject{{"set", s.name},
+                                   {"pairs", static_cast<double>(s.pairs)},
+                                   {"accuracy", number(s.accuracy)},
+                                   {"accuracy_std", number(s.accuracy_std)},
+                                   {"val_at_far_1e-3", number(s.val)},
+                                   {"xnorm", number(s.xnorm)},
+                                   {"auc", number(s.auc)},
+                                   {"tar_at_far", tars}});
+      eval_rows += QString(
+                       "<tr><td>%1</td><td>%2</td><td>%3</td><td>%4 &plusmn; %5</td>"
+                       "<td>%6</td><td>%7</td><td>%8</td></tr>\n")
+                       .arg(name.toHtmlEscaped(), s.name.toHtmlEscaped())
+                       .arg(s.pairs)
+                       .arg(pct(s.accuracy), pct(s.accuracy_std), pct(s.val), pct(s.auc),
+                            tar_text.trimmed());
+      auto* g = roc.addGraph();
+      g->setName(name + " " + s.name);
+      g->setPen(QPen(charts.colourOf(name), 2));
+      QVector<double> x, y;
+      for (size_t i = 0; i < s.roc_far.size(); ++i)
+        if (s.roc_far[i] > 0) x << s.roc_far[i], y << s.roc_tar[i];
+      g->setData(x, y);
+    }
+    evaluations[name] = runs_sets;
+  }
+  roc.rescaleAxes();
+  roc.yAxis->setRange(0, 1.02);
+  writeImage(out.filePath("roc.png"), roc.toPixmap(900, 640).toImage());
+  written << out.filePath("roc.png");
+
+  // The comparison table (paper Tables 7-8 layout).
+  const auto rows = compareRuns(workspace);
+  QStringList keys;
+  for (const auto& r : rows)
+    for (const auto& [k, v] : r.metrics)
+      if (!keys.contains(k)) keys << k;
+  QJsonArray runs_json;
+  QString csv = "model,operator,status,params_m,gmacs,samples_per_s";
+  for (const auto& k : keys) csv += "," + k;
+  csv += "\n";
+  QString compare_head =
+      "<tr><th>model</th><th>operator</th><th>status</th><th>params (M)</th>"
+      "<th>MACs (G)</th><th>train samples/s</th>";
+  for (const auto& k : keys) compare_head += "<th>" + k.toHtmlEscaped() + " %</th>";
+  compare_head += "</tr>\n";
+  QString compare_rows;
+  for (const auto& r : rows) {
+    QJsonObject metrics;
+    for (const auto& [k, v] : r.metrics) metrics[k] = number(v);
+    runs_json.append(QJsonObject{{"name", r.name},
+                                 {"operator", r.op},
+                                 {"status", r.status},
+                                 {"params_m", number(r.params_m)},
+                                 {"gmacs", number(r.gmacs)},
+                                 {"samples_per_s", number(r.samples_per_s)},
+                                 {"metrics", metrics},
+                                 {"evaluation", evaluations.value(r.name)}});
+    csv += QString("%1,%2,%3,%4,%5,%6")
+               .arg(r.name, r.op, r.status)
+               .arg(r.params_m, 0, 'f', 4)
+               .arg(r.gmacs, 0, 'f', 5)
+               .arg(r.samples_per_s, 0, 'f', 1);
+    compare_rows +=
+        QString("<tr><td>%1</td><td>%2</td><td>%3</td><td>%4</td><td>%5</td><td>%6</td>")
+            .arg(r.name.toHtmlEscaped(), r.op.toHtmlEscaped(), r.status)
+            .arg(r.params_m, 0, 'f', 3)
+            .arg(r.gmacs, 0, 'f', 4)
+            .arg(r.samples_per_s, 0, 'f', 1);
+    for (const auto& k : keys) {
+      const auto it = r.metrics.find(k);
+      csv += "," + (it == r.metrics.end() ? QString() : QString::number(it->second, 'g', 8));
+      compare_rows += "<td>" + (it == r.metrics.end() ? QString("-") : pct(it->second)) + "</td>";
+    }
+    csv += "\n";
+    compare_rows += "</tr>\n";
+  }
+  writeBytes(out.filePath("compare.csv"), csv.toUtf8());
+  written << out.filePath("compare.csv");
+
+  // Inspection: each run's branch feature maps (a middle operator layer) and the Grad-CAM grid of
+  // every run across stages.
+  QString inspect_html;
+  if (!options.image.isEmpty() && !checkpoints.empty()) {
+    QStringList ckpts;
+    for (const auto& [name, ckpt] : checkpoints) {
+      ckpts << ckpt;
+      const QStringList layers = operatorLayers(ckpt);
+      if (layers.isEmpty()) continue;
+      const QString layer = layers[layers.size() / 2];
+      const QString file = "featuremaps-" + name + ".png";
+      writeImage(out.filePath(file),
+                 featureMapFigure(ckpt, options.image, layer, 6, "viridis", false));
+      written << out.filePath(file);
+      inspect_html += QString("<h3>%1: %2</h3>\n<img src=\"%3\" alt=\"feature maps of %1\">\n")
+                          .arg(name.toHtmlEscaped(), layer.toHtmlEscaped(), file.toHtmlEscaped());
+    }
+    const QString target = options.reference.isEmpty() ? "norm" : "cosine";
+    writeImage(out.filePath("gradcam.png"), gradcamFigure(ckpts, options.image, "gradcam", target,
+                                                          options.reference, "jet", 0.5));
+    written << out.filePath("gradcam.png");
+    inspect_html += QString(
+                        "<h3>Grad-CAM (target: %1), models &times; stages</h3>\n"
+                        "<img src=\"gradcam.png\" alt=\"Grad-CAM\">\n")
+                        .arg(target);
+  }
+
+  const QJsonObject doc{
+      {"workspace", QFileInfo(workspace).absoluteFilePath()},
+      {"created", QDateTime::currentDateTimeUtc().toString(Qt::ISODate)},
+      {"device", QString::fromStdString(deviceSummary())},
+      {"image", options.image},
+      {"runs", runs_json},
+  };
+  writeBytes(out.filePath("metrics.json"), QJsonDocument(doc).toJson());
+  written << out.filePath("metrics.json");
+
+  QString html;
+  QTextStream h(&html);
+  h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>MSConv Lab report</title>\n"
+    << "<style>body{font-family:sans-serif;margin:2em;max-width:1900px}"
+       "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
+       "text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}"
+       "</style></head><body>\n"
+    << "<h1>MSConv Lab report</h1>\n<p>Workspace <code>"
+    << QFileInfo(workspace).absoluteFilePath().toHtmlEscaped() << "</code>, "
+    << QDateTime::currentDateTimeUtc().toString(Qt::ISODate) << ", "
+    << QString::fromStdString(deviceSummary()).toHtmlEscaped()
+    << ". Numbers: <a href=\"metrics.json\">metrics.json</a>, "
+       "<a href=\"compare.csv\">compare.csv</a>.</p>\n"
+    << "<h2>Models side by side</h2>\n<table>\n"
+    << compare_head << compare_rows << "</table>\n"
+    << "<h2>Training</h2>\n<img src=\"training.png\" alt=\"training curves\">\n"
+    << "<h2>Verification</h2>\n<table>\n<tr><th>model</th><th>set</th><th>pairs</th>"
+       "<th>accuracy %</th><th>VAL@FAR=1e-3 %</th><th>AUC %</th><th>TAR@FAR %</th></tr>\n"
+    << eval_rows << "</table>\n<img src=\"roc.png\" alt=\"ROC\">\n";
+  if (!inspect_html.isEmpty())
+    h << "<h2>Inspection of <code>" << options.image.toHtmlEscaped() << "</code></h2>\n"
+      << inspect_html;
+  h << "</body></html>\n";
+  h.flush();
+  writeBytes(out.filePath("index.html"), html.toUtf8());
+  written << out.filePath("index.html");
+  return written;
+}
+
+}  // namespace msconv::ui
