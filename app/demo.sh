@@ -57,7 +57,12 @@ if [ -z "${MSCONV_DEMO_HEADLESS:-}" ] && { [ -n "${DISPLAY:-}" ] || [ -n "${WAYL
   for i in 0 1 2; do
     args+=(--enqueue "${names[$i]}" "$common model.op=${ops[$i]}")
   done
-  exec "$lab" "$ws" "${args[@]}" --image "$img"
+  # MSCONV_DEMO_SCREENSHOTS=DIR: train the queue at once and save a screenshot of each panel
+  # into DIR (how docs/lab-*.png are made: under xvfb-run).
+  if [ -n "${MSCONV_DEMO_SCREENSHOTS:-}" ]; then
+    args+=(--train-queued --screenshot "$MSCONV_DEMO_SCREENSHOTS")
+  fi
+  exec "$lab" "$ws" "${args[@]}" --image "$img" --reference "$ref"
 fi
 
 echo "== No display: the same flow headless, through the command line =="

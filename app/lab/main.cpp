@@ -1,13 +1,15 @@
 // msconv-lab: the MSConv Lab workbench (Qt 6).
-// usage: msconv-lab [WORKSPACE] [--enqueue NAME SETTINGS]... [--image FACE] [--reference FACE]
-//                   [--screenshot DIR | --report DIR]
+// usage: msconv-lab [WORKSPACE] [--enqueue NAME SETTINGS]... [--train-queued] [--image FACE]
+//                   [--reference FACE] [--screenshot DIR | --report DIR]
 //   WORKSPACE     runs, run store and run queue (default ./runs)
 //   --enqueue     add a run to the workspace's queue unless the workspace already has a run or
 //                 queued run of that name; SETTINGS: key=value pairs separated by spaces (as
 //                 msconv train --set). The window opens with the queue ready: Train queued (Ctrl+R)
+//   --train-queued  start the queue at once (what Train queued, Ctrl+R, does); with --screenshot,
+//                 the screenshots wait until the queued runs have trained
 //   --image       open the Inspect panel on this face image (and inspect it in a report)
 //   --reference   Grad-CAM's cosine target
-//   --screenshot  show the window, evaluate the first run, draw the inspection grids, save a PNG
+//   --screenshot  show the window, evaluate every run, draw the inspection grids, save a PNG
 //                 of each panel into DIR and exit (for documentation and checks under Xvfb)
 //   --report      no window: write the workspace report (charts, ROC, inspection figures,
 //                 metrics.json, compare.csv, index.html) into DIR, print its index.html and exit;
@@ -16,8 +18,10 @@
 #include <QComboBox>
 #include <QDir>
 #include <QElapsedTimer>
+#include <QEventLoop>
 #include <QFileInfo>
 #include <QTabWidget>
+#include <QTimer>
 
 #include <cstdio>
 #include <cstdlib>
@@ -28,21 +32,29 @@
 #include "msconv/ui/main_window.h"
 #include "msconv/ui/panels.h"
 #include "msconv/ui/report.h"
+#include "msconv/ui/training_panel.h"
 
 namespace {
 
-// Runs the event loop until `done` or `ms` elapsed.
+// Runs the event loop until `done` or `ms` elapsed, checking twenty times a second (sleeping in
+// between: the trainers get the cores).
 template <typename Pred>
 void waitFor(Pred done, int ms) {
   QElapsedTimer t;
   t.start();
-  while (!done() && t.elapsed() < ms) QApplication::processEvents(QEventLoop::AllEvents, 50);
+  QEventLoop loop;
+  QTimer tick;
+  QObject::connect(&tick, &QTimer::timeout, [&] {
+    if (done() || t.elapsed() >= ms) loop.quit();
+  });
+  tick.start(50);
+  if (!done()) loop.exec();
 }
 
 int usage() {
   std::fprintf(stderr,
-               "usage: msconv-lab [WORKSPACE] [--enqueue NAME SETTINGS]... [--image FACE] "
-               "[--reference FACE] [--screenshot DIR | --report DIR]\n");
+               "usage: msconv-lab [WORKSPACE] [--enqueue NAME SETTINGS]... [--train-queued] "
+               "[--image FACE] [--reference FACE] [--screenshot DIR | --report DIR]\n");
   return 2;
 }
 
@@ -59,6 +71,7 @@ int main(int argc, char** argv) {
   QApplication::setApplicationName("msconv-lab");
   QApplication::setOrganizationName("MSConvLab");
   QString workspace = "runs", image, reference, shots, report;
+  bool train_queued = false;
   std::vector<msconv::ui::QueuedRun> enqueue;
   const QStringList args = QApplication::arguments();
   for (int i = 1; i < args.size(); ++i) {
@@ -70,6 +83,8 @@ int main(int argc, char** argv) {
       shots = args[++i];
     } else if (args[i] == "--report" && i + 1 < args.size()) {
       report = args[++i];
+    } else if (args[i] == "--train-queued") {
+      train_queued = true;
     } else if (args[i] == "--enqueue" && i + 2 < args.size()) {
       enqueue.push_back({args[i + 1], args[i + 2].split(' ', Qt::SkipEmptyParts)});
       i += 2;
@@ -107,23 +122,37 @@ int main(int argc, char** argv) {
   msconv::ui::MainWindow w(workspace);
   w.resize(1280, 820);
   w.show();
+  if (!shots.isEmpty()) w.setQuiet(true);
+  if (train_queued) {
+    w.tabs()->setCurrentWidget(w.training());
+    w.startQueue();
+  }
+  if (!reference.isEmpty()) w.inspect()->setReference(reference);
   if (!image.isEmpty()) w.inspect()->setImage(image);
   if (shots.isEmpty()) return QApplication::exec();
 
-  // Screenshot mode: fill every panel, then grab each.
-  w.setQuiet(true);
+  // Screenshot mode: let the queue train, fill every panel, then grab each.
+  if (train_queued) {
+    waitFor([&] { return w.queue().empty() && w.runningCount() == 0; }, 3600 * 1000);
+    std::printf("trained the queue\n");
+    w.evaluation()->refresh();
+    w.inspect()->refresh();
+    w.compare()->refresh();
+    if (!image.isEmpty()) w.inspect()->setImage(image);
+  }
   QDir().mkpath(shots);
   auto* tabs = qobject_cast<QTabWidget*>(w.centralWidget());
   int updates = 0;
   QObject::connect(w.inspect(), &msconv::ui::InspectPanel::updated, [&] { ++updates; });
   bool evaluated = false;
-  QObject::connect(w.evaluation(), &msconv::ui::EvalPanel::evaluated, [&] { evaluated = true; });
-  QObject::connect(w.evaluation(), &msconv::ui::EvalPanel::evaluationFailed,
-                   [&] { evaluated = true; });
+  QObject::connect(w.evaluation(), &msconv::ui::EvalPanel::allEvaluated, [&] { evaluated = true; });
+  QObject::connect(w.evaluation(), &msconv::ui::EvalPanel::evaluationFailed, [&] {
+    if (w.evaluation()->checkpointBox()->count() == 0) evaluated = true;
+  });
   w.evaluation()->quiet = true;
   w.inspect()->quiet = true;
   const bool trained = w.evaluation()->checkpointBox()->count() > 0;
-  w.evaluation()->evaluate();
+  w.evaluation()->evaluateAll();
   waitFor([&] { return evaluated && (image.isEmpty() || !trained || updates >= 2); }, 300000);
   const char* names[] = {"runs", "training", "evaluation", "inspect", "compare"};
   for (int i = 0; i < tabs->count() && i < 5; ++i) {

@@ -334,6 +334,12 @@ class UiTest : public QObject {
     QCOMPARE(w.evaluation()->resultRows(), 1);
     QCOMPARE(w.evaluation()->rocCurves(), 1);
     QCOMPARE(w.evaluation()->tarRows(), 1);
+    QSignalSpy all(w.evaluation(), &EvalPanel::allEvaluated);
+    w.evaluation()->evaluateAll();  // every listed checkpoint: here the one run again
+    QVERIFY(all.wait(120000));
+    QCoreApplication::processEvents();
+    QCOMPARE(w.evaluation()->resultRows(), 2);
+    QCOMPARE(w.evaluation()->rocCurves(), 2);
     w.inspect()->refresh();
     QVERIFY(w.inspect()->layers().size() >= 4);  // the tree: an operator layer per unit
     QVERIFY(w.inspect()->layer().endsWith(".op"));

@@ -52,12 +52,15 @@ EvalPanel::EvalPanel(QString workspace, QWidget* parent)
       ".bin pair sets or IJB-B/C folders, separated by spaces (empty: the run's validation sets)");
   auto* add_set = new QPushButton("Add set...");
   run_ = new QPushButton("Evaluate");
+  run_all_ = new QPushButton("Evaluate all");
+  run_all_->setToolTip("every listed checkpoint, one after another");
   row->addWidget(new QLabel("checkpoint"));
   row->addWidget(checkpoint_, 1);
   row->addWidget(open);
   row->addWidget(bins_, 2);
   row->addWidget(add_set);
   row->addWidget(run_);
+  row->addWidget(run_all_);
   layout->addLayout(row);
   message_ = new QLabel;
   message_->setStyleSheet("color: #d33;");
@@ -92,6 +95,14 @@ EvalPanel::EvalPanel(QString workspace, QWidget* parent)
   split->addWidget(roc_, 1);
   layout->addLayout(split, 1);
   connect(run_, &QPushButton::clicked, this, &EvalPanel::evaluate);
+  connect(run_all_, &QPushButton::clicked, this, &EvalPanel::evaluateAll);
+  connect(
+      this, &EvalPanel::allEvaluated, this,
+      [this] {
+        run_->setEnabled(true);
+        run_all_->setEnabled(true);
+      },
+      Qt::QueuedConnection);
   connect(open, &QPushButton::clicked, this, [this] {
     const QString f = QFileDialog::getOpenFileName(this, "Checkpoint", workspace_,
                                                    "Checkpoints (*.ckpt *.pt);;All files (*)");
@@ -113,7 +124,6 @@ EvalPanel::~EvalPanel() {
 
 void EvalPanel::fail(const QString& m) {
   message_->setText(m);
-  run_->setEnabled(true);
   if (quiet) return;
   auto* box = new QMessageBox(QMessageBox::Warning, "Evaluation", m, QMessageBox::Ok, this);
   box->setAttribute(Qt::WA_DeleteOnClose);
@@ -160,22 +170,39 @@ void EvalPanel::evaluate() {
     Q_EMIT evaluationFailed("no checkpoint: train a run first, or open a checkpoint file");
     return;
   }
+  start({{checkpoint_->currentText(), checkpoint_->currentData().toString()}});
+}
+
+void EvalPanel::evaluateAll() {
+  std::vector<std::pair<QString, QString>> all;
+  for (int i = 0; i < checkpoint_->count(); ++i)
+    all.emplace_back(checkpoint_->itemText(i), checkpoint_->itemData(i).toString());
+  if (all.empty()) {
+    Q_EMIT evaluationFailed("no checkpoint: train a run first, or open a checkpoint file");
+    return;
+  }
+  start(all);
+}
+
+void EvalPanel::start(const std::vector<std::pair<QString, QString>>& checkpoints) {
   if (worker_.joinable()) worker_.join();
   message_->clear();
   run_->setEnabled(false);
-  const QString label = checkpoint_->currentText(), ck = checkpoint_->currentData().toString();
+  run_all_->setEnabled(false);
   const QStringList bins = bins_->text().split(' ', Qt::SkipEmptyParts);
-  worker_ = std::thread([this, label, ck, bins] {
-    try {
-      Q_EMIT evaluated(label, evaluateCheckpoint(ck, bins));
-    } catch (const std::exception& e) {
-      Q_EMIT evaluationFailed(e.what());
+  worker_ = std::thread([this, checkpoints, bins] {
+    for (const auto& [label, ck] : checkpoints) {
+      try {
+        Q_EMIT evaluated(label, evaluateCheckpoint(ck, bins));
+      } catch (const std::exception& e) {
+        Q_EMIT evaluationFailed(label + ": " + e.what());
+      }
     }
+    Q_EMIT allEvaluated();
   });
 }
 
 void EvalPanel::show(const QString& label, const std::vector<SetEvaluation>& sets) {
-  run_->setEnabled(true);
   table_->setSortingEnabled(false);
   tar_table_->setSortingEnabled(false);
   static const QColor colours[] = {QColor(31, 119, 180),  QColor(255, 127, 14),
@@ -227,6 +254,8 @@ void EvalPanel::show(const QString& label, const std::vector<SetEvaluation>& set
   }
   table_->setSortingEnabled(true);
   tar_table_->setSortingEnabled(true);
+  table_->resizeColumnsToContents();
+  tar_table_->resizeColumnsToContents();
   roc_->rescaleAxes();
   roc_->yAxis->setRange(0, 1.02);
   roc_->replot();
@@ -446,6 +475,11 @@ void InspectPanel::setImage(const QString& path) {
   request();
 }
 
+void InspectPanel::setReference(const QString& path) {
+  reference_->setText(path);
+  target_->setCurrentText(path.isEmpty() ? "norm" : "cosine");  // requests the grids again
+}
+
 void InspectPanel::browse() {
   const QString f =
       QFileDialog::getOpenFileName(this, "Face image", {}, "Images (*.jpg *.jpeg *.png *.bmp)");
@@ -551,6 +585,7 @@ void ComparePanel::refresh() {
     }
   }
   table_->setSortingEnabled(true);
+  table_->resizeColumnsToContents();
 }
 
 int ComparePanel::rows() const {

@@ -31,8 +31,9 @@ class EvalPanel : public QWidget {
  public:
   explicit EvalPanel(QString workspace, QWidget* parent = nullptr);
   ~EvalPanel() override;
-  void refresh();   // the runs' checkpoints
-  void evaluate();  // the selected checkpoint, in the background
+  void refresh();      // the runs' checkpoints
+  void evaluate();     // the selected checkpoint, in the background
+  void evaluateAll();  // every listed checkpoint, one after another, in the background
   int resultRows() const;
   int tarRows() const;
   bool quiet = false;  // failures: no dialogs (tests)
@@ -48,14 +49,16 @@ class EvalPanel : public QWidget {
  Q_SIGNALS:
   void evaluated(const QString& label, const std::vector<SetEvaluation>& sets);
   void evaluationFailed(const QString& message);
+  void allEvaluated();  // the last of an evaluate() or evaluateAll() is in
 
  private:
   void show(const QString& label, const std::vector<SetEvaluation>& sets);
+  void start(const std::vector<std::pair<QString, QString>>& checkpoints);  // (label, file)
   void fail(const QString& message);  // the message under the controls and in a dialog
   QString workspace_;
   QComboBox* checkpoint_;
   QLineEdit* bins_;
-  QPushButton* run_;
+  QPushButton *run_, *run_all_;
   QLabel* message_;
   QTableWidget* table_;
   QTableWidget* tar_table_;
@@ -70,7 +73,8 @@ class InspectPanel : public QWidget {
   explicit InspectPanel(QString workspace, QWidget* parent = nullptr);
   void refresh();
   void setImage(const QString& path);
-  void browse();  // file dialog for the face image
+  void browse();                           // file dialog for the face image
+  void setReference(const QString& path);  // Grad-CAM's target becomes cosine to this face
   // An image from a dataset folder (ImageFolder layout) or the synthetic set the runs trained on.
   void pickFromDataset();
   bool exportPng(const QString& kind, const QString& path) const;  // "featuremaps" or "gradcam"
