@@ -4,6 +4,7 @@
 #include <QApplication>
 #include <QElapsedTimer>
 #include <QTemporaryDir>
+#include <QTabWidget>
 #include <QTimer>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 
 #include "msconv/runtime.h"
 #include "msconv/ui/main_window.h"
+#include "msconv/ui/training_panel.h"
 #include "msconv/ui/training_worker.h"
 
 int main(int argc, char** argv) {
@@ -21,6 +23,7 @@ int main(int argc, char** argv) {
   msconv::ui::MainWindow w(ws.path());
   w.resize(1280, 820);
   w.show();
+  w.tabs()->setCurrentWidget(w.training());  // the six live charts are drawn while it trains
   auto* worker = w.launch("stall",
                           {"model.arch=msnet-tiny", "train.batch_size=32", "train.max_steps=120",
                            "data.synthetic_identities=40", "data.synthetic_images_per_id=8",
