@@ -62,7 +62,13 @@ if [ -z "${MSCONV_DEMO_HEADLESS:-}" ] && { [ -n "${DISPLAY:-}" ] || [ -n "${WAYL
   if [ -n "${MSCONV_DEMO_SCREENSHOTS:-}" ]; then
     args+=(--train-queued --screenshot "$MSCONV_DEMO_SCREENSHOTS")
   fi
-  exec "$lab" "$ws" "${args[@]}" --image "$img" --reference "$ref"
+  rc=0
+  "$lab" "$ws" "${args[@]}" --image "$img" --reference "$ref" || rc=$?
+  [ "$rc" -eq 0 ] && exit 0
+  # Killed by a signal, as Qt aborts when the display cannot be opened: go on headless.
+  [ "$rc" -lt 128 ] && exit "$rc"
+  echo "msconv-lab could not keep a window open on '${DISPLAY:-$WAYLAND_DISPLAY}' (exit $rc)."
+  echo
 fi
 
 echo "== No display: the same flow headless, through the command line =="
@@ -77,6 +83,8 @@ for i in 0 1 2; do
   for kv in $common model.op=${ops[$i]}; do sets+=(--set "$kv"); done
   "$msconv" train --workspace "$ws" --name "$name" "${sets[@]}"
 done
+# The window may have queued the runs before it failed to open: they are trained now.
+rm -f "$ws/lab-queue.json"
 "$msconv" runs list --workspace "$ws"
 echo
 echo "== Evaluation: 10-fold accuracy, VAL, TAR@FAR, AUC on held-out identities =="
