@@ -168,6 +168,20 @@ class UiTest : public QObject {
       w.close();
     }
     MainWindow w(ws.path());
+    // Keyboard: Ctrl+1..5 choose the panel, Ctrl+L switches log y, Ctrl+Shift+T the theme.
+    w.show();
+    QVERIFY(QTest::qWaitForWindowActive(&w));
+    QTest::keyClick(&w, Qt::Key_4, Qt::ControlModifier);
+    QCOMPARE(w.tabs()->currentWidget(), static_cast<QWidget*>(w.inspect()));
+    QTest::keyClick(&w, Qt::Key_3, Qt::ControlModifier);
+    QCOMPARE(w.tabs()->currentIndex(), 2);
+    const bool log_y = w.training()->logY();
+    QTest::keyClick(&w, Qt::Key_L, Qt::ControlModifier);
+    QCOMPARE(w.training()->logY(), !log_y);
+    QTest::keyClick(&w, Qt::Key_L, Qt::ControlModifier);
+    QTest::keyClick(&w, Qt::Key_T, Qt::ControlModifier | Qt::ShiftModifier);
+    QVERIFY(!w.dark());
+    QTest::keyClick(&w, Qt::Key_T, Qt::ControlModifier | Qt::ShiftModifier);
     QCOMPARE(w.training()->smoothing(), 0.85);
     QVERIFY(w.training()->xAxis() == TrainingPanel::XAxis::kWall);
     QVERIFY(w.dark());
