@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -115,11 +116,20 @@ int cmdRuns(const Argv& argv) {
   if (pos.empty())
     throw Error("usage: msconv runs list | show RUN | export RUN [--format csv|json]");
   store::RunStore db(args.value("--workspace").value_or("runs"));
+  const std::string workspace = args.value("--workspace").value_or("runs");
+  // A failed run's error, as its train.log recorded it.
+  auto errorOf = [&](const store::RunRow& r) {
+    return r.status == "failed"
+               ? train::runError((std::filesystem::path(workspace) / "runs" / r.name).string())
+               : std::string();
+  };
   auto runJson = [&](const store::RunRow& r) {
-    return nlohmann::json{
+    nlohmann::json j{
         {"id", r.id},         {"name", r.name}, {"arch", r.arch},         {"op", r.op},
         {"status", r.status}, {"host", r.host}, {"revision", r.revision}, {"created", r.created},
         {"ended", r.ended}};
+    if (const std::string e = errorOf(r); !e.empty()) j["error"] = e;
+    return j;
   };
   if (pos[0] == "list") {
     const auto runs = db.runs();
@@ -136,6 +146,7 @@ int cmdRuns(const Argv& argv) {
       std::printf("%-4lld %-28s %-12s %-22s %-12s %s\n", static_cast<long long>(r.id),
                   r.name.c_str(), r.arch.c_str(), r.op.c_str(), r.status.c_str(),
                   loss.empty() ? "-" : std::to_string(loss.back().value).c_str());
+      if (const std::string e = errorOf(r); !e.empty()) std::printf("     error: %s\n", e.c_str());
     }
     return 0;
   }

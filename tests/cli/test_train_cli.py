@@ -103,6 +103,17 @@ class Train(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("ghost", r.stderr)
 
+    def test_a_failed_run_keeps_its_error(self):
+        with tempfile.TemporaryDirectory() as ws:
+            r = run("train", "--workspace", ws, "--name", "blowup", *TINY, "--set", "train.lr=1e6",
+                    "--set", "train.max_steps=6")
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("NaN", r.stderr)
+            lst = json.loads(run("runs", "list", "--workspace", ws, "--json").stdout)
+            self.assertEqual(lst[0]["status"], "failed")
+            self.assertIn("the loss is NaN", lst[0]["error"])
+            self.assertIn("error: step", run("runs", "list", "--workspace", ws).stdout)
+
 
 if __name__ == "__main__":
     unittest.main()
