@@ -356,6 +356,10 @@ class UiTest : public QObject {
     QCOMPARE(w.evaluation()->rocCurves(), 2);
     w.inspect()->refresh();
     QVERIFY(w.inspect()->layers().size() >= 4);  // the tree: an operator layer per unit
+    // The faces of the run's (synthetic) training set, one per identity, listed in the background.
+    if (w.inspect()->datasetFaces() == 0)
+      QVERIFY(QSignalSpy(w.inspect(), &InspectPanel::datasetListed).wait(60000));
+    QCOMPARE(w.inspect()->datasetFaces(), 6);
     QVERIFY(w.inspect()->layer().endsWith(".op"));
     QSignalSpy updated(w.inspect(), &InspectPanel::updated);
     w.inspect()->setImage(QDir(syn.path()).filePath("train/00000/000.jpg"));

@@ -442,19 +442,45 @@ void InspectPanel::refresh() {
   fillDataset();
 }
 
+InspectPanel::~InspectPanel() {
+  if (dataset_thread_.joinable()) dataset_thread_.join();
+}
+
 void InspectPanel::fillDataset() {
   dataset_->clear();
   if (models_->count() == 0) return;
-  try {
-    const QString set = trainingSetOf(models_->item(0)->data(Qt::UserRole).toString());
-    if (set.isEmpty()) return;
-    for (const auto& [label, index] : datasetSamples(set, 200)) {
-      dataset_->addItem(label, index);
-      dataset_->setItemData(dataset_->count() - 1, set, Qt::UserRole + 1);
+  const QString ckpt = models_->item(0)->data(Qt::UserRole).toString();
+  if (dataset_thread_.joinable()) dataset_thread_.join();
+  dataset_->addItem("(reading the training set...)");
+  dataset_thread_ = std::thread([this, ckpt] {
+    QString set, error;
+    std::vector<std::pair<QString, qint64>> samples;
+    try {
+      set = trainingSetOf(ckpt);
+      if (!set.isEmpty()) samples = datasetSamples(set, 200);
+    } catch (const std::exception& e) {
+      error = e.what();
     }
-  } catch (const std::exception& e) {
-    dataset_->addItem(QString("(training set unavailable: %1)").arg(e.what()));
-  }
+    QMetaObject::invokeMethod(
+        this,
+        [this, set, samples, error] {
+          dataset_->clear();
+          if (!error.isEmpty()) dataset_->addItem("(training set unavailable: " + error + ")");
+          for (const auto& [label, index] : samples) {
+            dataset_->addItem(label, index);
+            dataset_->setItemData(dataset_->count() - 1, set, Qt::UserRole + 1);
+          }
+          Q_EMIT datasetListed();
+        },
+        Qt::QueuedConnection);
+  });
+}
+
+int InspectPanel::datasetFaces() const {
+  int n = 0;
+  for (int i = 0; i < dataset_->count(); ++i)
+    n += !dataset_->itemData(i, Qt::UserRole + 1).toString().isEmpty();
+  return n;
 }
 
 QString InspectPanel::layer() const {

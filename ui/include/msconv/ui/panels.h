@@ -71,6 +71,8 @@ class InspectPanel : public QWidget {
   Q_OBJECT
  public:
   explicit InspectPanel(QString workspace, QWidget* parent = nullptr);
+  ~InspectPanel() override;
+  int datasetFaces() const;  // faces listed under "from dataset" (read in the background)
   void refresh();
   void setImage(const QString& path);
   void browse();                           // file dialog for the face image
@@ -88,6 +90,7 @@ class InspectPanel : public QWidget {
 
  Q_SIGNALS:
   void updated(const QString& kind);
+  void datasetListed();
 
  protected:
   void dragEnterEvent(class QDragEnterEvent* e) override;
@@ -104,7 +107,8 @@ class InspectPanel : public QWidget {
   QComboBox *method_, *target_, *colormap_;
   QSpinBox* top_;
   QCheckBox* shared_scale_;
-  QString failed_image_;  // the image whose error was last shown in a dialog
+  QString failed_image_;        // the image whose error was last shown in a dialog
+  std::thread dataset_thread_;  // lists the training set's faces (a .rec index can be large)
   QDoubleSpinBox* alpha_;
   QLabel *feature_view_, *cam_view_, *message_;
   QImage feature_, cam_;
