@@ -118,6 +118,17 @@ const char* kShortcuts =
     "Ctrl+O\tOpen a face image to inspect\n"
     "Ctrl+Q\tQuit";
 
+// A run the store does not hold, as the Runs panel lists it (architecture and operator from its
+// settings).
+PendingRun pendingRun(const QueuedRun& run, const QString& status, const QString& error) {
+  PendingRun p{run.name, status, {}, {}, error};
+  for (const auto& kv : run.settings) {
+    if (kv.startsWith("model.arch=")) p.arch = kv.mid(11);
+    if (kv.startsWith("model.op=")) p.op = kv.mid(9);
+  }
+  return p;
+}
+
 }  // namespace
 
 MainWindow::MainWindow(QString workspace, QWidget* parent)
@@ -195,16 +206,7 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
 
   // Runs that trained before this window opened: their logged curves.
   try {
-    for (const auto& h : runHistories(workspace_)) {
-      for (size_t i = 0; i < h.steps.size(); ++i)
-        training_->addStep(h.name, h.steps[i], h.loss[i], h.lr[i], h.samples_per_s[i],
-                           h.grad_norm[i], h.wall[i]);
-      for (const auto& v : h.validations) {
-        QMap<QString, double> qm;
-        for (const auto& [k, x] : v.metrics) qm.insert(k, x);
-        training_->addValidation(h.name, v.step, qm, v.wall);
-      }
-    }
+    for (const auto& h : runHistories(workspace_)) training_->addHistory(h);
   } catch (const Error& e) {
     statusBar()->showMessage(QString::fromStdString(e.what()));
   }
@@ -362,14 +364,7 @@ void MainWindow::saveQueue() {
 
 void MainWindow::updatePending() {
   std::vector<PendingRun> pending;
-  for (const auto& q : queue_) {
-    PendingRun p{q.name, "queued", {}, {}, {}};
-    for (const auto& kv : q.settings) {
-      if (kv.startsWith("model.arch=")) p.arch = kv.mid(11);
-      if (kv.startsWith("model.op=")) p.op = kv.mid(9);
-    }
-    pending.push_back(p);
-  }
+  for (const auto& q : queue_) pending.push_back(pendingRun(q, "queued", {}));
   pending.insert(pending.end(), failed_.begin(), failed_.end());
   runs_->setPending(std::move(pending));
   updateStatus();
@@ -386,12 +381,7 @@ TrainingWorker* MainWindow::launch(const QString& name, const QStringList& setti
   auto worker = std::make_unique<TrainingWorker>(workspace_, name, settings);
   TrainingWorker* w = worker.get();
   auto failed_early = [this, name, settings](const QString& message) {
-    PendingRun p{name, "failed", {}, {}, message};
-    for (const auto& kv : settings) {
-      if (kv.startsWith("model.arch=")) p.arch = kv.mid(11);
-      if (kv.startsWith("model.op=")) p.op = kv.mid(9);
-    }
-    failed_.push_back(p);
+    failed_.push_back(pendingRun({name, settings}, "failed", message));
   };
   connect(w, &TrainingWorker::started, this, [this](const QString&, qint64) {
     runs_->refresh();

@@ -55,16 +55,7 @@ QStringList writeReport(const QString& workspace, const QString& dir,
   // Training curves, exactly as the Training panel draws them.
   TrainingPanel charts;
   const auto histories = runHistories(workspace);
-  for (const auto& h : histories) {
-    for (size_t i = 0; i < h.steps.size(); ++i)
-      charts.addStep(h.name, h.steps[i], h.loss[i], h.lr[i], h.samples_per_s[i], h.grad_norm[i],
-                     h.wall[i]);
-    for (const auto& v : h.validations) {
-      QMap<QString, double> m;
-      for (const auto& [k, x] : v.metrics) m.insert(k, x);
-      charts.addValidation(h.name, v.step, m, v.wall);
-    }
-  }
+  for (const auto& h : histories) charts.addHistory(h);
   writeImage(out.filePath("training.png"), charts.render(1800, 960));
   written << out.filePath("training.png");
 

@@ -255,6 +255,16 @@ void TrainingPanel::updateBest(Series& s, int plot) {
   }
 }
 
+void TrainingPanel::addHistory(const RunHistory& h) {
+  for (size_t i = 0; i < h.steps.size(); ++i)
+    addStep(h.name, h.steps[i], h.loss[i], h.lr[i], h.samples_per_s[i], h.grad_norm[i], h.wall[i]);
+  for (const auto& v : h.validations) {
+    QMap<QString, double> m;
+    for (const auto& [k, x] : v.metrics) m.insert(k, x);
+    addValidation(h.name, v.step, m, v.wall);
+  }
+}
+
 void TrainingPanel::addStep(const QString& run, qint64 step, double loss, double lr,
                             double samples_per_s, double grad_norm, double wall) {
   if (wall <= 0) wall = nowSeconds();
@@ -499,11 +509,8 @@ void TrainingPanel::styleAxes() {
   }
 }
 
-QImage TrainingPanel::render(int width, int height) {
+void TrainingPanel::paintGrid(QCPPainter& painter, int width, int height) {
   replotIfDirty();
-  QImage out(width, height, QImage::Format_RGB32);
-  out.fill(plotBackground(dark_));
-  QCPPainter painter(&out);
   const int cw = width / 3, ch = height / 2;
   for (int i = 0; i < kPlots; ++i) {
     painter.save();
@@ -512,6 +519,13 @@ QImage TrainingPanel::render(int width, int height) {
     painter.restore();
   }
   painter.end();
+}
+
+QImage TrainingPanel::render(int width, int height) {
+  QImage out(width, height, QImage::Format_RGB32);
+  out.fill(plotBackground(dark_));
+  QCPPainter painter(&out);
+  paintGrid(painter, width, height);
   return out;
 }
 
@@ -522,7 +536,6 @@ bool TrainingPanel::exportPng(const QString& path, int width, int height) {
 }
 
 bool TrainingPanel::exportPdf(const QString& path, int width, int height) {
-  replotIfDirty();
   QSaveFile f(path);
   if (!f.open(QIODevice::WriteOnly)) return false;
   {
@@ -534,14 +547,7 @@ bool TrainingPanel::exportPdf(const QString& path, int width, int height) {
     QCPPainter painter(&pdf);
     painter.setMode(QCPPainter::pmVectorized);
     painter.setMode(QCPPainter::pmNoCaching);
-    const int cw = width / 3, ch = height / 2;
-    for (int i = 0; i < kPlots; ++i) {
-      painter.save();
-      painter.translate((i % 3) * cw, (i / 3) * ch);
-      plots_[i]->toPainter(&painter, cw, ch);
-      painter.restore();
-    }
-    painter.end();
+    paintGrid(painter, width, height);
   }
   return f.commit();
 }

@@ -15,6 +15,7 @@
 #include <QTimer>
 #include <QWidget>
 
+#include "msconv/ui/engine.h"
 #include "msconv/ui/smoothing.h"
 
 #include <map>
@@ -29,6 +30,7 @@ class QSlider;
 class QLabel;
 class QComboBox;
 class QCheckBox;
+class QCPPainter;
 
 namespace msconv::ui {
 
@@ -72,6 +74,8 @@ class TrainingPanel : public QWidget {
   bool exportPdf(const QString& path, int width = 1200, int height = 720);
   bool exportCsv(const QString& path) const;
   QImage render(int width, int height);
+  // A run's logged curves from the store (a run trained before the window opened).
+  void addHistory(const RunHistory& history);
 
  public Q_SLOTS:
   // `wall`: unix seconds of the point (0: now).
@@ -113,6 +117,7 @@ class TrainingPanel : public QWidget {
   void styleAxes();
   void replotIfDirty();
   void showCrosshair(int plot, double pixel_x);
+  void paintGrid(QCPPainter& painter, int width, int height);  // the six charts, 3 x 2
 
   std::vector<QCustomPlot*> plots_;
   std::vector<QCPItemStraightLine*> cross_;
