@@ -73,9 +73,12 @@ class Train(unittest.TestCase):
     def test_sigkill_then_resume(self):
         with tempfile.TemporaryDirectory() as ws:
             args = [BIN, "train", "--workspace", ws, "--name", "k", *TINY,
-                    "--set", "train.checkpoint_every=2", "--set", "train.max_steps=30"]
+                    "--set", "train.checkpoint_every=2", "--set", "train.max_steps=150"]
             p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             wait_for_metrics(ws, "k", 5, p)
+            # Long enough that the kill lands mid-run on a fast, quiet machine too (30 steps could
+            # finish between two polls).
+            self.assertIsNone(p.poll(), "the run ended before it could be killed")
             p.kill()
             p.communicate()
             # The store is readable and says what happened; metrics written before the kill stay.
@@ -89,9 +92,9 @@ class Train(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             after = json.loads(run("runs", "export", "k", "--workspace", ws).stdout)
             final = [m["step"] for m in after["metrics"] if m["key"] == "loss"]
-            self.assertEqual(final[-1], 30)
+            self.assertEqual(final[-1], 150)
             # Steps run again after the checkpoint replace their first rows: one row per step.
-            self.assertEqual(final, list(range(1, 31)))
+            self.assertEqual(final, list(range(1, 151)))
             self.assertEqual(json.loads(run("runs", "list", "--workspace", ws, "--json").stdout)[0]["status"], "done")
 
     def test_bad_config_is_one_line(self):
