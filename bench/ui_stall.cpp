@@ -3,8 +3,8 @@
 // worst stall as one JSON line. Run with QT_QPA_PLATFORM=offscreen (./lab bench does).
 #include <QApplication>
 #include <QElapsedTimer>
-#include <QTemporaryDir>
 #include <QTabWidget>
+#include <QTemporaryDir>
 #include <QTimer>
 
 #include <algorithm>
