@@ -214,9 +214,9 @@ int cmdCompare(const Argv& argv) {
       run = db->findRun(item);
       if (!run)
         throw Error("compare: '" + item + "' is neither a checkpoint nor a run in " + db->path());
-      const fs::path dir = fs::path(ws) / "runs" / run->name;
-      ckpt = fs::exists(dir / "best.ckpt") ? (dir / "best.ckpt").string()
-                                           : (dir / "last.ckpt").string();
+      ckpt = train::runCheckpoint(ws, run->name);
+      if (ckpt.empty())  // loading it names the missing file
+        ckpt = (fs::path(train::runDir(ws, run->name)) / "last.ckpt").string();
     }
     m["name"] = run ? run->name : fs::path(item).stem().string();
     std::map<std::string, double> metrics;

@@ -6,7 +6,6 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -119,9 +118,7 @@ int cmdRuns(const Argv& argv) {
   const std::string workspace = args.value("--workspace").value_or("runs");
   // A failed run's error, as its train.log recorded it.
   auto errorOf = [&](const store::RunRow& r) {
-    return r.status == "failed"
-               ? train::runError((std::filesystem::path(workspace) / "runs" / r.name).string())
-               : std::string();
+    return r.status == "failed" ? train::runError(workspace, r.name) : std::string();
   };
   auto runJson = [&](const store::RunRow& r) {
     nlohmann::json j{

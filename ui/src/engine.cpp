@@ -81,11 +81,6 @@ std::vector<RunHistory> runHistories(const QString& workspace) {
   for (const auto& r : db.runs()) {
     RunHistory h;
     h.name = QString::fromStdString(r.name);
-    h.status = QString::fromStdString(r.status);
-    h.op = QString::fromStdString(r.op);
-    if (r.status == "failed")
-      h.error = QString::fromStdString(
-          train::runError((fs::path(workspace.toStdString()) / "runs" / r.name).string()));
     std::map<int64_t, std::pair<double, std::map<std::string, double>>> by_step;
     for (const auto& m : db.metrics(r.id)) {
       auto& [wall, kv] = by_step[m.step];
@@ -124,10 +119,8 @@ std::vector<std::pair<QString, QString>> runCheckpoints(const QString& workspace
   std::vector<std::pair<QString, QString>> out;
   store::RunStore db(workspace.toStdString());
   for (const auto& r : db.runs()) {
-    const fs::path dir = fs::path(workspace.toStdString()) / "runs" / r.name;
-    const fs::path ck = fs::exists(dir / "best.ckpt") ? dir / "best.ckpt" : dir / "last.ckpt";
-    if (fs::exists(ck))
-      out.emplace_back(QString::fromStdString(r.name), QString::fromStdString(ck.string()));
+    const std::string ck = train::runCheckpoint(workspace.toStdString(), r.name);
+    if (!ck.empty()) out.emplace_back(QString::fromStdString(r.name), QString::fromStdString(ck));
   }
   return out;
 }

@@ -24,6 +24,8 @@
 #include <QTabWidget>
 #include <QToolBar>
 
+#include <algorithm>
+
 #include "msconv/error.h"
 #include "msconv/runtime.h"
 #include "msconv/ui/engine.h"
@@ -161,10 +163,10 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
   stop->setShortcut(QKeySequence("Ctrl+."));
   bar->addSeparator();
   bar->addWidget(new QLabel(" parallel runs "));
-  auto* parallel = new QSpinBox;
-  parallel->setRange(1, 16);
-  parallel->setToolTip("how many runs train at once; the rest wait in the queue");
-  bar->addWidget(parallel);
+  parallel_ = new QSpinBox;
+  parallel_->setRange(1, 16);
+  parallel_->setToolTip("how many runs train at once; the rest wait in the queue");
+  bar->addWidget(parallel_);
   connect(train, &QAction::triggered, this, &MainWindow::startQueue);
   connect(pause, &QAction::toggled, this, [this, pause](bool on) {
     pause->setText(on ? "Resume" : "Pause");
@@ -173,9 +175,7 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
   connect(stop, &QAction::triggered, this, [this] {
     for (auto& w : workers_) w->stop();
   });
-  connect(parallel, &QSpinBox::valueChanged, this, &MainWindow::setMaxParallel);
-  connect(this, &MainWindow::queueChanged, this,
-          [this, parallel] { parallel->setValue(max_parallel_); });
+  connect(parallel_, &QSpinBox::valueChanged, this, &MainWindow::setMaxParallel);
 
   auto* file = menuBar()->addMenu("&File");
   auto* refresh = file->addAction("Re-read the workspace", this, &MainWindow::refreshAll);
@@ -237,11 +237,9 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
   connect(runs_, &RunsPanel::visibilityChanged, training_, &TrainingPanel::setRunVisible);
   connect(runs_, &RunsPanel::runAction, this, [this](const QString& run, const QString& action) {
     if (action == "dequeue") {
-      for (size_t i = 0; i < queue_.size(); ++i)
-        if (queue_[i].name == run) {
-          queue_.erase(queue_.begin() + static_cast<long>(i));
-          break;
-        }
+      const auto it = std::find_if(queue_.begin(), queue_.end(),
+                                   [&](const QueuedRun& q) { return q.name == run; });
+      if (it != queue_.end()) queue_.erase(it);
       saveQueue();
       updatePending();
     } else if (action == "evaluate") {
@@ -282,7 +280,7 @@ void MainWindow::loadSettings() {
   training_->setLogY(s.value("charts/log_y", false).toBool());
   if (s.contains("charts/far")) training_->setFar(s.value("charts/far").toString());
   max_parallel_ = std::max(1, s.value("runs/max_parallel", 1).toInt());
-  Q_EMIT queueChanged();
+  parallel_->setValue(max_parallel_);
   setDark(s.value("window/dark", false).toBool());
 }
 

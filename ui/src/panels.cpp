@@ -85,12 +85,7 @@ EvalPanel::EvalPanel(QString workspace, QWidget* parent)
   split->addLayout(tables, 1);
   roc_ = new QCustomPlot;
   roc_->setMinimumSize(360, 300);
-  roc_->xAxis->setScaleType(QCPAxis::stLogarithmic);
-  roc_->xAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
-  roc_->xAxis->setLabel("FAR");
-  roc_->yAxis->setLabel("TAR");
-  roc_->legend->setVisible(true);
-  roc_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
+  setupRocPlot(roc_);
   roc_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
   split->addWidget(roc_, 1);
   layout->addLayout(split, 1);
@@ -205,9 +200,6 @@ void EvalPanel::start(const std::vector<std::pair<QString, QString>>& checkpoint
 void EvalPanel::show(const QString& label, const std::vector<SetEvaluation>& sets) {
   table_->setSortingEnabled(false);
   tar_table_->setSortingEnabled(false);
-  static const QColor colours[] = {QColor(31, 119, 180),  QColor(255, 127, 14),
-                                   QColor(44, 160, 44),   QColor(214, 39, 40),
-                                   QColor(148, 103, 189), QColor(140, 86, 75)};
   auto num = [](double v, int digits) {
     auto* item = new QTableWidgetItem;
     if (std::isnan(v))
@@ -244,20 +236,12 @@ void EvalPanel::show(const QString& label, const std::vector<SetEvaluation>& set
       }
       tar_table_->setItem(t, col, num(100 * tar, 2));
     }
-    auto* g = roc_->addGraph();
-    g->setName(label + " " + s.name);
-    g->setPen(QPen(colours[(roc_->graphCount() - 1) % 6], 2));
-    QVector<double> x, y;
-    for (size_t i = 0; i < s.roc_far.size(); ++i)
-      if (s.roc_far[i] > 0) x << s.roc_far[i], y << s.roc_tar[i];  // log axis: FAR 0 is off it
-    g->setData(x, y);
+    addRocCurve(roc_, label + " " + s.name, seriesColour(roc_->graphCount()), s.roc_far, s.roc_tar);
   }
   table_->setSortingEnabled(true);
   tar_table_->setSortingEnabled(true);
   table_->resizeColumnsToContents();
   tar_table_->resizeColumnsToContents();
-  roc_->rescaleAxes();
-  roc_->yAxis->setRange(0, 1.02);
   roc_->replot();
 }
 

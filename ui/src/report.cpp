@@ -61,12 +61,7 @@ QStringList writeReport(const QString& workspace, const QString& dir,
 
   // Every run's checkpoint on the sets it was validated on; the ROC curves on one chart.
   QCustomPlot roc;
-  roc.xAxis->setScaleType(QCPAxis::stLogarithmic);
-  roc.xAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
-  roc.xAxis->setLabel("FAR");
-  roc.yAxis->setLabel("TAR");
-  roc.legend->setVisible(true);
-  roc.axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
+  setupRocPlot(&roc);
   stylePlot(&roc, false);
   QJsonObject evaluations;
   std::vector<std::pair<QString, QString>> checkpoints = runCheckpoints(workspace);
@@ -104,18 +99,10 @@ QStringList writeReport(const QString& workspace, const QString& dir,
                        .arg(s.pairs)
                        .arg(pct(s.accuracy), pct(s.accuracy_std), pct(s.val), pct(s.auc),
                             tar_text.trimmed());
-      auto* g = roc.addGraph();
-      g->setName(name + " " + s.name);
-      g->setPen(QPen(charts.colourOf(name), 2));
-      QVector<double> x, y;
-      for (size_t i = 0; i < s.roc_far.size(); ++i)
-        if (s.roc_far[i] > 0) x << s.roc_far[i], y << s.roc_tar[i];
-      g->setData(x, y);
+      addRocCurve(&roc, name + " " + s.name, charts.colourOf(name), s.roc_far, s.roc_tar);
     }
     evaluations[name] = runs_sets;
   }
-  roc.rescaleAxes();
-  roc.yAxis->setRange(0, 1.02);
   writeImage(out.filePath("roc.png"), roc.toPixmap(900, 640).toImage());
   written << out.filePath("roc.png");
 

@@ -1,7 +1,6 @@
 #include "msconv/ui/runs_panel.h"
 
 #include <QComboBox>
-#include <QDir>
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -45,10 +44,8 @@ RunsPanel::RunsPanel(QString workspace, QWidget* parent)
     const QString run = cell(row, kName), status = cell(row, kStatus);
     QMenu menu(this);
     std::map<QAction*, QString> actions;
-    if (status == "running") {
+    if (status == "running") {  // the store has no paused state: both are offered
       actions[menu.addAction("Pause")] = "pause";
-      actions[menu.addAction("Stop (keeps a checkpoint)")] = "stop";
-    } else if (status == "paused") {
       actions[menu.addAction("Resume")] = "resume";
       actions[menu.addAction("Stop (keeps a checkpoint)")] = "stop";
     } else if (status == "queued") {
@@ -164,8 +161,7 @@ void RunsPanel::refresh() {
                    QString::fromStdString(r.op),
                    {}};
       if (r.status == "failed")
-        p.error = QString::fromStdString(
-            train::runError(QDir(workspace_).filePath("runs/" + p.name).toStdString()));
+        p.error = QString::fromStdString(train::runError(workspace_.toStdString(), r.name));
       const auto loss = db.metrics(r.id, "loss");
       steps.push_back(loss.empty() ? QString() : QString::number(loss.back().step));
       rows.push_back(std::move(p));
@@ -235,7 +231,9 @@ int RunsPanel::rowCount() const {
 
 QString RunsPanel::runDir(int row) const {
   const auto* item = table_->item(row, 0);
-  return item ? QDir(workspace_).filePath("runs/" + item->text()) : QString();
+  return item ? QString::fromStdString(
+                    train::runDir(workspace_.toStdString(), item->text().toStdString()))
+              : QString();
 }
 
 void RunsPanel::openScope(int row) {

@@ -40,10 +40,6 @@ constexpr bool kLogCapable[] = {true, false, false, true, true, true};
 constexpr int kBestSign[] = {-1, +1, +1, 0, +1, 0};
 constexpr bool kValidationPlot[] = {false, true, true, false, false, false};
 
-const QColor kPalette[] = {QColor(31, 119, 180),  QColor(255, 127, 14),  QColor(44, 160, 44),
-                           QColor(214, 39, 40),   QColor(148, 103, 189), QColor(140, 86, 75),
-                           QColor(227, 119, 194), QColor(23, 190, 207)};
-
 double nowSeconds() {
   return QDateTime::currentMSecsSinceEpoch() / 1000.0;
 }
@@ -111,10 +107,7 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
   });
   connect(far_box_, &QComboBox::currentTextChanged, this, [this](const QString& f) {
     if (f.isEmpty()) return;
-    if (auto* title = qobject_cast<QCPTextElement*>(plots_[kTar]->plotLayout()->element(0, 0)))
-      title->setText("TAR@FAR=" + f + " (mean over sets)");
-    for (auto& [name, run] : runs_) rebuildTar(name);
-    rebuild();
+    showFar(f);
     Q_EMIT settingsChanged();
   });
   connect(save, &QPushButton::clicked, this, [this] {
@@ -176,7 +169,7 @@ TrainingPanel::Run& TrainingPanel::runInfo(const QString& run) {
   auto it = runs_.find(run);
   if (it != runs_.end()) return it->second;
   Run r;
-  r.colour = kPalette[runs_.size() % (sizeof kPalette / sizeof kPalette[0])];
+  r.colour = seriesColour(runs_.size());
   return runs_.emplace(run, std::move(r)).first->second;
 }
 
@@ -243,16 +236,16 @@ void TrainingPanel::updateBest(Series& s, int plot) {
   if (sign == 0 || s.y.empty()) return;
   const auto& v = kValidationPlot[plot] ? s.y : s.sm;
   const int last = static_cast<int>(v.size()) - 1;
-  if (s.best_index < 0 || s.best_index > last || sign * v[last] > sign * v[s.best_index]) {
-    if (s.best_index < 0 || s.best_index > last) {  // a full scan (after a rebuild)
-      s.best_index = 0;
-      for (int i = 1; i <= last; ++i)
-        if (sign * v[i] > sign * v[s.best_index]) s.best_index = i;
-    } else {
-      s.best_index = last;
-    }
-    s.best->setData(QVector<double>{s.x[s.best_index]}, QVector<double>{v[s.best_index]}, true);
+  if (s.best_index < 0) {  // after a rebuild: scan all points
+    s.best_index = 0;
+    for (int i = 1; i <= last; ++i)
+      if (sign * v[i] > sign * v[s.best_index]) s.best_index = i;
+  } else if (sign * v[last] > sign * v[s.best_index]) {
+    s.best_index = last;
+  } else {
+    return;
   }
+  s.best->setData(QVector<double>{s.x[s.best_index]}, QVector<double>{v[s.best_index]}, true);
 }
 
 void TrainingPanel::addHistory(const RunHistory& h) {
@@ -287,17 +280,13 @@ void TrainingPanel::addValidation(const QString& run, qint64 step,
     if (it.key().endsWith("/accuracy")) sum += it.value(), ++n;
     const QString far = farOf(it.key());
     if (!far.isEmpty() && far_box_->findText(far) < 0) {
-      far_box_->blockSignals(true);
+      far_box_->blockSignals(true);  // not the user's choice: no settingsChanged
       far_box_->addItem(far);
       const bool pick = far == "1e-03" || far_box_->count() == 1;
+      if (pick) far_box_->setCurrentText(far);
       far_box_->blockSignals(false);
-      if (pick) {  // the paper's operating point when reported; the TAR series is rebuilt for it
-        far_box_->blockSignals(true);
-        far_box_->setCurrentText(far);
-        far_box_->blockSignals(false);
-        if (auto* title = qobject_cast<QCPTextElement*>(plots_[kTar]->plotLayout()->element(0, 0)))
-          title->setText("TAR@FAR=" + far + " (mean over sets)");
-        for (auto& [name, r] : runs_) rebuildTar(name);  // this validation included
+      if (pick) {      // the paper's operating point when reported
+        showFar(far);  // this validation included
         rebuilt = true;
       }
     }
@@ -315,6 +304,12 @@ void TrainingPanel::addTarPoint(const QString& run, double step, double wall,
   for (auto it = m.begin(); it != m.end(); ++it)
     if (farOf(it.key()) == far) sum += it.value(), ++n;
   if (n > 0) append(run, kTar, step, wall, sum / n);
+}
+
+void TrainingPanel::showFar(const QString& far) {
+  if (auto* title = qobject_cast<QCPTextElement*>(plots_[kTar]->plotLayout()->element(0, 0)))
+    title->setText("TAR@FAR=" + far + " (mean over sets)");
+  for (const auto& [name, r] : runs_) rebuildTar(name);
 }
 
 void TrainingPanel::rebuildTar(const QString& run) {

@@ -6,6 +6,7 @@
 
 #include "msconv/nn/backbone.h"
 #include "msconv/nn/complexity.h"
+#include "msconv/train/trainer.h"
 
 namespace fs = std::filesystem;
 
@@ -20,11 +21,7 @@ RunSummary summariseRun(const store::RunStore& db, const store::RunRow& run,
                         const std::string& workspace) {
   RunSummary s;
   s.name = run.name, s.arch = run.arch, s.op = run.op, s.status = run.status;
-  const fs::path dir = fs::path(workspace) / "runs" / run.name;
-  if (fs::exists(dir / "best.ckpt"))
-    s.checkpoint = (dir / "best.ckpt").string();
-  else if (fs::exists(dir / "last.ckpt"))
-    s.checkpoint = (dir / "last.ckpt").string();
+  s.checkpoint = train::runCheckpoint(workspace, run.name);
   auto model = nn::makeBackbone(run.arch, run.op);
   const auto cx = nn::measureComplexity(*model, 112, 1);
   s.params_m = cx.params / 1e6;

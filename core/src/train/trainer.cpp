@@ -136,8 +136,19 @@ std::string oneLine(std::string s) {
 
 }  // namespace
 
-std::string runError(const std::string& run_dir) {
-  std::ifstream in(fs::path(run_dir) / "train.log");
+std::string runDir(const std::string& workspace, const std::string& run) {
+  return (fs::path(workspace) / "runs" / run).string();
+}
+
+std::string runCheckpoint(const std::string& workspace, const std::string& run) {
+  const fs::path dir = runDir(workspace, run);
+  for (const char* name : {"best.ckpt", "last.ckpt"})
+    if (fs::exists(dir / name)) return (dir / name).string();
+  return {};
+}
+
+std::string runError(const std::string& workspace, const std::string& run) {
+  std::ifstream in(fs::path(runDir(workspace, run)) / "train.log");
   std::string line, last;
   while (std::getline(in, line))
     if (line.rfind("error: ", 0) == 0) last = line.substr(7);
@@ -237,7 +248,7 @@ TrainResult Trainer::run(const std::string& resume) {
                       db_owner->path());
         name = row->name;
       }
-      resume_ckpt = (fs::path(workspace_) / "runs" / name / "last.ckpt").string();
+      resume_ckpt = (fs::path(runDir(workspace_, name)) / "last.ckpt").string();
       if (!fs::exists(resume_ckpt))
         throw Error("--resume: run '" + row->name + "' has no checkpoint yet (" + resume_ckpt +
                     ")");
@@ -381,7 +392,7 @@ TrainResult Trainer::run(const std::string& resume) {
     run.name = !name_.empty() ? name_ : model->arch().name + "-" + model->op().baseName();
     if (db) run = db->createRun(run.name, c.toJson(), model->arch().name, model->op().str());
   }
-  const fs::path dir = fs::path(workspace_) / "runs" / run.name;
+  const fs::path dir = runDir(workspace_, run.name);
   std::ofstream log;  // stays closed (writes nothing) on ranks other than 0
   if (rank0) {
     fs::create_directories(dir);

@@ -66,8 +66,12 @@ class Trainer {
 // WORKSPACE/datasets on first use (keyed by its size and seed) and reused afterwards.
 std::string syntheticSet(const Config& c, const std::string& workspace);
 
+// A run's folder in a workspace: WORKSPACE/runs/NAME.
+std::string runDir(const std::string& workspace, const std::string& run);
+// A run's checkpoint to evaluate or inspect: best.ckpt, else last.ckpt, else "".
+std::string runCheckpoint(const std::string& workspace, const std::string& run);
 // The error a failed run stopped on, as its train.log recorded it ("" when there is none).
-std::string runError(const std::string& run_dir);
+std::string runError(const std::string& workspace, const std::string& run);
 
 // The workspace a checkpoint of WORKSPACE/runs/NAME/ belongs to, or "" for a loose file.
 std::string workspaceOfCheckpoint(const std::string& checkpoint);

@@ -40,9 +40,8 @@ std::vector<CompareRow> compareRuns(const QString& workspace);
 // A run's logged series from the store, for charting runs that trained earlier.
 struct RunHistory {
   QString name;
-  QString status, op, error;   // error: a failed run's message, from its log
-  std::vector<int64_t> steps;  // logged steps
-  std::vector<double> wall;    // unix seconds of each logged step
+  std::vector<int64_t> steps;                              // logged steps
+  std::vector<double> wall;                                // unix seconds of each logged step
   std::vector<double> loss, lr, samples_per_s, grad_norm;  // per logged step
   struct Validation {
     int64_t step = 0;

@@ -19,6 +19,7 @@
 class QLabel;
 class QTabWidget;
 class QAction;
+class QSpinBox;
 
 namespace msconv::ui {
 
@@ -71,9 +72,6 @@ class MainWindow : public QMainWindow {
   static QString scopeProgram();
   static QStringList scopeArguments(const QString& run_dir) { return {run_dir}; }
 
- Q_SIGNALS:
-  void queueChanged();
-
  protected:
   void closeEvent(QCloseEvent* e) override;
 
@@ -95,6 +93,7 @@ class MainWindow : public QMainWindow {
   ComparePanel* compare_;
   QLabel* status_;
   QAction* theme_action_ = nullptr;
+  QSpinBox* parallel_ = nullptr;
   std::vector<std::unique_ptr<TrainingWorker>> workers_;
   std::vector<QueuedRun> queue_;
   std::vector<PendingRun> failed_;  // runs that failed before the store knew them

@@ -112,6 +112,7 @@ class TrainingPanel : public QWidget {
   void append(const QString& run, int plot, double step, double wall, double y);
   void updateBest(Series& s, int plot);
   void rebuild();  // every graph from the raw points (axis, smoothing, FAR changes)
+  void showFar(const QString& far);  // the TAR chart's title and every run's TAR series
   void rebuildTar(const QString& run);
   void addTarPoint(const QString& run, double step, double wall, const QMap<QString, double>& m);
   void styleAxes();
