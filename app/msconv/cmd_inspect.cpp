@@ -42,22 +42,6 @@ double realOption(const Args& args, const std::string& name, double fallback) {
   throw Error(name + ": '" + *v + "' is not a number");
 }
 
-// The centre of training identity `id` from a training checkpoint's margin head.
-at::Tensor identityCentre(const std::string& ckpt, int64_t id) {
-  torch::serialize::InputArchive a, h;
-  a.load_from(ckpt);
-  if (!a.try_read("head", h))
-    throw Error(ckpt +
-                ": a model checkpoint without its training head; identity targets need "
-                "a training checkpoint (step-N.ckpt, last.ckpt, best.ckpt)");
-  torch::Tensor w;
-  h.read("weight", w);
-  if (id < 0 || id >= w.size(0))
-    throw Error(ckpt + ": identity " + std::to_string(id) + " is not one of the head's " +
-                std::to_string(w.size(0)) + " classes");
-  return w[id].clone();
-}
-
 }  // namespace
 
 int cmdFeatureMaps(const Argv& argv) {
@@ -127,16 +111,15 @@ int cmdGradCam(const Argv& argv) {
     throw Error(
         "--target cosine needs --reference IMG (another image of the same or another "
         "person)");
-  int64_t identity = -1;
-  if (target.rfind("identity:", 0) == 0) {
-    try {
-      identity = std::stoll(target.substr(9));
-    } catch (const std::exception&) {
-      throw Error("--target: '" + target + "' is not identity:N");
-    }
-  } else if (target != "cosine" && target != "norm") {
-    throw Error("--target: '" + target + "' is not cosine, norm or identity:N");
+  inspect::TargetSpec spec;
+  try {
+    spec = inspect::parseTargetSpec(target);
+  } catch (const Error& e) {
+    throw Error(std::string("--target: ") + e.what());
   }
+  const at::Tensor reference_image = spec.kind == inspect::CamTarget::Kind::kCosine
+                                         ? data::loadFaceImage(*reference, 112)
+                                         : at::Tensor();
   inspect::CamOptions o;
   o.method = inspect::camMethodFromName(args.value("--method").value_or("gradcam"));
   if (auto l = args.value("--layers")) o.layers = splitCommas(*l);
@@ -148,13 +131,7 @@ int cmdGradCam(const Argv& argv) {
   nlohmann::json j = nlohmann::json::array();
   for (const auto& ckpt : ckpts) {
     auto loaded = model::loadModel(ckpt);
-    inspect::CamTarget t;
-    if (target == "cosine") {
-      t = inspect::cosineTarget(*loaded.model, data::loadFaceImage(*reference, 112));
-    } else if (identity >= 0) {
-      t.kind = inspect::CamTarget::Kind::kIdentity;
-      t.identity_weight = identityCentre(ckpt, identity);
-    }
+    const auto t = inspect::makeCamTarget(spec, *loaded.model, ckpt, reference_image);
     inspect::CamRow row;
     row.label = fs::path(ckpt).parent_path().filename().string();
     if (row.label.empty() || row.label == ".") row.label = fs::path(ckpt).stem().string();

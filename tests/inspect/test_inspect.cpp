@@ -194,3 +194,27 @@ TEST(Inspect, GoldenGradCamFigure) {
                          "gradcam, target: embedding norm (untrained msnet-tiny, seed 7)"),
                "gradcam_msnet_tiny.png");
 }
+
+TEST(Inspect, TargetSpecsParseAndRejectClearly) {
+  using K = msconv::inspect::CamTarget::Kind;
+  EXPECT_EQ(msconv::inspect::parseTargetSpec("norm").kind, K::kNorm);
+  EXPECT_EQ(msconv::inspect::parseTargetSpec("cosine").kind, K::kCosine);
+  const auto id = msconv::inspect::parseTargetSpec("identity:3");
+  EXPECT_EQ(id.kind, K::kIdentity);
+  EXPECT_EQ(id.identity, 3);
+  for (const char* bad : {"identity:", "identity:x", "identity:-1", "identity:2b", "logit"}) {
+    try {
+      msconv::inspect::parseTargetSpec(bad);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const msconv::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+    }
+  }
+  // A cosine target without a reference, and an identity target of a model-only checkpoint.
+  auto model = msconv::nn::makeBackbone("msnet-tiny", "msconv-official");
+  EXPECT_THROW(
+      msconv::inspect::makeCamTarget(msconv::inspect::parseTargetSpec("cosine"), *model, "x.ckpt"),
+      msconv::Error);
+  const auto norm = msconv::inspect::makeCamTarget({}, *model, "unused.ckpt");
+  EXPECT_EQ(norm.kind, K::kNorm);
+}

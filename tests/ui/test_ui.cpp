@@ -367,6 +367,16 @@ class UiTest : public QObject {
     QVERIFY(w.inspect()->featureImage().width() > 300);
     QVERIFY(w.inspect()->camImage().width() > 400);
     QVERIFY(w.inspect()->exportPng("gradcam", out.filePath("cam.png")));
+    // identity:N targets the run's margin head (6 identities here), as msconv gradcam does.
+    const QString ck = w.evaluation()->checkpointBox()->itemData(0).toString();
+    const QString face0 = QDir(syn.path()).filePath("train/00000/000.jpg");
+    QVERIFY(gradcamFigure({ck}, face0, "gradcam", "identity:2", {}, "jet", 0.5).width() > 400);
+    try {
+      gradcamFigure({ck}, face0, "gradcam", "identity:999", {}, "jet", 0.5);
+      QFAIL("identity 999 was accepted");
+    } catch (const std::exception& e) {
+      QVERIFY2(QString(e.what()).contains("999"), e.what());
+    }
     QCOMPARE(QImage(out.filePath("cam.png")).size(), w.inspect()->camImage().size());
     // The report: the same charts and figures as files, tied together by index.html.
     const QString face = QDir(syn.path()).filePath("train/00000/000.jpg");

@@ -44,29 +44,28 @@ std::vector<SetEvaluation> evaluateCheckpoint(const QString& checkpoint, const Q
   if (paths.empty()) throw Error(ckpt + ": no validation sets; choose a .bin");
   std::vector<SetEvaluation> out;
   for (const auto& p : paths) {
-    if (fs::is_directory(p)) {  // an IJB-B/C folder (meta/, loose_crop/ or images)
-      const auto r = eval::evaluateIjb(*loaded.model, data::readIjb(p));
-      SetEvaluation s;
-      s.name = QString::fromStdString(r.name);
-      s.pairs = r.pairs;
-      s.auc = r.roc.auc;
-      s.accuracy = s.accuracy_std = s.val = s.xnorm = std::nan("");
-      s.tar_at_far = r.roc.tar_at_far;
-      for (const auto& pt : eval::thinRoc(r.roc, 400)) {
-        s.roc_far.push_back(pt.far);
-        s.roc_tar.push_back(pt.tar);
-      }
-      out.push_back(std::move(s));
-      continue;
-    }
-    const auto r = eval::verifyPairs(*loaded.model, data::readPairsBin(p), 64);
     SetEvaluation s;
-    s.name = QString::fromStdString(fs::path(p).stem().string());
-    s.pairs = r.pairs;
-    s.accuracy = r.accuracy, s.accuracy_std = r.accuracy_std, s.val = r.val, s.xnorm = r.xnorm;
-    s.auc = r.roc.auc;
-    s.tar_at_far = r.tar_at_far;
-    for (const auto& pt : eval::thinRoc(r.roc, 400)) {
+    eval::IjbResult ijb;
+    eval::VerificationResult pairs;
+    const eval::Roc* roc = nullptr;
+    if (fs::is_directory(p)) {  // an IJB-B/C folder (meta/, loose_crop/ or images)
+      ijb = eval::evaluateIjb(*loaded.model, data::readIjb(p));
+      s.name = QString::fromStdString(ijb.name);
+      s.pairs = ijb.pairs;
+      s.accuracy = s.accuracy_std = s.val = s.xnorm = std::nan("");  // 1:1 protocol: ROC only
+      s.tar_at_far = ijb.roc.tar_at_far;
+      roc = &ijb.roc;
+    } else {
+      pairs = eval::verifyPairs(*loaded.model, data::readPairsBin(p), 64);
+      s.name = QString::fromStdString(fs::path(p).stem().string());
+      s.pairs = pairs.pairs;
+      s.accuracy = pairs.accuracy, s.accuracy_std = pairs.accuracy_std, s.val = pairs.val;
+      s.xnorm = pairs.xnorm;
+      s.tar_at_far = pairs.tar_at_far;
+      roc = &pairs.roc;
+    }
+    s.auc = roc->auc;
+    for (const auto& pt : eval::thinRoc(*roc, 400)) {
       s.roc_far.push_back(pt.far);
       s.roc_tar.push_back(pt.tar);
     }
@@ -208,16 +207,16 @@ QImage gradcamFigure(const QStringList& checkpoints, const QString& image, const
                      const QString& target, const QString& reference, const QString& colormap,
                      double alpha) {
   const auto x = data::loadFaceImage(image.toStdString(), 112);
+  const auto spec = inspect::parseTargetSpec(target.toStdString());
+  const at::Tensor ref = spec.kind == inspect::CamTarget::Kind::kCosine && !reference.isEmpty()
+                             ? data::loadFaceImage(reference.toStdString(), 112)
+                             : at::Tensor();
   inspect::CamOptions o;
   o.method = inspect::camMethodFromName(method.toStdString());
   std::vector<inspect::CamRow> rows;
   for (const auto& ck : checkpoints) {
     auto loaded = model::loadModel(ck.toStdString());
-    inspect::CamTarget t;
-    if (target == "cosine") {
-      if (reference.isEmpty()) throw Error("the cosine target needs a reference image");
-      t = inspect::cosineTarget(*loaded.model, data::loadFaceImage(reference.toStdString(), 112));
-    }
+    const auto t = inspect::makeCamTarget(spec, *loaded.model, ck.toStdString(), ref);
     rows.push_back({fs::path(ck.toStdString()).parent_path().filename().string() + " " + loaded.op,
                     inspect::computeCams(*loaded.model, x, t, o)});
   }

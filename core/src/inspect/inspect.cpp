@@ -189,6 +189,54 @@ CamTarget cosineTarget(nn::BackboneImpl& model, const at::Tensor& reference) {
   return t;
 }
 
+TargetSpec parseTargetSpec(const std::string& text) {
+  TargetSpec spec;
+  if (text == "cosine") {
+    spec.kind = CamTarget::Kind::kCosine;
+  } else if (text.rfind("identity:", 0) == 0) {
+    spec.kind = CamTarget::Kind::kIdentity;
+    try {
+      size_t used = 0;
+      spec.identity = std::stoll(text.substr(9), &used);
+      if (used != text.size() - 9 || spec.identity < 0) throw Error("");
+    } catch (const std::exception&) {
+      throw Error("'" + text + "' is not identity:N");
+    }
+  } else if (text != "norm") {
+    throw Error("'" + text + "' is not cosine, norm or identity:N");
+  }
+  return spec;
+}
+
+CamTarget makeCamTarget(const TargetSpec& spec, nn::BackboneImpl& model,
+                        const std::string& checkpoint, const at::Tensor& reference) {
+  CamTarget t;
+  if (spec.kind == CamTarget::Kind::kCosine) {
+    if (!reference.defined()) throw Error("the cosine target needs a reference image");
+    return cosineTarget(model, reference);
+  }
+  if (spec.kind == CamTarget::Kind::kIdentity) {
+    torch::serialize::InputArchive a, h;
+    try {
+      a.load_from(checkpoint);
+    } catch (const c10::Error&) {
+      throw Error(checkpoint + ": not an MSConv Lab checkpoint");
+    }
+    if (!a.try_read("head", h))
+      throw Error(checkpoint +
+                  ": a model checkpoint without its training head; identity targets need "
+                  "a training checkpoint (step-N.ckpt, last.ckpt, best.ckpt)");
+    torch::Tensor w;
+    h.read("weight", w);
+    if (spec.identity >= w.size(0))
+      throw Error(checkpoint + ": identity " + std::to_string(spec.identity) +
+                  " is not one of the head's " + std::to_string(w.size(0)) + " classes");
+    t.kind = CamTarget::Kind::kIdentity;
+    t.identity_weight = w[spec.identity].clone();
+  }
+  return t;
+}
+
 cv::Mat CamResult::average() const {
   if (cams.empty()) return {};
   cv::Mat acc = cv::Mat::zeros(cams[0].size(), CV_32F);

@@ -73,6 +73,20 @@ struct CamTarget {
 // (eval mode, no gradient).
 CamTarget cosineTarget(nn::BackboneImpl& model, const at::Tensor& reference);
 
+// A target as the CLI and the workbench name it: "cosine", "norm" or "identity:N". Throws
+// msconv::Error naming the text.
+struct TargetSpec {
+  CamTarget::Kind kind = CamTarget::Kind::kNorm;
+  int64_t identity = -1;
+};
+TargetSpec parseTargetSpec(const std::string& text);
+
+// The target a spec names for one model: the cosine to `reference` (3 x H x W; required for
+// cosine), the embedding norm, or the margin-head logit of identity N, whose centre is read from
+// training checkpoint `checkpoint`. Throws msconv::Error naming the checkpoint or identity.
+CamTarget makeCamTarget(const TargetSpec& spec, nn::BackboneImpl& model,
+                        const std::string& checkpoint, const at::Tensor& reference = {});
+
 struct CamOptions {
   CamMethod method = CamMethod::kGradCam;
   std::vector<std::string> layers;  // empty: the last unit of each stage
