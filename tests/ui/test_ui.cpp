@@ -367,6 +367,14 @@ class UiTest : public QObject {
     QVERIFY(w.inspect()->featureImage().width() > 300);
     QVERIFY(w.inspect()->camImage().width() > 400);
     QVERIFY(w.inspect()->exportPng("gradcam", out.filePath("cam.png")));
+    // A face from a RecordIO set: written to a file once, readable, the same file next time.
+    QVERIFY(QProcess::execute(MSCONV_BIN, {"data", "pack", syn.filePath("train"), "-o",
+                                           out.filePath("faces")}) == 0);
+    const auto samples = datasetSamples(out.filePath("faces.rec"), 10);
+    QCOMPARE(samples.size(), size_t(4));  // one per identity
+    const QString from_rec = datasetImageFile(out.filePath("faces.rec"), samples[1].second);
+    QCOMPARE(QImage(from_rec).size(), QSize(112, 112));
+    QCOMPARE(datasetImageFile(out.filePath("faces.rec"), samples[1].second), from_rec);
     // identity:N targets the run's margin head (6 identities here), as msconv gradcam does.
     const QString ck = w.evaluation()->checkpointBox()->itemData(0).toString();
     const QString face0 = QDir(syn.path()).filePath("train/00000/000.jpg");

@@ -180,15 +180,29 @@ QString datasetImageFile(const QString& dataset, qint64 index) {
     const fs::path p = set->describe(static_cast<size_t>(index));
     if (fs::exists(p)) return QString::fromStdString(p.string());
   }
+  // A record: its encoded image in a file named after the set (path, size, time) and index,
+  // written once (beside, then renamed into place, so a cut write never leaves a broken image
+  // under that name).
+  const fs::path dir = fs::temp_directory_path() / "msconv-lab";
+  std::error_code ec;
+  const std::string key =
+      set->path() + ":" + std::to_string(fs::file_size(set->path(), ec)) + ":" +
+      std::to_string(fs::last_write_time(set->path(), ec).time_since_epoch().count());
+  const std::string stem =
+      "sample-" + std::to_string(std::hash<std::string>{}(key)) + "-" + std::to_string(index);
+  for (const char* ext : {".jpg", ".png"})
+    if (fs::exists(dir / (stem + ext)))
+      return QString::fromStdString((dir / (stem + ext)).string());
   const std::string bytes = set->encoded(static_cast<size_t>(index));
   const bool png = bytes.size() > 4 && static_cast<unsigned char>(bytes[0]) == 0x89;
-  const fs::path dir = fs::temp_directory_path() / "msconv-lab";
+  const fs::path out = dir / (stem + (png ? ".png" : ".jpg")), part = out.string() + ".part";
   fs::create_directories(dir);
-  const fs::path out =
-      dir / ("sample-" + std::to_string(std::hash<std::string>{}(dataset.toStdString())) + "-" +
-             std::to_string(index) + (png ? ".png" : ".jpg"));
-  std::ofstream(out, std::ios::binary)
-      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream f(part, std::ios::binary);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  f.close();
+  if (!f)
+    throw Error(part.string() + ": cannot write " + set->describe(static_cast<size_t>(index)));
+  fs::rename(part, out);
   return QString::fromStdString(out.string());
 }
 
