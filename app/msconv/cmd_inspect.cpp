@@ -4,7 +4,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -17,7 +16,6 @@
 #include "msconv/nn/backbone.h"
 #include "msconv/viz/figure.h"
 
-namespace fs = std::filesystem;
 
 namespace msconv::cli {
 namespace {
@@ -133,9 +131,7 @@ int cmdGradCam(const Argv& argv) {
     auto loaded = model::loadModel(ckpt);
     const auto t = inspect::makeCamTarget(spec, *loaded.model, ckpt, reference_image);
     inspect::CamRow row;
-    row.label = fs::path(ckpt).parent_path().filename().string();
-    if (row.label.empty() || row.label == ".") row.label = fs::path(ckpt).stem().string();
-    row.label += " " + loaded.op;
+    row.label = inspect::camRowLabel(ckpt, loaded.op);
     row.result = inspect::computeCams(*loaded.model, image, t, o);
     j.push_back({{"checkpoint", ckpt},
                  {"op", loaded.op},

@@ -231,7 +231,7 @@ QImage gradcamFigure(const QStringList& checkpoints, const QString& image, const
   for (const auto& ck : checkpoints) {
     auto loaded = model::loadModel(ck.toStdString());
     const auto t = inspect::makeCamTarget(spec, *loaded.model, ck.toStdString(), ref);
-    rows.push_back({fs::path(ck.toStdString()).parent_path().filename().string() + " " + loaded.op,
+    rows.push_back({inspect::camRowLabel(ck.toStdString(), loaded.op),
                     inspect::computeCams(*loaded.model, x, t, o)});
   }
   return toQImage(inspect::camFigure(inspect::tensorToBgr(x), rows,

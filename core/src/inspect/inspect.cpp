@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include "msconv/error.h"
 #include "msconv/nn/backbone.h"
@@ -187,6 +188,13 @@ CamTarget cosineTarget(nn::BackboneImpl& model, const at::Tensor& reference) {
   t.reference = model.forward(reference.unsqueeze(0))[0];
   model.train(was_training);
   return t;
+}
+
+std::string camRowLabel(const std::string& checkpoint, const std::string& op) {
+  const std::filesystem::path p(checkpoint);
+  std::string label = p.parent_path().filename().string();
+  if (label.empty() || label == ".") label = p.stem().string();
+  return label + " " + op;
 }
 
 TargetSpec parseTargetSpec(const std::string& text) {

@@ -73,6 +73,10 @@ struct CamTarget {
 // (eval mode, no gradient).
 CamTarget cosineTarget(nn::BackboneImpl& model, const at::Tensor& reference);
 
+// A figure row's label for a checkpoint: its run folder's name (its file name for a loose
+// checkpoint) and the operator.
+std::string camRowLabel(const std::string& checkpoint, const std::string& op);
+
 // A target as the CLI and the workbench name it: "cosine", "norm" or "identity:N". Throws
 // msconv::Error naming the text.
 struct TargetSpec {
