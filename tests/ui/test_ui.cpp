@@ -236,6 +236,12 @@ class UiTest : public QObject {
     QCOMPARE(w.runs()->cell(bad, RunsPanel::kStatus), QString("failed"));
     QVERIFY2(w.runs()->cell(bad, RunsPanel::kError).contains("/nonexistent/faces"),
              qPrintable(w.runs()->cell(bad, RunsPanel::kError)));
+    // The Compare table (it builds every run's model) fills when it is first shown.
+    QCOMPARE(w.compare()->rows(), 0);
+    w.tabs()->setCurrentWidget(w.compare());
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QCOMPARE(w.compare()->rows(), 2);
     // Both finished runs are on the chart in their own colours; unchecking one hides it.
     QCOMPARE(w.training()->pointCount("second", "loss"), 3);
     QVERIFY(w.training()->colourOf("first") != w.training()->colourOf("second"));

@@ -317,7 +317,7 @@ void MainWindow::refreshAll() {
   runs_->refresh();
   eval_->refresh();
   inspect_->refresh();
-  compare_->refresh();
+  compare_->invalidate();
 }
 
 int MainWindow::runningCount() const {

@@ -555,10 +555,20 @@ ComparePanel::ComparePanel(QString workspace, QWidget* parent)
     const QString f = QFileDialog::getSaveFileName(this, "Export", "compare.csv", "CSV (*.csv)");
     if (!f.isEmpty()) exportCsv(f);
   });
-  refresh();
+}
+
+void ComparePanel::invalidate() {
+  stale_ = true;
+  if (isVisible()) refresh();
+}
+
+void ComparePanel::showEvent(QShowEvent* e) {
+  QWidget::showEvent(e);
+  if (stale_) refresh();
 }
 
 void ComparePanel::refresh() {
+  stale_ = false;
   std::vector<CompareRow> rows;
   try {
     rows = compareRuns(workspace_);

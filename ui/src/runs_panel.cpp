@@ -111,8 +111,7 @@ RunsPanel::RunsPanel(QString workspace, QWidget* parent)
     if (!error.isEmpty()) return;
     Q_EMIT launchRequested(runName(), s);
   });
-  validate();
-  refresh();
+  validate();  // the table fills on refresh() or setPending()
 }
 
 QStringList RunsPanel::settings(QString* error) const {

@@ -119,13 +119,21 @@ class ComparePanel : public QWidget {
   Q_OBJECT
  public:
   explicit ComparePanel(QString workspace, QWidget* parent = nullptr);
+  // Re-reads the store and measures each run's model (parameters, MACs): now.
   void refresh();
+  // The store changed: refresh now if the panel is on screen, else when it is next shown (the
+  // measurement builds every run's model, which start-up need not wait for).
+  void invalidate();
   int rows() const;
   bool exportCsv(const QString& path) const;
+
+ protected:
+  void showEvent(QShowEvent* e) override;
 
  private:
   QString workspace_;
   QTableWidget* table_;
+  bool stale_ = true;
 };
 
 }  // namespace msconv::ui

@@ -35,7 +35,7 @@ class RunsPanel : public QWidget {
   QStringList settings(QString* error) const;
   QString runName() const;
   bool launchEnabled() const;
-  void refresh();  // re-reads the store
+  void refresh();  // re-reads the store (the table is empty until the first refresh)
   // The queue's runs, listed above the store's.
   void setPending(std::vector<PendingRun> pending);
   // The colour each run is drawn in (the Training panel's).
