@@ -16,7 +16,6 @@
 #include "msconv/nn/backbone.h"
 #include "msconv/viz/figure.h"
 
-
 namespace msconv::cli {
 namespace {
 
