@@ -1,5 +1,6 @@
 """PyTorch Python peer of bench_train.cpp: the same training step (forward, backward, SGD) on the
-same backbone written the authors' way (tests/python/reference_models.py), timed the same way.
+same backbone as the authors' model.py writes it (tests/python/authors_msnet.py), timed the same
+way.
 
 usage: train_step.py ARCH BATCH SECONDS THREADS  -> prints {"samples_per_s": ...}
 """
@@ -12,13 +13,12 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
                                 "python"))
-import reference_models as rm  # noqa: E402
+import authors_msnet as am  # noqa: E402
 from timing import time_calls  # noqa: E402
 
 ARCHS = {
-    "msnet-tiny": lambda: rm.MSNet([1, 1, 1, 1], lambda c, s: rm.MSConv(c, s, G=8, L=8),
-                                   width=0.125),
-    "msnet50": lambda: rm.MSNet([3, 4, 6, 3], lambda c, s: rm.MSConv(c, s)),
+    "msnet-tiny": lambda: am.msnet_tiny(512),
+    "msnet50": lambda: am.msnet50(512),
 }
 
 

@@ -23,7 +23,7 @@ TEST(StateDict, ReadsPyTorchZipArchives) {
   ASSERT_TRUE(m.count("convs.0.0.weight"));
   EXPECT_EQ(m["convs.0.0.weight"].sizes(), (std::vector<int64_t>{64, 2, 3, 3}));
   EXPECT_EQ(m["convs.0.1.num_batches_tracked"].scalar_type(), torch::kInt64);
-  EXPECT_EQ(m["fc_d.2.weight"].sizes(), (std::vector<int64_t>{64}));
+  EXPECT_EQ(m["fc_d.2.weight"].sizes(), (std::vector<int64_t>{1}));  // nn.PReLU(): one slope
   // Order is the state_dict's own.
   EXPECT_EQ(t.front().first, "convs.0.0.weight");
 }

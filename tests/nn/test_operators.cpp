@@ -16,19 +16,22 @@ using msconv::test::closeTo;
 
 namespace {
 
-Operator build(const std::string& spec, int channels, int stride, int groups = 32, int L = 32) {
+Operator build(const std::string& spec, int channels, int stride, int groups = 32, int L = 32,
+               PReluSlopes prelu = PReluSlopes::kShared) {
   OpContext ctx;
   ctx.channels = channels;
   ctx.stride = stride;
   ctx.default_groups = groups;
   ctx.default_min_dim = L;
+  ctx.prelu = prelu;
   return makeOperator(parseOpSpec(spec), ctx);
 }
 
 void expectMatchesPyTorch(const nlohmann::json& c) {
   const std::string name = c["name"];
   SCOPED_TRACE(name + " (" + std::string(c["op"]) + ")");
-  Operator op = build(c["op"], c["channels"], c["stride"], c["groups"], c["min_dim"]);
+  Operator op = build(c["op"], c["channels"], c["stride"], c["groups"], c["min_dim"],
+                      c["prelu"] == "channel" ? PReluSlopes::kPerChannel : PReluSlopes::kShared);
   const auto state = io::readTorchFile(test::fixtureDir() + "/" + name + "_state.pt");
   io::loadStateDict(*op, state, /*allow_partial=*/false, name);
   auto ref = test::readFixture(name + "_io.pt");
@@ -265,4 +268,43 @@ TEST(PReLU, MatchesLibTorchForwardAndBackward) {
   const auto x = torch::randn({2, 8, 5, 5}).contiguous(torch::MemoryFormat::ChannelsLast);
   const auto w = torch::rand({8});
   EXPECT_TRUE(closeTo(preluForward(x, w), torch::prelu(x.contiguous(), w)));
+}
+
+TEST(PReLU, OneSharedSlopeMatchesLibTorchInEveryLayout) {
+  torch::manual_seed(9);
+  // Large enough for several gradient chunks; NCHW, channels-last and 2-d.
+  for (const auto& [shape, last] :
+       std::vector<std::pair<std::vector<int64_t>, bool>>{{{4, 32, 33, 17}, false},
+                                                          {{4, 32, 33, 17}, true},
+                                                          {{3, 5}, false},
+                                                          {{1, 1, 1, 1}, false}}) {
+    SCOPED_TRACE(::testing::PrintToString(shape) + (last ? " channels-last" : ""));
+    auto base = torch::randn(shape);
+    if (last) base = base.contiguous(torch::MemoryFormat::ChannelsLast);
+    const auto x = base.clone().requires_grad_(true);
+    const auto w = torch::full({1}, 0.3).requires_grad_(true);
+    const auto x2 = base.contiguous().clone().requires_grad_(true);
+    const auto w2 = w.detach().clone().requires_grad_(true);
+    const auto y = preluForward(x, w), y2 = torch::prelu(x2, w2);
+    EXPECT_TRUE(y.equal(y2));
+    EXPECT_EQ(y.strides(), x.strides());  // the layout is kept
+    const auto g = torch::randn_like(y2);
+    (y * g).sum().backward();
+    (y2 * g).sum().backward();
+    EXPECT_TRUE(closeTo(x.grad(), x2.grad(), 1e-6, 1e-7));
+    EXPECT_TRUE(closeTo(w.grad(), w2.grad(), 1e-5, 1e-5));
+  }
+  // The slope's gradient does not depend on the thread count (fixed chunks).
+  const auto x = torch::randn({8, 16, 40, 40});
+  const auto g = torch::randn_like(x);
+  auto slopeGrad = [&](int threads) {
+    at::set_num_threads(threads);
+    const auto w = torch::full({1}, 0.2).requires_grad_(true);
+    (preluForward(x, w) * g).sum().backward();
+    return w.grad().item<float>();
+  };
+  const int before = at::get_num_threads();
+  const float one = slopeGrad(1), two = slopeGrad(2);
+  at::set_num_threads(before);
+  EXPECT_EQ(one, two);
 }

@@ -68,3 +68,62 @@ TEST(ArchSpec, RegistryAndErrors) {
   EXPECT_EQ(defaultOpFor(parseArch("iresnet18")).str(), "conv");
   EXPECT_THROW(parseArch("resnet50"), Error);
 }
+
+TEST(ArchSpec, OptionsRoundTripAndPresetsAreNamesLikeAnyOther) {
+  for (const auto& a : listArchs()) {
+    SCOPED_TRACE(a.name);
+    EXPECT_EQ(a.str(), a.name);
+    EXPECT_EQ(parseArch(a.str()), a);
+    // Each preset is its family's full-size model with options, and prints as its own name.
+    const std::string expansion = presetExpansion(a);
+    if (a.name == "msnet50" || a.name == "iresnet50") {
+      EXPECT_EQ(expansion, "");
+    } else {
+      EXPECT_EQ(parseArch(expansion), a) << expansion;
+      EXPECT_EQ(parseArch(expansion).str(), a.name);
+    }
+  }
+  EXPECT_EQ(presetExpansion(parseArch("msnet-tiny")), "msnet50:width=0.125,blocks=1-1-1-1,G=8,L=8");
+  EXPECT_EQ(parseArch("msnet50:blocks=2-2-2-2").str(), "msnet26");
+  const ArchSpec a = parseArch(
+      "msnet50:width=0.5,blocks=2-3-4-1,G=16,L=16,embedding=256,"
+      "stem_stride=1,prelu=channel");
+  EXPECT_EQ(a.width, 0.5);
+  EXPECT_EQ(a.blocks, (std::vector<int>{2, 3, 4, 1}));
+  EXPECT_EQ(a.op_groups, 16);
+  EXPECT_EQ(a.embedding, 256);
+  EXPECT_EQ(a.stem_stride, 1);
+  EXPECT_EQ(a.prelu, PReluSlopes::kPerChannel);
+  EXPECT_EQ(a.str(),
+            "msnet50:width=0.5,blocks=2-3-4-1,G=16,L=16,embedding=256,stem_stride=1,prelu=channel");
+  EXPECT_EQ(parseArch(a.str()), a);
+  // Options on a preset are written against that preset; key order does not matter.
+  EXPECT_EQ(parseArch("msnet-tiny:embedding=128").str(), "msnet-tiny:embedding=128");
+  EXPECT_EQ(parseArch("msnet-tiny:L=16,G=4"), parseArch("msnet-tiny:G=4,L=16"));
+  // The frames' slopes: one shared slope in MSNet, one per channel in iResNet.
+  EXPECT_EQ(parseArch("msnet101").prelu, PReluSlopes::kShared);
+  EXPECT_EQ(parseArch("iresnet-tiny").prelu, PReluSlopes::kPerChannel);
+}
+
+TEST(ArchSpec, ShapesThatCannotBeBuiltNameTheKey) {
+  auto message = [](const std::string& text) {
+    try {
+      parseArch(text);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message("msnet50:width=0").find("option 'width'"), std::string::npos);
+  EXPECT_NE(message("msnet50:width=abc").find("option 'width'"), std::string::npos);
+  EXPECT_NE(message("msnet50:blocks=3-4--6").find("option 'blocks'"), std::string::npos);
+  EXPECT_NE(message("msnet50:blocks=3-4-6").find("four unit counts"), std::string::npos);
+  EXPECT_NE(message("msnet50:blocks=3-4-6-0").find("option 'blocks'"), std::string::npos);
+  EXPECT_NE(message("msnet50:blocks=3-4-6--3").find("option 'blocks'"), std::string::npos);
+  EXPECT_NE(message("msnet50:G=-2").find("option 'G'"), std::string::npos);
+  EXPECT_NE(message("msnet50:embedding=0").find("option 'embedding'"), std::string::npos);
+  EXPECT_NE(message("msnet50:prelu=some").find("option 'prelu'"), std::string::npos);
+  EXPECT_NE(message("msnet50:depth=3").find("unknown option 'depth'"), std::string::npos);
+  EXPECT_NE(message("msnet50:width").find("not key=value"), std::string::npos);
+  EXPECT_NE(message("resnet50:width=1").find("unknown architecture 'resnet50'"), std::string::npos);
+}

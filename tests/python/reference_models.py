@@ -1,21 +1,30 @@
 """Independent PyTorch reference implementations, written the way the original authors wrote them.
 
-MSConv in the authors' layout (convs / fc / fcs / fc_d, BN + PReLU everywhere), the paper's form,
-SKConv as in SKNet's reference code (stacked branches, softmax over the branch axis), SCConv as in
-its reference code (SRU then CRU), the authors' MSNet frame and insightface's iResNet. Used by the
-test fixtures only; the C++ library shares no code with this file.
+MSConv in the authors' layout (convs / fc / fcs / fc_d, BN + PReLU everywhere, one shared PReLU
+slope as their nn.PReLU()) with the ablation switches, the paper's form, SKConv as in SKNet's
+reference code (stacked branches, softmax over the branch axis), SCConv as its reference code
+(cheng-haha/ScConv: SRU then CRU, line for line in behaviour) and insightface's iResNet. The
+authors' MSNet frame is in authors_msnet.py, as their file writes it. Used by the test fixtures
+only; the C++ library shares no code with this file.
+
+`slopes` is the frame's PReLU: "shared" (nn.PReLU(), the authors' MSNet) or "channel"
+(nn.PReLU(C), insightface's iResNet); an operator's own PReLUs follow its frame.
 """
 import torch
 from torch import nn
 import torch.nn.functional as F
 
 
-def conv_bn(cin, cout, k=1, stride=1, dilation=1, groups=1, act=None):
+def prelu(channels, slopes):
+    return nn.PReLU() if slopes == "shared" else nn.PReLU(channels)
+
+
+def conv_bn(cin, cout, k=1, stride=1, dilation=1, groups=1, act=None, slopes="shared"):
     pad = dilation * (k // 2)
     layers = [nn.Conv2d(cin, cout, k, stride, pad, dilation=dilation, groups=groups, bias=False),
               nn.BatchNorm2d(cout)]
     if act == "prelu":
-        layers.append(nn.PReLU(cout))
+        layers.append(prelu(cout, slopes))
     elif act == "relu":
         layers.append(nn.ReLU(inplace=False))
     return nn.Sequential(*layers)
@@ -25,17 +34,18 @@ class MSConv(nn.Module):
     """MSConv. official=True: the authors' layer details; False: the paper's Algorithm 1."""
 
     def __init__(self, features, stride=1, G=32, r=16, L=32, dilations=(1, 2), fusion="mul",
-                 diff="sub", official=True):
+                 diff="sub", official=True, slopes="shared"):
         super().__init__()
         d = max(features // r, L)
         act = "prelu" if official else "relu"
         self.official, self.fusion, self.diff = official, fusion, diff
-        self.convs = nn.ModuleList([conv_bn(features, features, 3, stride, dl, G, act)
+        self.convs = nn.ModuleList([conv_bn(features, features, 3, stride, dl, G, act, slopes)
                                     for dl in dilations])
-        self.fc = conv_bn(features, d, act=act)
+        self.fc = conv_bn(features, d, act=act, slopes=slopes)
         if official:
-            self.fcs = nn.ModuleList([conv_bn(d, features, act="prelu") for _ in range(2)])
-            self.fc_d = conv_bn(features, features, act="prelu")
+            self.fcs = nn.ModuleList([conv_bn(d, features, act="prelu", slopes=slopes)
+                                      for _ in range(2)])
+            self.fc_d = conv_bn(features, features, act="prelu", slopes=slopes)
         else:
             self.fcs = nn.ModuleList([nn.Conv2d(d, features, 1) for _ in range(2)])
         self.gap = nn.AdaptiveAvgPool2d(1)
@@ -71,96 +81,103 @@ class SKConv(nn.Module):
         return (feats * self.softmax(att)).sum(dim=1)
 
 
-class SCConv(nn.Module):
-    """SRU (GroupNorm, gamma-weighted gate, mask split, cross reconstruction), then CRU, then the
-    frame's BN + PReLU. Stride: a 3x3 average pool between SRU and CRU."""
+class SRU(nn.Module):
+    """cheng-haha/ScConv's SRU (torch_gn=True): the gate weights the input x itself, softly at or
+    below the threshold."""
 
-    def __init__(self, features, stride=1, gn_groups=4, alpha=0.5, squeeze=2, group_size=2):
+    def __init__(self, oup_channels, group_num=16, gate_treshold=0.5):
         super().__init__()
-        self.stride = stride
-        self.gn = nn.GroupNorm(gn_groups, features)
-        self.up = up = int(alpha * features)
-        self.low = low = features - up
-        self.squeeze1 = nn.Conv2d(up, up // squeeze, 1, bias=False)
-        self.squeeze2 = nn.Conv2d(low, low // squeeze, 1, bias=False)
-        self.GWC = nn.Conv2d(up // squeeze, features, 3, 1, 1, groups=group_size)
-        self.PWC1 = nn.Conv2d(up // squeeze, features, 1, bias=False)
-        self.PWC2 = nn.Conv2d(low // squeeze, features - low // squeeze, 1, bias=False)
-        self.bn = nn.BatchNorm2d(features)
-        self.act = nn.PReLU(features)
+        self.gn = nn.GroupNorm(num_channels=oup_channels, num_groups=group_num)
+        self.gate_treshold = gate_treshold
+        self.sigomid = nn.Sigmoid()
 
-    def sru(self, x):
+    def forward(self, x):
         gn_x = self.gn(x)
-        w_gamma = (self.gn.weight / torch.sum(self.gn.weight)).view(1, -1, 1, 1)
-        reweights = torch.sigmoid(gn_x * w_gamma)
-        info_mask = reweights >= 0.5
-        noninfo_mask = reweights < 0.5
-        x_1, x_2 = info_mask * gn_x, noninfo_mask * gn_x
+        w_gamma = self.gn.weight / sum(self.gn.weight)
+        w_gamma = w_gamma.view(1, -1, 1, 1)
+        reweigts = self.sigomid(gn_x * w_gamma)
+        w1 = torch.where(reweigts > self.gate_treshold, torch.ones_like(reweigts), reweigts)
+        w2 = torch.where(reweigts > self.gate_treshold, torch.zeros_like(reweigts), reweigts)
+        x_1 = w1 * x
+        x_2 = w2 * x
+        return self.reconstruct(x_1, x_2)
+
+    def reconstruct(self, x_1, x_2):
         x_11, x_12 = torch.split(x_1, x_1.size(1) // 2, dim=1)
         x_21, x_22 = torch.split(x_2, x_2.size(1) // 2, dim=1)
         return torch.cat([x_11 + x_22, x_12 + x_21], dim=1)
 
-    def cru(self, x):
-        up, low = torch.split(x, [self.up, self.low], dim=1)
+
+class CRU(nn.Module):
+    """cheng-haha/ScConv's CRU: the group-wise conv (GWC) keeps its bias."""
+
+    def __init__(self, op_channel, alpha=1 / 2, squeeze_radio=2, group_size=2, group_kernel_size=3):
+        super().__init__()
+        self.up_channel = up_channel = int(alpha * op_channel)
+        self.low_channel = low_channel = op_channel - up_channel
+        self.squeeze1 = nn.Conv2d(up_channel, up_channel // squeeze_radio, kernel_size=1, bias=False)
+        self.squeeze2 = nn.Conv2d(low_channel, low_channel // squeeze_radio, kernel_size=1,
+                                  bias=False)
+        self.GWC = nn.Conv2d(up_channel // squeeze_radio, op_channel, kernel_size=group_kernel_size,
+                             stride=1, padding=group_kernel_size // 2, groups=group_size)
+        self.PWC1 = nn.Conv2d(up_channel // squeeze_radio, op_channel, kernel_size=1, bias=False)
+        self.PWC2 = nn.Conv2d(low_channel // squeeze_radio, op_channel - low_channel // squeeze_radio,
+                              kernel_size=1, bias=False)
+        self.advavg = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x):
+        up, low = torch.split(x, [self.up_channel, self.low_channel], dim=1)
         up, low = self.squeeze1(up), self.squeeze2(low)
-        y1 = self.GWC(up) + self.PWC1(up)
-        y2 = torch.cat([self.PWC2(low), low], dim=1)
-        out = torch.cat([y1, y2], dim=1)
-        out = F.softmax(F.adaptive_avg_pool2d(out, 1), dim=1) * out
+        Y1 = self.GWC(up) + self.PWC1(up)
+        Y2 = torch.cat([self.PWC2(low), low], dim=1)
+        out = torch.cat([Y1, Y2], dim=1)
+        out = F.softmax(self.advavg(out), dim=1) * out
         out1, out2 = torch.split(out, out.size(1) // 2, dim=1)
         return out1 + out2
 
+
+class ScConv(nn.Module):
+    """cheng-haha/ScConv's module: SRU then CRU (group_num 4)."""
+
+    def __init__(self, op_channel, group_num=4, gate_treshold=0.5, alpha=1 / 2, squeeze_radio=2,
+                 group_size=2, group_kernel_size=3):
+        super().__init__()
+        self.SRU = SRU(op_channel, group_num=group_num, gate_treshold=gate_treshold)
+        self.CRU = CRU(op_channel, alpha=alpha, squeeze_radio=squeeze_radio, group_size=group_size,
+                       group_kernel_size=group_kernel_size)
+
     def forward(self, x):
-        y = self.sru(x)
+        x = self.SRU(x)
+        x = self.CRU(x)
+        return x
+
+
+class SCConv(nn.Module):
+    """The 3x3 operator of the frame: ScConv's SRU and CRU (a 3x3 average pool between them for
+    stride 2, SCConv having no stride of its own), then the frame's BN + PReLU. Parameter names
+    are MSConv Lab's (gn, squeeze1, ..., bn, act): ScConv's SRU.gn.* and CRU.* without the
+    prefixes."""
+
+    def __init__(self, features, stride=1, gn_groups=4, slopes="shared"):
+        super().__init__()
+        self.stride = stride
+        core = ScConv(features, group_num=gn_groups)
+        object.__setattr__(self, "core", core)  # not registered: its parts are, under our names
+        self.gn = core.SRU.gn
+        for name in ("squeeze1", "squeeze2", "GWC", "PWC1", "PWC2"):
+            setattr(self, name, getattr(core.CRU, name))
+        self.bn = nn.BatchNorm2d(features)
+        self.act = prelu(features, slopes)
+
+    def forward(self, x):
+        y = self.core.SRU(x)
         if self.stride > 1:
             y = F.avg_pool2d(y, 3, self.stride, 1, count_include_pad=False)
-        return self.act(self.bn(self.cru(y)))
+        return self.act(self.bn(self.core.CRU(y)))
 
 
-def conv3x3_baseline(features, stride=1, G=32):
-    return conv_bn(features, features, 3, stride, 1, G, "prelu")
-
-
-# ---- the authors' MSNet frame --------------------------------------------------------------
-
-class MSUnit(nn.Module):
-    def __init__(self, cin, mid, cout, stride, make_op):
-        super().__init__()
-        self.conv1 = conv_bn(cin, mid, act="prelu")
-        self.conv2_msconv = make_op(mid, stride)
-        self.conv3 = conv_bn(mid, cout)
-        self.shortcut = nn.Sequential()
-        if cin != cout or stride != 1:
-            self.shortcut = conv_bn(cin, cout, stride=stride)
-        self.prelu = nn.PReLU(cout)
-
-    def forward(self, x):
-        return self.prelu(self.conv3(self.conv2_msconv(self.conv1(x))) + self.shortcut(x))
-
-
-class MSNet(nn.Module):
-    def __init__(self, blocks, make_op, width=1.0, embedding=512):
-        super().__init__()
-        w = lambda c: max(8, int(round(c * width / 8.0)) * 8)
-        self.basic_conv = nn.Sequential(nn.Conv2d(3, w(64), 7, 2, 3, bias=False),
-                                        nn.BatchNorm2d(w(64)), nn.PReLU(w(64)))
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
-        full = [(64, 128, 256), (256, 256, 512), (512, 512, 1024), (1024, 1024, 2048)]
-        cin = w(64)
-        for s, n in enumerate(blocks):
-            units = []
-            for u in range(n):
-                units.append(MSUnit(cin, w(full[s][1]), w(full[s][2]),
-                                    2 if (u == 0 and s > 0) else 1, make_op))
-                cin = w(full[s][2])
-            setattr(self, "stage_%d" % (s + 1), nn.Sequential(*units))
-        self.gap = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(cin, embedding)
-
-    def forward(self, x):
-        x = self.maxpool(self.basic_conv(x))
-        x = self.stage_4(self.stage_3(self.stage_2(self.stage_1(x))))
-        return self.classifier(torch.flatten(self.gap(x), 1))
+def conv3x3_baseline(features, stride=1, G=32, slopes="shared"):
+    return conv_bn(features, features, 3, stride, 1, G, "prelu", slopes)
 
 
 # ---- insightface's iResNet -----------------------------------------------------------------
@@ -177,7 +194,7 @@ class IBasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(inplanes, eps=1e-05)
         self.conv1 = conv3x3(inplanes, planes)
         self.bn2 = nn.BatchNorm2d(planes, eps=1e-05)
-        self.prelu = nn.PReLU(planes)
+        self.prelu = nn.PReLU(planes)  # insightface: one slope per channel
         self.conv2 = conv3x3(planes, planes, stride)
         self.bn3 = nn.BatchNorm2d(planes, eps=1e-05)
         self.downsample = downsample

@@ -20,16 +20,13 @@ int scaled(int channels, double width) {
   return std::max(8, static_cast<int>(std::lround(channels * width / 8.0)) * 8);
 }
 
-PReLU prelu(int c) {
-  return PReLU(c);
-}
-
 OpContext opContext(const ArchSpec& arch, int channels, int stride, std::string layer) {
   OpContext ctx;
   ctx.channels = channels;
   ctx.stride = stride;
   ctx.default_groups = arch.op_groups;
   ctx.default_min_dim = arch.op_min_dim;
+  ctx.prelu = arch.prelu;
   ctx.layer = std::move(layer);
   return ctx;
 }
@@ -47,19 +44,20 @@ void checkImages(const torch::Tensor& x, const std::string& arch, int fixed_size
 // ---- MSNet ---------------------------------------------------------------------------------
 
 // Bottleneck unit: conv1 (1x1 + BN + PReLU), conv2_msconv (the operator), conv3 (1x1 + BN),
-// shortcut (1x1 stride + BN) when the shape changes, prelu after the add.
+// shortcut (1x1 stride + BN) when the shape changes, prelu after the add. Every PReLU has the
+// frame's slopes (one shared slope in the authors' MSNet).
 class MSUnitImpl : public torch::nn::Module {
  public:
   MSUnitImpl(const ArchSpec& arch, const OpSpec& op, int in, int mid, int out, int stride,
              const std::string& name)
       : name_(name) {
-    conv1 = register_module("conv1", convBnAct({in, mid, 1}, Act::kPReLU));
+    conv1 = register_module("conv1", convBnAct({in, mid, 1}, preluAct(arch.prelu)));
     conv2 = register_module("conv2_msconv",
                             makeOperator(op, opContext(arch, mid, stride, name + ".op")));
     conv3 = register_module("conv3", convBnAct({mid, out, 1}, Act::kNone));
     if (in != out || stride != 1)
       shortcut = register_module("shortcut", convBnAct({in, out, 1, stride}, Act::kNone));
-    act = register_module("prelu", prelu(out));
+    act = register_module("prelu", makePReLU(arch.prelu, out));
   }
   torch::Tensor forward(const torch::Tensor& x, Tap* tap) {
     torch::Tensor y = conv3->forward(conv2->forward(conv1->forward(x), tap, name_ + ".op"));
@@ -81,7 +79,8 @@ class MSNetImpl : public BackboneImpl {
     arch_ = arch;
     op_ = op;
     const int stem = scaled(64, arch.width);
-    basic_conv = register_module("basic_conv", convBnAct({3, stem, 7, 2, 3}, Act::kPReLU));
+    basic_conv = register_module(
+        "basic_conv", convBnAct({3, stem, 7, arch.stem_stride, 3}, preluAct(arch.prelu)));
     layers_.push_back("stem");
     const int full[4][3] = {{64, 128, 256}, {256, 256, 512}, {512, 512, 1024}, {1024, 1024, 2048}};
     int in = stem;
@@ -136,7 +135,7 @@ class IBlockImpl : public torch::nn::Module {
     bn1 = register_module("bn1", torch::nn::BatchNorm2d(in));
     conv1 = register_module("conv1", makeConv({in, planes, 3, 1, 1}));
     bn2 = register_module("bn2", torch::nn::BatchNorm2d(planes));
-    act = register_module("prelu", prelu(planes));
+    act = register_module("prelu", makePReLU(arch.prelu, planes));
     conv2 =
         register_module("conv2", makeOperator(op, opContext(arch, planes, stride, name + ".op")));
     bn3 = register_module("bn3", torch::nn::BatchNorm2d(planes));
@@ -168,7 +167,7 @@ class IResNetImpl : public BackboneImpl {
     const int stem = scaled(64, arch.width);
     conv1 = register_module("conv1", makeConv({3, stem, 3, arch.stem_stride, 1}));
     bn1 = register_module("bn1", torch::nn::BatchNorm2d(stem));
-    act = register_module("prelu", prelu(stem));
+    act = register_module("prelu", makePReLU(arch.prelu, stem));
     layers_.push_back("stem");
     int in = stem;
     const int full[4] = {64, 128, 256, 512};
@@ -246,6 +245,14 @@ void toChannelsLast(torch::nn::Module& module) {
 }
 
 Backbone makeBackbone(const ArchSpec& arch, const OpSpec& op) {
+  // parseArch checks these for text; a spec built in code gets the same words.
+  const std::string where = "architecture '" + arch.name + "'";
+  if (arch.blocks.size() != 4 ||
+      std::any_of(arch.blocks.begin(), arch.blocks.end(), [](int b) { return b < 1; }))
+    throw Error(where + ": option 'blocks' wants four unit counts of at least 1");
+  if (!(arch.width > 0.0)) throw Error(where + ": option 'width' must be above 0");
+  if (arch.op_groups < 1 || arch.op_min_dim < 1 || arch.embedding < 1 || arch.stem_stride < 1)
+    throw Error(where + ": options G, L, embedding and stem_stride must be positive");
   if (arch.family == Family::kMSNet) return std::make_shared<MSNetImpl>(arch, op);
   return std::make_shared<IResNetImpl>(arch, op);
 }

@@ -58,6 +58,10 @@ torch::Tensor CountedLinearImpl::forward(const torch::Tensor& input) {
   return out;
 }
 
+Act preluAct(PReluSlopes slopes) {
+  return slopes == PReluSlopes::kShared ? Act::kPReLUShared : Act::kPReLUChannel;
+}
+
 CountedConv2d makeConv(const ConvOpts& o) {
   return CountedConv2d(torch::nn::Conv2dOptions(o.in, o.out, o.kernel)
                            .stride(o.stride)
@@ -72,7 +76,8 @@ torch::nn::Sequential convBnAct(const ConvOpts& o, Act act) {
   seq->push_back(makeConv(o));
   seq->push_back(torch::nn::BatchNorm2d(o.out));
   if (act == Act::kReLU) seq->push_back(torch::nn::ReLU());
-  if (act == Act::kPReLU) seq->push_back(PReLU(o.out));
+  if (act == Act::kPReLUShared) seq->push_back(PReLU(1));
+  if (act == Act::kPReLUChannel) seq->push_back(PReLU(o.out));
   return seq;
 }
 

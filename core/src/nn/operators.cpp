@@ -15,11 +15,13 @@ namespace msconv::nn {
 namespace {
 
 int resolveGroups(const OpSpec& spec, const OpContext& ctx) {
-  const int g = spec.groups > 0 ? spec.groups : ctx.default_groups;
+  const bool own = spec.groups > 0;
+  const int g = own ? spec.groups : ctx.default_groups;
   if (ctx.channels % g != 0)
     throw Error("operator '" + spec.str() + "'" + (ctx.layer.empty() ? "" : " at " + ctx.layer) +
                 ": " + std::to_string(ctx.channels) +
-                " channels are not divisible by G=" + std::to_string(g));
+                " channels are not divisible by G=" + std::to_string(g) +
+                (own ? " (the operator's option G)" : " (the architecture's option G)"));
   return g;
 }
 
@@ -86,7 +88,7 @@ Conv3x3Impl::Conv3x3Impl(const OpSpec& spec, const OpContext& ctx) {
   channels_ = ctx.channels;
   stride_ = ctx.stride;
   const int g = resolveGroups(spec, ctx);
-  body = convBnAct({ctx.channels, ctx.channels, 3, ctx.stride, 1, 1, g}, Act::kPReLU);
+  body = convBnAct({ctx.channels, ctx.channels, 3, ctx.stride, 1, 1, g}, preluAct(ctx.prelu));
   // Register the stack's children directly ("0", "1", "2") so names read conv2_msconv.0.weight.
   for (const auto& item : body->named_children()) register_module(item.key(), item.value());
 }
@@ -107,7 +109,7 @@ MSConvImpl::MSConvImpl(const OpSpec& spec, const OpContext& ctx) {
   official_ = spec.kind == OpKind::kMSConvOfficial;
   const int C = ctx.channels, g = resolveGroups(spec, ctx);
   reduced_ = reducedWidth(spec, ctx);
-  const Act act = official_ ? Act::kPReLU : Act::kReLU;
+  const Act act = official_ ? preluAct(ctx.prelu) : Act::kReLU;
 
   convs = register_module("convs", torch::nn::ModuleList());
   for (int dil : {spec.dilation1, spec.dilation2})
@@ -116,14 +118,14 @@ MSConvImpl::MSConvImpl(const OpSpec& spec, const OpContext& ctx) {
   fcs = register_module("fcs", torch::nn::ModuleList());
   for (int i = 0; i < 2; ++i) {
     if (official_) {
-      fcs->push_back(convBnAct({reduced_, C, 1}, Act::kPReLU));
+      fcs->push_back(convBnAct({reduced_, C, 1}, act));
     } else {
       ConvOpts head{reduced_, C, 1};
       head.bias = true;
       fcs->push_back(makeConv(head));
     }
   }
-  if (official_) fc_d = register_module("fc_d", convBnAct({C, C, 1}, Act::kPReLU));
+  if (official_) fc_d = register_module("fc_d", convBnAct({C, C, 1}, act));
 }
 
 torch::Tensor MSConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
@@ -234,19 +236,22 @@ SCConvImpl::SCConvImpl(const OpSpec& spec, const OpContext& ctx) {
   PWC1 = register_module("PWC1", makeConv({up_sq, C, 1}));
   PWC2 = register_module("PWC2", makeConv({low_sq, C - low_sq, 1}));
   bn = register_module("bn", torch::nn::BatchNorm2d(C));
-  act = register_module("act", PReLU(C));
+  act = register_module("act", makePReLU(ctx.prelu, C));
 }
 
 torch::Tensor SCConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
   checkInput(*this, x, layer);
   const int64_t C = channels_;
-  // SRU
+  // SRU: the gate weights the input x itself; above the threshold (strictly) a value goes wholly
+  // to the informative part, at or below it both parts take it weighted by the gate.
   const torch::Tensor gn_x = gn->forward(x);
   const torch::Tensor w_gamma = (gn->weight / gn->weight.sum()).view({1, C, 1, 1});
   const torch::Tensor reweights = torch::sigmoid(gn_x * w_gamma);
-  const torch::Tensor info_mask = (reweights >= 0.5).to(x.scalar_type());
-  const torch::Tensor x1 = info_mask * gn_x;
-  const torch::Tensor x2 = (1 - info_mask) * gn_x;
+  const torch::Tensor informative = reweights > 0.5;
+  const torch::Tensor w1 = torch::where(informative, torch::ones_like(reweights), reweights);
+  const torch::Tensor w2 = torch::where(informative, torch::zeros_like(reweights), reweights);
+  const torch::Tensor x1 = w1 * x;
+  const torch::Tensor x2 = w2 * x;
   const int64_t half = C / 2;
   auto x1s = torch::split(x1, half, 1), x2s = torch::split(x2, half, 1);
   torch::Tensor sru = torch::cat({x1s[0] + x2s[1], x1s[1] + x2s[0]}, 1);

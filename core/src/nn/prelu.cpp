@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <vector>
 
 namespace msconv::nn {
 namespace {
@@ -37,6 +38,57 @@ float backwardPlane(const float* __restrict__ in, const float* __restrict__ g,
   }
   return part;
 }
+
+// One shared slope: x and the output share one dense layout, so the data is numel floats in
+// memory order whatever the layout.
+bool sharedDense(const torch::Tensor& x, const torch::Tensor& w) {
+  return x.scalar_type() == torch::kFloat32 && w.scalar_type() == torch::kFloat32 &&
+         w.numel() == 1 && x.numel() > 0 && x.is_non_overlapping_and_dense() &&
+         x.device().is_cpu() && w.device().is_cpu();
+}
+
+// The chunk of the shared slope's gradient sum: fixed, so the sum's order is the same on any
+// number of threads.
+constexpr int64_t kSharedChunk = 1 << 15;
+
+class SharedPReLUFunction : public torch::autograd::Function<SharedPReLUFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& w) {
+    ctx->save_for_backward({x, w});
+    auto y = torch::empty_like(x);  // the same dense layout as x
+    const float* px = x.data_ptr<float>();
+    float* py = y.data_ptr<float>();
+    const float a = w.data_ptr<float>()[0];
+    at::parallel_for(0, x.numel(), kSharedChunk,
+                     [&](int64_t b, int64_t e) { forwardPlane(px + b, py + b, e - b, a); });
+    return y;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& x = saved[0];
+    const auto& w = saved[1];
+    torch::Tensor g = grads[0];
+    if (g.strides() != x.strides()) g = torch::empty_like(x).copy_(g);
+    auto gx = torch::empty_like(x);
+    const int64_t n = x.numel(), chunks = (n + kSharedChunk - 1) / kSharedChunk;
+    std::vector<double> part(static_cast<size_t>(chunks), 0.0);
+    const float* px = x.data_ptr<float>();
+    const float* pg = g.data_ptr<float>();
+    float* pgx = gx.data_ptr<float>();
+    const float a = w.data_ptr<float>()[0];
+    at::parallel_for(0, chunks, 1, [&](int64_t cb, int64_t ce) {
+      for (int64_t c = cb; c < ce; ++c) {
+        const int64_t b = c * kSharedChunk, e = std::min(n, b + kSharedChunk);
+        part[static_cast<size_t>(c)] = backwardPlane(px + b, pg + b, pgx + b, e - b, a);
+      }
+    });
+    double acc = 0.0;
+    for (double p : part) acc += p;
+    return {gx, torch::full_like(w, acc)};
+  }
+};
 
 // x viewed as [N, C, S] (S = spatial size, 1 for 2-d input), contiguous.
 bool planar(const torch::Tensor& x, const torch::Tensor& w) {
@@ -94,12 +146,17 @@ class PReLUFunction : public torch::autograd::Function<PReLUFunction> {
 }  // namespace
 
 torch::Tensor preluForward(const torch::Tensor& x, const torch::Tensor& weight) {
-  if (!planar(x, weight)) return torch::prelu(x, weight);
+  if (sharedDense(x, weight)) return SharedPReLUFunction::apply(x, weight);
+  if (!planar(x, weight) || weight.numel() == 1) return torch::prelu(x, weight);
   return PReLUFunction::apply(x, weight);
 }
 
-PReLUImpl::PReLUImpl(int64_t channels, double init) {
-  weight = register_parameter("weight", torch::full({channels}, init));
+PReLUImpl::PReLUImpl(int64_t num_parameters, double init) {
+  weight = register_parameter("weight", torch::full({num_parameters}, init));
+}
+
+PReLU makePReLU(PReluSlopes slopes, int64_t channels) {
+  return PReLU(slopes == PReluSlopes::kShared ? 1 : channels);
 }
 
 }  // namespace msconv::nn

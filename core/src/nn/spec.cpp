@@ -1,6 +1,8 @@
 #include "msconv/nn/spec.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 #include "msconv/error.h"
@@ -196,86 +198,203 @@ std::vector<NamedEntry> listOperators() {
   return out;
 }
 
-std::vector<ArchSpec> listArchs() {
-  std::vector<ArchSpec> a;
-  a.push_back({"msnet26",
-               Family::kMSNet,
-               {2, 2, 2, 2},
-               1.0,
-               32,
-               32,
-               512,
-               "MSNet-26 (ResNeXt-style bottlenecks)"});
-  a.push_back({"msnet50",
-               Family::kMSNet,
-               {3, 4, 6, 3},
-               1.0,
-               32,
-               32,
-               512,
-               "MSNet-50, the paper's backbone"});
-  a.push_back({"msnet101", Family::kMSNet, {3, 4, 23, 3}, 1.0, 32, 32, 512, "MSNet-101"});
-  a.push_back({"msnet-small",
-               Family::kMSNet,
-               {1, 2, 2, 1},
-               0.25,
-               8,
-               16,
-               512,
-               "CPU preset: MSNet at 1/4 width, [1,2,2,1] units"});
-  a.push_back({"msnet-tiny",
-               Family::kMSNet,
-               {1, 1, 1, 1},
-               0.125,
-               8,
-               8,
-               512,
-               "CPU preset: MSNet at 1/8 width, one unit per stage (the demo's)"});
-  a.push_back(
-      {"iresnet18", Family::kIResNet, {2, 2, 2, 2}, 1.0, 32, 32, 512, "insightface iResNet-18"});
-  a.push_back(
-      {"iresnet34", Family::kIResNet, {3, 4, 6, 3}, 1.0, 32, 32, 512, "insightface iResNet-34"});
-  a.push_back(
-      {"iresnet50", Family::kIResNet, {3, 4, 14, 3}, 1.0, 32, 32, 512, "insightface iResNet-50"});
-  a.push_back({"iresnet100",
-               Family::kIResNet,
-               {3, 13, 30, 3},
-               1.0,
-               32,
-               32,
-               512,
-               "insightface iResNet-100"});
-  // iResNet runs its stem at full 112 x 112 resolution; narrow layers at that size are memory-bound
-  // on a CPU (an 8-channel 112 x 112 layer costs more than the rest of the network), so the CPU
-  // presets give the stem stride 2 and size the head for the 4 x 4 map that results.
-  a.push_back({"iresnet-small",
-               Family::kIResNet,
-               {1, 2, 2, 1},
-               0.25,
-               8,
-               16,
-               512,
-               "CPU preset: iResNet at 1/4 width, [1,2,2,1] blocks, stem stride 2",
-               2});
-  a.push_back({"iresnet-tiny",
-               Family::kIResNet,
-               {1, 1, 1, 1},
-               0.125,
-               4,
-               8,
-               512,
-               "CPU preset: iResNet at 1/8 width, one block per stage, stem stride 2",
-               2});
+const char* preluSlopesName(PReluSlopes p) {
+  return p == PReluSlopes::kShared ? "shared" : "channel";
+}
+
+namespace {
+
+ArchSpec preset(std::string name, Family family, std::vector<int> blocks, double width, int G,
+                int L, int stem_stride, std::string description) {
+  ArchSpec a;
+  a.name = std::move(name);
+  a.family = family;
+  a.blocks = std::move(blocks);
+  a.width = width;
+  a.op_groups = G;
+  a.op_min_dim = L;
+  a.embedding = 512;
+  a.stem_stride = stem_stride;
+  // The slopes each frame's authors use: one shared slope in MSNet (nn.PReLU()), one per channel
+  // in iResNet (nn.PReLU(planes)).
+  a.prelu = family == Family::kMSNet ? PReluSlopes::kShared : PReluSlopes::kPerChannel;
+  a.description = std::move(description);
   return a;
 }
 
-ArchSpec parseArch(const std::string& name) {
-  std::string known;
-  for (const auto& a : listArchs()) {
-    if (a.name == name) return a;
-    known += (known.empty() ? "" : ", ") + a.name;
+// The full-size model each family's presets are written against in presetExpansion.
+const char* familyBase(Family f) {
+  return f == Family::kMSNet ? "msnet50" : "iresnet50";
+}
+
+std::string widthText(double w) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.10g", w);
+  if (std::strtod(buf, nullptr) != w) std::snprintf(buf, sizeof buf, "%.17g", w);
+  return buf;
+}
+
+std::string blocksText(const std::vector<int>& b) {
+  std::string out;
+  for (size_t i = 0; i < b.size(); ++i) out += (i ? "-" : "") + std::to_string(b[i]);
+  return out;
+}
+
+// The options of `a` that differ from `ref`, as "key=value" in the canonical order.
+std::vector<std::string> archOptions(const ArchSpec& a, const ArchSpec& ref) {
+  std::vector<std::string> o;
+  if (a.width != ref.width) o.push_back("width=" + widthText(a.width));
+  if (a.blocks != ref.blocks) o.push_back("blocks=" + blocksText(a.blocks));
+  if (a.op_groups != ref.op_groups) o.push_back("G=" + std::to_string(a.op_groups));
+  if (a.op_min_dim != ref.op_min_dim) o.push_back("L=" + std::to_string(a.op_min_dim));
+  if (a.embedding != ref.embedding) o.push_back("embedding=" + std::to_string(a.embedding));
+  if (a.stem_stride != ref.stem_stride) o.push_back("stem_stride=" + std::to_string(a.stem_stride));
+  if (a.prelu != ref.prelu) o.push_back(std::string("prelu=") + preluSlopesName(a.prelu));
+  return o;
+}
+
+std::string joinOptions(const std::string& base, const std::vector<std::string>& opts) {
+  std::string out = base;
+  for (size_t i = 0; i < opts.size(); ++i) out += (i == 0 ? ":" : ",") + opts[i];
+  return out;
+}
+
+const ArchSpec* findPreset(const std::vector<ArchSpec>& presets, const std::string& name) {
+  for (const auto& p : presets)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+}  // namespace
+
+std::vector<ArchSpec> listArchs() {
+  std::vector<ArchSpec> a;
+  const Family M = Family::kMSNet, I = Family::kIResNet;
+  a.push_back(
+      preset("msnet26", M, {2, 2, 2, 2}, 1.0, 32, 32, 2, "MSNet-26 (ResNeXt-style bottlenecks)"));
+  a.push_back(preset("msnet50", M, {3, 4, 6, 3}, 1.0, 32, 32, 2, "MSNet-50, the paper's backbone"));
+  a.push_back(preset("msnet101", M, {3, 4, 23, 3}, 1.0, 32, 32, 2, "MSNet-101"));
+  a.push_back(preset("msnet-small", M, {1, 2, 2, 1}, 0.25, 8, 16, 2,
+                     "CPU preset: MSNet at 1/4 width, [1,2,2,1] units"));
+  a.push_back(preset("msnet-tiny", M, {1, 1, 1, 1}, 0.125, 8, 8, 2,
+                     "CPU preset: MSNet at 1/8 width, one unit per stage (the demo's)"));
+  a.push_back(preset("iresnet18", I, {2, 2, 2, 2}, 1.0, 32, 32, 1, "insightface iResNet-18"));
+  a.push_back(preset("iresnet34", I, {3, 4, 6, 3}, 1.0, 32, 32, 1, "insightface iResNet-34"));
+  a.push_back(preset("iresnet50", I, {3, 4, 14, 3}, 1.0, 32, 32, 1, "insightface iResNet-50"));
+  a.push_back(preset("iresnet100", I, {3, 13, 30, 3}, 1.0, 32, 32, 1, "insightface iResNet-100"));
+  // iResNet runs its stem at full 112 x 112 resolution; narrow layers at that size are memory-bound
+  // on a CPU (an 8-channel 112 x 112 layer costs more than the rest of the network), so the CPU
+  // presets give the stem stride 2 and size the head for the 4 x 4 map that results.
+  a.push_back(preset("iresnet-small", I, {1, 2, 2, 1}, 0.25, 8, 16, 2,
+                     "CPU preset: iResNet at 1/4 width, [1,2,2,1] blocks, stem stride 2"));
+  a.push_back(preset("iresnet-tiny", I, {1, 1, 1, 1}, 0.125, 4, 8, 2,
+                     "CPU preset: iResNet at 1/8 width, one block per stage, stem stride 2"));
+  return a;
+}
+
+bool ArchSpec::operator==(const ArchSpec& o) const {
+  return family == o.family && blocks == o.blocks && width == o.width && op_groups == o.op_groups &&
+         op_min_dim == o.op_min_dim && embedding == o.embedding && stem_stride == o.stem_stride &&
+         prelu == o.prelu;
+}
+
+std::string ArchSpec::str() const {
+  const auto presets = listArchs();
+  for (const auto& p : presets)
+    if (p == *this) return p.name;
+  const ArchSpec* base = findPreset(presets, name);
+  if (!base || base->family != family) base = findPreset(presets, familyBase(family));
+  return joinOptions(base->name, archOptions(*this, *base));
+}
+
+std::string presetExpansion(const ArchSpec& p) {
+  const auto presets = listArchs();
+  const ArchSpec* base = findPreset(presets, familyBase(p.family));
+  if (p.name == base->name) return {};
+  return joinOptions(base->name, archOptions(p, *base));
+}
+
+ArchSpec parseArch(const std::string& text) {
+  const auto colon = text.find(':');
+  const std::string name = text.substr(0, colon);
+  const auto presets = listArchs();
+  const ArchSpec* found = findPreset(presets, name);
+  if (!found) {
+    std::string known;
+    for (const auto& a : presets) known += (known.empty() ? "" : ", ") + a.name;
+    throw Error("unknown architecture '" + name + "' (known: " + known + ")");
   }
-  throw Error("unknown architecture '" + name + "' (known: " + known + ")");
+  ArchSpec a = *found;
+  if (colon == std::string::npos) return a;
+  const std::string where = "architecture '" + text + "'";
+  auto positive = [&](const std::string& key, const std::string& value, int max) {
+    try {
+      size_t used = 0;
+      const long v = std::stol(value, &used);
+      if (used == value.size() && v > 0 && v <= max) return static_cast<int>(v);
+    } catch (const std::exception&) {
+    }
+    throw Error(where + ": option '" + key + "' wants a whole number from 1 to " +
+                std::to_string(max) + ", got '" + value + "'");
+  };
+  std::stringstream opts(text.substr(colon + 1));
+  std::string item;
+  while (std::getline(opts, item, ',')) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error(where + ": option '" + item + "' is not key=value");
+    const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    if (key == "width") {
+      char* end = nullptr;
+      const double w = value.empty() ? 0.0 : std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || !(w > 0.0) || w > 64.0)
+        throw Error(where + ": option 'width' wants a number above 0 (at most 64), got '" + value +
+                    "'");
+      a.width = w;
+    } else if (key == "blocks") {
+      std::vector<int> blocks;
+      std::stringstream parts(value);
+      std::string part;
+      while (std::getline(parts, part, '-')) {
+        try {
+          size_t used = 0;
+          const long v = std::stol(part, &used);
+          if (used == part.size() && v >= 1 && v <= 1000) {
+            blocks.push_back(static_cast<int>(v));
+            continue;
+          }
+        } catch (const std::exception&) {
+        }
+        blocks.clear();
+        break;
+      }
+      if (blocks.size() != 4 || value.back() == '-')
+        throw Error(where +
+                    ": option 'blocks' wants four unit counts of at least 1, as 3-4-6-3, "
+                    "got '" +
+                    value + "'");
+      a.blocks = blocks;
+    } else if (key == "G") {
+      a.op_groups = positive(key, value, 4096);
+    } else if (key == "L") {
+      a.op_min_dim = positive(key, value, 65536);
+    } else if (key == "embedding") {
+      a.embedding = positive(key, value, 65536);
+    } else if (key == "stem_stride") {
+      a.stem_stride = positive(key, value, 4);
+    } else if (key == "prelu") {
+      if (value == "shared")
+        a.prelu = PReluSlopes::kShared;
+      else if (value == "channel")
+        a.prelu = PReluSlopes::kPerChannel;
+      else
+        throw Error(where + ": option 'prelu' must be shared or channel, got '" + value + "'");
+    } else {
+      throw Error(where + ": unknown option '" + key +
+                  "' (options: width, blocks, G, L, embedding, stem_stride, prelu)");
+    }
+  }
+  return a;
 }
 
 OpSpec defaultOpFor(const ArchSpec& arch) {

@@ -8,6 +8,8 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 
+#include "msconv/nn/spec.h"
+
 namespace msconv::nn {
 
 // Receives multiply-accumulate counts from layers while a MacCountScope is active in this thread.
@@ -48,7 +50,11 @@ class CountedLinearImpl : public torch::nn::LinearImpl {
 };
 TORCH_MODULE(CountedLinear);
 
-enum class Act { kNone, kReLU, kPReLU };
+// kPReLUShared: torch.nn.PReLU() (one slope, weight [1]); kPReLUChannel: torch.nn.PReLU(C).
+enum class Act { kNone, kReLU, kPReLUShared, kPReLUChannel };
+
+// The PReLU activation with the frame's slope shape.
+Act preluAct(PReluSlopes slopes);
 
 struct ConvOpts {
   int in = 0, out = 0, kernel = 1, stride = 1, padding = 0, dilation = 1, groups = 1;

@@ -37,12 +37,15 @@ class OperatorImpl : public torch::nn::Module {
 using Operator = std::shared_ptr<OperatorImpl>;
 
 // Shape context for building an operator: channels, stride, the architecture's defaults for G and
-// L, and the layer name used in error messages.
+// L, the frame's PReLU slopes (an operator's own PReLUs follow its frame: in MSNet one shared
+// slope, as the authors' MSConv; in iResNet one per channel), and the layer name used in error
+// messages.
 struct OpContext {
   int channels = 0;
   int stride = 1;
   int default_groups = 32;
   int default_min_dim = 32;
+  PReluSlopes prelu = PReluSlopes::kShared;
   std::string layer;
 };
 
@@ -59,7 +62,7 @@ class PlainConvImpl : public OperatorImpl {
   torch::Tensor weight;
 };
 
-// "conv3x3": grouped 3x3 + BN + PReLU, children "0", "1", "2". Tap keys: out.
+// "conv3x3": grouped 3x3 + BN + PReLU (the frame's slopes), children "0", "1", "2". Tap keys: out.
 class Conv3x3Impl : public OperatorImpl {
  public:
   Conv3x3Impl(const OpSpec& spec, const OpContext& ctx);
@@ -71,7 +74,8 @@ class Conv3x3Impl : public OperatorImpl {
 // fc (reduce), fcs.{0,1} (heads a, b), and for the authors' form fc_d (1x1 projection).
 //   paper form:    branches conv+BN+ReLU; fc conv+BN+ReLU; heads plain 1x1 convs with bias;
 //                  c = sigmoid(a - b)
-//   authors' form: every conv followed by BN + PReLU; c = sigmoid(a - b + 1e-6); V -> fc_d(V)
+//   authors' form: every conv followed by BN + PReLU (one shared slope each in the MSNet frame,
+//                  nn.PReLU() as their code); c = sigmoid(a - b + 1e-6); V -> fc_d(V)
 //   switches:      s = mean_HW(U1*U2 | U1+U2 | U1);  V = U2 + c * (U1-U2 | U1+U2)
 // Tap keys: U1, U2, pooled (s), gate (c), fused (V before fc_d), out.
 class MSConvImpl : public OperatorImpl {
@@ -104,9 +108,12 @@ class SKConvImpl : public OperatorImpl {
   int reduced_ = 0;
 };
 
-// SCConv: SRU (group norm, gamma-normalised gate, informative / non-informative split, cross
-// reconstruction) then CRU (alpha 1/2, squeeze 2, group-wise 3x3 with 2 groups + point-wise, low
-// path concat, channel softmax fusion), followed by BN + PReLU as every 3x3 unit of the frame.
+// SCConv as its authors compute it (cheng-haha/ScConv): SRU (group norm; gate = sigmoid(GN(x) * w)
+// with w = gamma / sum(gamma); soft weights of the input x itself, w1 = 1 where gate > 0.5 else
+// gate, w2 = 0 where gate > 0.5 else gate; cross reconstruction of w1 * x and w2 * x) then CRU
+// (alpha 1/2, squeeze 2, group-wise 3x3 with 2 groups and a bias + point-wise, low path concat,
+// channel softmax fusion), followed by BN + PReLU (the frame's slopes) as every 3x3 unit of the
+// frame.
 // SCConv has no stride of its own: with stride 2, a 3x3 average pool (stride 2, pad 1) sits
 // between SRU and CRU. Tap keys: gate (SRU reweights), sru, up (Y1), low (Y2), cru, out.
 class SCConvImpl : public OperatorImpl {

@@ -55,21 +55,45 @@ std::vector<NamedEntry> listOperators();
 
 enum class Family { kMSNet, kIResNet };
 
-// A backbone: family, depth and width. Presets are names like any other.
+// How many slopes each PReLU of a frame (and of the operators inside it) learns: one shared slope
+// (torch.nn.PReLU(), weight [1]) or one per channel (torch.nn.PReLU(C), weight [C]). The authors'
+// MSNet and MSConv use one shared slope everywhere; insightface's iResNet one per channel.
+// Checkpoints written before this was a property hold per-channel slopes in every frame.
+enum class PReluSlopes { kShared, kPerChannel };
+const char* preluSlopesName(PReluSlopes p);  // "shared", "channel"
+
+// A backbone: family, depth, width and the options of its layers. Presets are names like any
+// other; "NAME:key=value,..." changes a preset's options (keys: width, blocks, G, L, embedding,
+// stem_stride, prelu), e.g. "msnet50:width=0.5,blocks=2-2-2-2".
 struct ArchSpec {
-  std::string name;  // registry name ("msnet50", "msnet-tiny", ...)
+  std::string name;  // the preset this spec starts from ("msnet50", "msnet-tiny", ...)
   Family family = Family::kMSNet;
-  std::vector<int> blocks;  // units per stage
+  std::vector<int> blocks;  // units per stage (four stages, each at least one unit)
   double width = 1.0;       // channel multiplier on the full-size widths
   int op_groups = 32;       // default G for the 3x3 operator
   int op_min_dim = 32;      // default L
   int embedding = 512;
   std::string description;
-  int stem_stride = 1;  // iResNet: 1 as insightface; its CPU presets use 2 (see listArchs)
+  int stem_stride =
+      1;  // MSNet: the 7x7 stem's stride (2); iResNet: 1 as insightface (CPU presets 2)
+  PReluSlopes prelu = PReluSlopes::kShared;
+
+  // The canonical text: the name of a preset with exactly this shape, else the preset it started
+  // from with ":key=value,..." for every option that differs. parseArch(str()) == *this.
+  std::string str() const;
+  // Equal shapes (every option; names and descriptions are not compared).
+  bool operator==(const ArchSpec& o) const;
+  bool operator!=(const ArchSpec& o) const { return !(*this == o); }
 };
 
-ArchSpec parseArch(const std::string& name);  // throws msconv::Error for unknown names
+// "preset" or "preset:key=value,...". Throws msconv::Error for unknown presets, unknown keys and
+// values that cannot build a network (width 0, a negative unit count...), naming the key.
+ArchSpec parseArch(const std::string& text);
+// The presets, in registry order.
 std::vector<ArchSpec> listArchs();
+// The preset's definition as options on its family's full-size model ("msnet50:width=0.125,...");
+// empty for the full-size models themselves.
+std::string presetExpansion(const ArchSpec& preset);
 // The operator an architecture uses when none is named: msconv-official for MSNet, iResNet's plain
 // convolution for iResNet.
 OpSpec defaultOpFor(const ArchSpec& arch);
