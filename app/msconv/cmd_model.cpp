@@ -12,33 +12,41 @@
 #include "msconv/error.h"
 #include "msconv/io/state_dict.h"
 #include "msconv/model/checkpoint.h"
+#include "msconv/model/import.h"
 #include "msconv/nn/backbone.h"
 
 namespace msconv::cli {
 
 int cmdImport(const Argv& argv) {
-  Args args(argv,
-            {
-                {"--state-dict", true, "file written by torch.save(model.state_dict(), f)"},
-                {"--arch", true, "architecture the weights belong to (msnet50, iresnet50...)"},
-                {"--op", true, "3x3 operator (default: the architecture's)"},
-                {"--output", true, "checkpoint to write", "-o"},
-                {"--allow-partial", false, "import what fits, report the rest"},
-                {"--help", false, "this help"},
-            });
+  Args args(
+      argv,
+      {
+          {"--state-dict", true,
+           "torch.save file: a state_dict (model.pt) or an arcface_torch "
+           "checkpoint_gpu_<rank>.pt; repeat with every rank's checkpoint to assemble the "
+           "head"},
+          {"--arch", true, "architecture the weights belong to (msnet50, msnet50:width=0.5...)"},
+          {"--op", true, "3x3 operator (default: the architecture's)"},
+          {"--output", true, "checkpoint to write", "-o"},
+          {"--allow-partial", false, "import what fits, report the rest"},
+          {"--help", false, "this help"},
+      });
   if (args.flag("--help")) {
-    std::cout << "usage: msconv import --state-dict FILE --arch NAME [--op OP] -o OUT.ckpt "
-                 "[--allow-partial]\n"
+    std::cout << "usage: msconv import --state-dict FILE [--state-dict FILE...] --arch NAME "
+                 "[--op OP] -o OUT.ckpt [--allow-partial]\n"
               << args.usage();
     return 0;
   }
-  const std::string src = args.required("--state-dict");
+  const auto files = args.values("--state-dict");
+  if (files.empty()) throw Error("--state-dict is required");
   const std::string out = args.required("--output");
-  auto model = nn::makeBackbone(args.required("--arch"), args.value("--op").value_or(""));
-  const auto tensors = io::readTorchFile(src);
-  const auto report = io::loadStateDict(*model, tensors, args.flag("--allow-partial"), src);
-  model::saveModel(out, *model);
-  std::cerr << "import: " << report.summary() << "\n";
+  const nn::ArchSpec arch = nn::parseArch(args.required("--arch"));
+  const auto op = args.value("--op");
+  const auto imported =
+      model::importTorchFiles(files, arch, op ? nn::parseOpSpec(*op) : nn::defaultOpFor(arch),
+                              args.flag("--allow-partial"));
+  model::saveModel(out, *imported.model, imported.head);
+  std::cerr << "import: " << imported.summary() << "\n";
   std::cout << out << "\n";
   return 0;
 }

@@ -1,5 +1,6 @@
 """The msconv command-line tool end to end: exit codes, one-line errors, JSON, and a PyTorch
 state_dict imported and embedded through the CLI alone, against PyTorch's own embeddings."""
+import datetime
 import json
 import os
 import subprocess
@@ -25,6 +26,32 @@ class Info(unittest.TestCase):
             j = json.loads(r.stdout)
             self.assertLess(abs(j["params"] - params) / params, 0.005)
             self.assertLess(abs(j["macs"] - gmacs) / gmacs, 0.005)
+
+    def test_exact_parameter_counts_of_the_authors_models(self):
+        # The counts of the authors' model.py, as tests/python/authors_msnet.py builds it.
+        with open(os.path.join(FIX, "manifest.json")) as f:
+            counts = json.load(f)["authors_params"]
+        self.assertEqual(counts, {"msnet26": 18554881, "msnet50": 31555201, "msnet101": 57320265})
+        for arch, n in counts.items():
+            r = run("info", "--arch", arch, "--op", "msconv-official", "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(json.loads(r.stdout)["params"], n, arch)
+
+    def test_architecture_options(self):
+        r = run("info", "--arch", "msnet50:width=0.125,blocks=1-1-1-1,G=8,L=8", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        j = json.loads(r.stdout)
+        self.assertEqual(j["arch"], "msnet-tiny")  # a preset is a name like any other
+        tiny = json.loads(run("info", "--arch", "msnet-tiny", "--json").stdout)
+        self.assertEqual((j["params"], j["macs"]), (tiny["params"], tiny["macs"]))
+        r = run("info", "--arch", "msnet-tiny:embedding=128,prelu=channel", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["arch"], "msnet-tiny:embedding=128,prelu=channel")
+        listed = {a["name"]: a for a in json.loads(run("info", "--list", "--json").stdout)
+                  ["architectures"]}
+        self.assertEqual(listed["msnet-tiny"]["equals"], "msnet50:width=0.125,blocks=1-1-1-1,G=8,L=8")
+        self.assertEqual(listed["msnet50"]["prelu"], "shared")
+        self.assertEqual(listed["iresnet50"]["prelu"], "channel")
 
     def test_list(self):
         r = run("info", "--list", "--json")
@@ -56,6 +83,10 @@ class BadInput(unittest.TestCase):
         self.assertOneLineError(run("info", "--arch", "msnet50", "--op", "msconvx"),
                                 "unknown operator 'msconvx'")
         self.assertOneLineError(run("info", "--arch", "resnet9"), "unknown architecture 'resnet9'")
+        self.assertOneLineError(run("info", "--arch", "msnet50:width=0"), "option 'width'")
+        self.assertOneLineError(run("info", "--arch", "msnet50:blocks=3-4-6"), "option 'blocks'")
+        self.assertOneLineError(run("info", "--arch", "msnet-tiny:G=3"),
+                                "not divisible by G=3", "architecture's option G")
         self.assertOneLineError(run("info", "--arch", "msnet50", "--op", "msconv:G=48"),
                                 "not divisible by G=48", "stage1.0.op")
         self.assertOneLineError(run("info", "--bogus"), "unknown option '--bogus'")
@@ -101,14 +132,90 @@ class ImportAndEmbed(unittest.TestCase):
                 emb = torch.tensor(json.loads(r.stdout)["embedding"])
                 self.assertEqual(emb.shape, (512,))
                 diff = (emb - io["emb"][i]).abs().max().item()
-                print("%s image %d: max |embedding diff| vs PyTorch = %.3g" % (name, i, diff))
+                rel = ((emb - io["emb"][i]).norm() / io["emb"][i].norm()).item()
+                print("%s image %d: max |embedding diff| vs PyTorch = %.3g, relative L2 %.3g"
+                      % (name, i, diff, rel))
                 self.assertLess(diff, 1e-4)
+                self.assertLess(rel, 1e-4)
 
     def test_authors_msnet50(self):
         self.check("msnet50", "msnet50", "msconv-official")
 
+    def test_authors_msnet26(self):
+        self.check("msnet26", "msnet26", "msconv-official")
+
     def test_insightface_iresnet18(self):
         self.check("iresnet18", "iresnet18", "conv")
+
+
+class ImportTrainingCheckpoints(unittest.TestCase):
+    """arcface_torch's checkpoint_gpu_<rank>.pt, written by python3-torch as train_v2.py does."""
+
+    def test_two_ranks_assemble_the_head_for_identity_targets(self):
+        io = torch.load(os.path.join(FIX, "arcface_io.pt"))
+        with tempfile.TemporaryDirectory() as d:
+            ckpt = os.path.join(d, "m.ckpt")
+            r = run("import", "--state-dict", os.path.join(FIX, "arcface2", "checkpoint_gpu_0.pt"),
+                    "--state-dict", os.path.join(FIX, "arcface2", "checkpoint_gpu_1.pt"),
+                    "--arch", "msnet-tiny", "-o", ckpt)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            line = [l for l in r.stderr.splitlines() if l.startswith("import:")]
+            self.assertEqual(len(line), 1, r.stderr)
+            for needle in ("epoch 3", "global step 360", "head 11 classes x 512 from 2 ranks"):
+                self.assertIn(needle, line[0])
+            img = os.path.join(FIX, "msnet50_face0.ppm")
+            # Class 10 lives in rank 1's shard: only an assembled head has it.
+            out = os.path.join(d, "cam.png")
+            r = run("--threads", "1", "gradcam", "--checkpoint", ckpt, "--image", img,
+                    "--target", "identity:10", "-o", out)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            r = run("--threads", "1", "gradcam", "--checkpoint", ckpt, "--image", img,
+                    "--target", "identity:11", "-o", out)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("11 classes", r.stderr)
+            r = run("embed", "--checkpoint", ckpt, "--image", img, "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_bad_checkpoint_files_write_nothing(self):
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "x.ckpt")
+            gpu0 = os.path.join(FIX, "arcface1", "checkpoint_gpu_0.pt")
+            # A truncated .pt.
+            cut = os.path.join(d, "checkpoint_gpu_0.pt")
+            with open(gpu0, "rb") as f:
+                data = f.read()
+            with open(cut, "wb") as f:
+                f.write(data[: len(data) // 2])
+            r = run("import", "--state-dict", cut, "--arch", "msnet-tiny", "-o", out)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+            self.assertIn(cut, r.stderr)
+            # A checkpoint dict without a backbone.
+            nobb = os.path.join(d, "nobackbone.pt")
+            torch.save({"epoch": 2, "global_step": 10, "state_optimizer": {"state": {}}}, nobb)
+            r = run("import", "--state-dict", nobb, "--arch", "msnet-tiny", "-o", out)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(nobb, r.stderr)
+            self.assertIn("without 'state_dict_backbone'", r.stderr)
+            # A pickle with a foreign global: named, never executed.
+            evil = os.path.join(d, "evil.pt")
+            torch.save({"state_dict_backbone": {}, "epoch": 1, "date": datetime.date(2024, 1, 1)},
+                       evil)
+            r = run("import", "--state-dict", evil, "--arch", "msnet-tiny", "-o", out)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(evil, r.stderr)
+            self.assertIn("datetime.date", r.stderr)
+            # Another architecture's weights: the keys are named.
+            r = run("import", "--state-dict", gpu0, "--arch", "msnet-small", "-o", out)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("checkpoint_gpu_0.pt: state_dict does not fit", r.stderr)
+            self.assertFalse(os.path.exists(out))
+            # --allow-partial still lists what it skipped.
+            r = run("import", "--state-dict", gpu0, "--arch", "msnet-small", "-o", out,
+                    "--allow-partial")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("mis-shaped", r.stderr)
+            self.assertTrue(os.path.exists(out))
 
 
 if __name__ == "__main__":

@@ -64,3 +64,50 @@ TEST(Checkpoint, ForeignFilesAreClearErrors) {
   fs::resize_file(good, fs::file_size(good) / 2);
   EXPECT_NE(message(good).find(good), std::string::npos);
 }
+
+TEST(Checkpoint, RecordsTheSlopeShapeAndReadsVersionOneFilesAsPerChannel) {
+  torch::manual_seed(12);
+  // A file as MSConv Lab wrote it before version 2: preset name, no "prelu" entry, and one PReLU
+  // slope per channel in the MSNet frame (as every frame had then).
+  auto old = nn::makeBackbone("msnet-tiny:prelu=channel", "msconv-official");
+  {
+    torch::NoGradGuard g;
+    for (auto& p : old->parameters()) p.uniform_(-0.3, 0.3);
+  }
+  old->eval();
+  const std::string path = ::testing::TempDir() + "/v1.ckpt";
+  {
+    torch::serialize::OutputArchive a, weights;
+    a.write("format", c10::IValue(std::string(model::kCheckpointFormat)));
+    a.write("version", c10::IValue(static_cast<int64_t>(1)));
+    a.write("arch", c10::IValue(std::string("msnet-tiny")));
+    a.write("op", c10::IValue(std::string("msconv-official")));
+    old->save(weights);
+    a.write("model", weights);
+    a.save_to(path);
+  }
+  auto loaded = model::loadModel(path);
+  EXPECT_EQ(loaded.model->arch().prelu, nn::PReluSlopes::kPerChannel);
+  EXPECT_EQ(loaded.arch, "msnet-tiny:prelu=channel");
+  const auto x = torch::randn({2, 3, 112, 112});
+  torch::NoGradGuard g;
+  EXPECT_TRUE(loaded.model->forward(x).equal(old->forward(x)));
+
+  // Written again, the file says what it holds and reads back the same.
+  const std::string again = ::testing::TempDir() + "/v2.ckpt";
+  model::saveModel(again, *loaded.model);
+  torch::serialize::InputArchive a;
+  model::openCheckpoint(again, a);
+  c10::IValue prelu, version;
+  ASSERT_TRUE(a.try_read("prelu", prelu));
+  EXPECT_EQ(prelu.toStringRef(), "channel");
+  ASSERT_TRUE(a.try_read("version", version));
+  EXPECT_EQ(version.toInt(), model::kCheckpointVersion);
+  EXPECT_TRUE(model::loadModel(again).model->forward(x).equal(old->forward(x)));
+  // A new MSNet has one shared slope per PReLU.
+  auto fresh = nn::makeBackbone("msnet-tiny", "msconv-official");
+  for (const auto& p : fresh->named_parameters())
+    if (p.key().find("prelu") != std::string::npos ||
+        p.key().find(".2.weight") != std::string::npos)
+      EXPECT_EQ(p.value().numel(), 1) << p.key();
+}

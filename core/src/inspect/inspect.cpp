@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "msconv/error.h"
+#include "msconv/model/checkpoint.h"
 #include "msconv/nn/backbone.h"
 #include "msconv/nn/tap.h"
 
@@ -225,11 +226,7 @@ CamTarget makeCamTarget(const TargetSpec& spec, nn::BackboneImpl& model,
   }
   if (spec.kind == CamTarget::Kind::kIdentity) {
     torch::serialize::InputArchive a, h;
-    try {
-      a.load_from(checkpoint);
-    } catch (const c10::Error&) {
-      throw Error(checkpoint + ": not an MSConv Lab checkpoint");
-    }
+    model::openCheckpoint(checkpoint, a);
     if (!a.try_read("head", h))
       throw Error(checkpoint +
                   ": a model checkpoint without its training head; identity targets need "

@@ -149,7 +149,12 @@ bool endsWith(const std::string& s, const std::string& suffix) {
 
 }  // namespace
 
-NamedTensors readTorchFile(const std::string& path) {
+namespace {
+
+// Opens a torch.save() zip archive and unpickles its data.pkl (restricted), handing the reader and
+// the root value to `use`; the archive's own errors become msconv::Error naming the file.
+template <typename Fn>
+auto withPickle(const std::string& path, Fn use) {
   if (!std::filesystem::is_regular_file(path)) throw Error(path + ": no such file");
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
   try {
@@ -168,15 +173,87 @@ NamedTensors readTorchFile(const std::string& path) {
     PicklePtr root = unpickle(static_cast<const uint8_t*>(data.get()), size, opts);
     if (root->kind != Kind::kDict)
       throw Error(path + ": holds a " + root->kindName() + ", not a dict of tensors (state_dict)");
-    if (auto inner = root->get("state_dict"); inner && inner->kind == Kind::kDict) root = inner;
-    Rebuilder rb(*reader, path);
-    NamedTensors out;
-    flatten(root, "", rb, out, path);
-    return out;
+    return use(*reader, root);
   } catch (const c10::Error& e) {
     // The zip reader checks each record's header and CRC as it reads it.
     throw Error(path + ": corrupt PyTorch archive: " + firstLine(e));
   }
+}
+
+std::optional<int64_t> optionalInt(const PicklePtr& dict, const std::string& key,
+                                   const std::string& path) {
+  const PicklePtr v = dict->get(key);
+  if (!v) return std::nullopt;
+  if (v->kind != Kind::kInt)
+    throw Error(path + ": '" + key + "' is a " + v->kindName() + ", not an integer");
+  return v->integer;
+}
+
+// The keys of a dict, for messages ("epoch, global_step, ...").
+std::string keyList(const PicklePtr& dict) {
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : dict->entries)
+    keys.push_back(k->kind == Kind::kString || k->kind == Kind::kBytes ? k->text : k->kindName());
+  return listFew(keys);
+}
+
+}  // namespace
+
+NamedTensors readTorchFile(const std::string& path) {
+  return withPickle(path, [&](caffe2::serialize::PyTorchStreamReader& reader, PicklePtr root) {
+    if (auto inner = root->get("state_dict"); inner && inner->kind == Kind::kDict) root = inner;
+    Rebuilder rb(reader, path);
+    NamedTensors out;
+    flatten(root, "", rb, out, path);
+    return out;
+  });
+}
+
+TorchCheckpoint readTorchCheckpoint(const std::string& path) {
+  return withPickle(path, [&](caffe2::serialize::PyTorchStreamReader& reader, PicklePtr root) {
+    Rebuilder rb(reader, path);
+    TorchCheckpoint out;
+    const PicklePtr backbone = root->get("state_dict_backbone");
+    if (backbone) {
+      if (backbone->kind != Kind::kDict)
+        throw Error(path + ": 'state_dict_backbone' is a " + backbone->kindName() +
+                    ", not a state_dict");
+      out.training = true;
+      flatten(backbone, "", rb, out.backbone, path);
+      if (const PicklePtr fc = root->get("state_dict_softmax_fc")) {
+        if (fc->kind != Kind::kDict)
+          throw Error(path + ": 'state_dict_softmax_fc' is a " + fc->kindName() + ", not a dict");
+        const PicklePtr w = fc->get("weight");
+        if (!w)
+          throw Error(path + ": 'state_dict_softmax_fc' has no 'weight' (it holds " + keyList(fc) +
+                      ")");
+        out.head = rb.tensor(w, "state_dict_softmax_fc.weight");
+        if (out.head.dim() != 2)
+          throw Error(path +
+                      ": 'state_dict_softmax_fc.weight' is not a classes x embedding matrix");
+      }
+      out.epoch = optionalInt(root, "epoch", path);
+      out.global_step = optionalInt(root, "global_step", path);
+      for (const auto& [key, flag] :
+           {std::pair<const char*, bool*>{"state_optimizer", &out.optimizer},
+            {"state_lr_scheduler", &out.scheduler}}) {
+        const PicklePtr v = root->get(key);
+        if (v && v->kind != Kind::kDict)
+          throw Error(path + ": '" + key + "' is a " + v->kindName() + ", not a state dict");
+        *flag = v != nullptr;
+      }
+      return out;
+    }
+    if (auto inner = root->get("state_dict"); inner && inner->kind == Kind::kDict) root = inner;
+    // A dict with numbers or other non-tensor entries beside dicts is a training checkpoint of
+    // some layout, not a state_dict.
+    for (const auto& [k, v] : root->entries)
+      if (v->kind != Kind::kDict && v->kind != Kind::kObject)
+        throw Error(path + ": a checkpoint dict without 'state_dict_backbone' (it holds " +
+                    keyList(root) + "); expected a state_dict or an arcface_torch checkpoint");
+    flatten(root, "", rb, out.backbone, path);
+    return out;
+  });
 }
 
 std::string LoadReport::summary() const {

@@ -59,22 +59,27 @@ void saveArchiveAtomically(torch::serialize::OutputArchive& archive, const std::
 void writeModelEntries(torch::serialize::OutputArchive& archive, nn::BackboneImpl& model) {
   archive.write("format", c10::IValue(std::string(kCheckpointFormat)));
   archive.write("version", c10::IValue(static_cast<int64_t>(kCheckpointVersion)));
-  archive.write("arch", c10::IValue(model.arch().name));
+  archive.write("arch", c10::IValue(model.arch().str()));
+  archive.write("prelu", c10::IValue(std::string(nn::preluSlopesName(model.arch().prelu))));
   archive.write("op", c10::IValue(model.op().str()));
   torch::serialize::OutputArchive weights;
   model.save(weights);
   archive.write("model", weights);
 }
 
-void saveModel(const std::string& path, nn::BackboneImpl& model) {
+void saveModel(const std::string& path, nn::BackboneImpl& model, const at::Tensor& head) {
   torch::serialize::OutputArchive archive;
   writeModelEntries(archive, model);
+  if (head.defined()) {
+    torch::serialize::OutputArchive h;
+    h.write("weight", head);
+    archive.write("head", h);
+  }
   saveArchiveAtomically(archive, path);
 }
 
-LoadedModel loadModel(const std::string& path) {
+void openCheckpoint(const std::string& path, torch::serialize::InputArchive& archive) {
   if (!std::filesystem::exists(path)) throw Error(path + ": no such checkpoint file");
-  torch::serialize::InputArchive archive;
   try {
     archive.load_from(path);
   } catch (const c10::Error& e) {
@@ -91,11 +96,38 @@ LoadedModel loadModel(const std::string& path) {
     throw Error(path + ": checkpoint version " + std::to_string(version.toInt()) +
                 " is newer than this build understands (" + std::to_string(kCheckpointVersion) +
                 ")");
-  LoadedModel out;
-  out.arch = readString(archive, "arch", path);
-  out.op = readString(archive, "op", path);
+}
+
+ModelDescription describeModel(torch::serialize::InputArchive& archive, const std::string& path) {
+  ModelDescription d;
   try {
-    out.model = nn::makeBackbone(out.arch, out.op);
+    d.arch = nn::parseArch(readString(archive, "arch", path));
+    d.op = nn::parseOpSpec(readString(archive, "op", path));
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+  c10::IValue prelu;
+  if (!archive.try_read("prelu", prelu)) {
+    d.arch.prelu = nn::PReluSlopes::kPerChannel;  // every frame, before version 2
+  } else if (prelu.isString() && prelu.toStringRef() == "shared") {
+    d.arch.prelu = nn::PReluSlopes::kShared;
+  } else if (prelu.isString() && prelu.toStringRef() == "channel") {
+    d.arch.prelu = nn::PReluSlopes::kPerChannel;
+  } else {
+    throw Error(path + ": checkpoint entry 'prelu' is neither 'shared' nor 'channel'");
+  }
+  return d;
+}
+
+LoadedModel loadModel(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  openCheckpoint(path, archive);
+  const ModelDescription d = describeModel(archive, path);
+  LoadedModel out;
+  out.arch = d.arch.str();
+  out.op = d.op.str();
+  try {
+    out.model = nn::makeBackbone(d.arch, d.op);
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
   }

@@ -167,11 +167,7 @@ namespace {
 // The training configuration a checkpoint carries (nullopt for a model-only checkpoint).
 std::optional<Config> checkpointConfig(const std::string& ckpt) {
   torch::serialize::InputArchive a;
-  try {
-    a.load_from(ckpt);
-  } catch (const c10::Error&) {
-    throw Error(ckpt + ": not an MSConv Lab checkpoint");
-  }
+  model::openCheckpoint(ckpt, a);
   c10::IValue cfg;
   if (!a.try_read("config", cfg) || !cfg.isString()) return std::nullopt;
   return Config::fromJson(cfg.toStringRef(), ckpt);
@@ -253,11 +249,7 @@ TrainResult Trainer::run(const std::string& resume) {
         throw Error("--resume: run '" + row->name + "' has no checkpoint yet (" + resume_ckpt +
                     ")");
     }
-    try {
-      resumed.load_from(resume_ckpt);
-    } catch (const c10::Error&) {
-      throw Error(resume_ckpt + ": not an MSConv Lab checkpoint");
-    }
+    model::openCheckpoint(resume_ckpt, resumed);
     c10::IValue cfg;
     if (!resumed.try_read("config", cfg) || !cfg.isString())
       throw Error(resume_ckpt +
@@ -321,7 +313,13 @@ TrainResult Trainer::run(const std::string& resume) {
   if (c.integer("train.max_steps") > 0) total = std::min(total, c.integer("train.max_steps"));
 
   // Model, head, optimizer.
-  auto model = nn::makeBackbone(c.text("model.arch"), c.text("model.op"));
+  // A resumed run rebuilds the backbone its checkpoint describes (a run from before the PReLU
+  // slope shape was recorded keeps its per-channel slopes).
+  auto model =
+      resume_ckpt.empty() ? nn::makeBackbone(c.text("model.arch"), c.text("model.op")) : [&] {
+        const auto d = model::describeModel(resumed, resume_ckpt);
+        return nn::makeBackbone(d.arch, d.op);
+      }();
   MarginHead head(model->embeddingDim(), dataset->numClasses(), marginFrom(c),
                   c.real("loss.sample_rate"), group_);
   if (lo.channels_last) nn::toChannelsLast(*model);
@@ -390,7 +388,7 @@ TrainResult Trainer::run(const std::string& resume) {
     db->truncateMetrics(run.id, st.step);  // the steps after the checkpoint are run again
   } else {
     run.name = !name_.empty() ? name_ : model->arch().name + "-" + model->op().baseName();
-    if (db) run = db->createRun(run.name, c.toJson(), model->arch().name, model->op().str());
+    if (db) run = db->createRun(run.name, c.toJson(), model->arch().str(), model->op().str());
   }
   const fs::path dir = runDir(workspace_, run.name);
   std::ofstream log;  // stays closed (writes nothing) on ranks other than 0

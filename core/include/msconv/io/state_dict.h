@@ -5,6 +5,7 @@
 
 #include <torch/nn/module.h>
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +19,25 @@ using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 // except that a top-level {"state_dict": {...}} wrapper is unwrapped. Throws msconv::Error naming
 // the file for anything else.
 NamedTensors readTorchFile(const std::string& path);
+
+// What a torch.save() file holds for a backbone, as researchers have them:
+//   - a state_dict (arcface_torch's model.pt: torch.save(backbone.state_dict(), f)), or one
+//     wrapped as {"state_dict": {...}};
+//   - an arcface_torch training checkpoint (checkpoint_gpu_<rank>.pt, save_all_states): a dict of
+//     epoch, global_step, state_dict_backbone, state_dict_softmax_fc (this rank's shard of the
+//     class centres, "weight"), state_optimizer and state_lr_scheduler.
+// The whole pickle is read by the restricted reader (the optimizer's nested dicts, ints, floats
+// and tensors included) without executing anything; only the backbone's and head's tensors are
+// rebuilt. Throws msconv::Error naming the file and the key for anything else.
+struct TorchCheckpoint {
+  NamedTensors backbone;
+  bool training = false;         // an arcface_torch checkpoint dict
+  torch::Tensor head;            // state_dict_softmax_fc.weight (undefined when absent)
+  std::optional<int64_t> epoch;  // training checkpoints only
+  std::optional<int64_t> global_step;
+  bool optimizer = false, scheduler = false;  // whether their states are in the file
+};
+TorchCheckpoint readTorchCheckpoint(const std::string& path);
 
 struct LoadReport {
   std::vector<std::string> missing;     // in the module, not in the state_dict
