@@ -5,6 +5,8 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "msconv/data/ijb.h"
 #include "msconv/error.h"
 
@@ -24,6 +26,48 @@ std::array<float, 10> transformPoints(const cv::Mat& M, const std::array<float, 
   return out;
 }
 }  // namespace
+
+TEST(Ijb, AlignmentEqualsInsightfacePixelForPixel) {
+  // tests/python/make_eval_fixtures.py aligned this crop as insightface's eval_ijbc.py does:
+  // skimage's SimilarityTransform.estimate onto the 112 x 112 template, cv2.warpAffine, border 0.
+  const char* env = std::getenv("MSCONV_EVAL_FIXTURES");
+  const std::string dir = env ? env : MSCONV_EVAL_FIXTURES_DIR;
+  std::ifstream f(dir + "/align.json");
+  ASSERT_TRUE(f) << "fixtures missing: run through ctest (python_eval_fixtures)";
+  const auto j = nlohmann::json::parse(f);
+  std::array<float, 10> landmarks{};
+  for (int i = 0; i < 10; ++i) {
+    landmarks[i] = j["landmarks"][i].get<float>();
+    EXPECT_EQ(arcfaceTemplate()[i], j["template"][i].get<float>()) << "template point " << i / 2;
+  }
+  const cv::Mat M = similarityTransform(landmarks, arcfaceTemplate());
+  for (int i = 0; i < 6; ++i)
+    // skimage estimates in float32 arithmetic: the same transform to 1e-4 of a pixel.
+    EXPECT_NEAR(M.at<double>(i / 3, i % 3), j["matrix"][i].get<double>(), 1e-4) << "M " << i;
+  const cv::Mat image = cv::imread(dir + "/align_image.png", cv::IMREAD_COLOR);
+  const cv::Mat expected = cv::imread(dir + "/align_expected.png", cv::IMREAD_COLOR);
+  ASSERT_FALSE(image.empty());
+  ASSERT_EQ(expected.size(), cv::Size(112, 112));
+  const cv::Mat aligned = alignFace(image, landmarks);
+  ASSERT_EQ(aligned.size(), expected.size());
+  cv::Mat diff;
+  cv::absdiff(aligned, expected, diff);
+  double worst = 0;
+  cv::minMaxLoc(diff.reshape(1), nullptr, &worst);
+  const int differing = cv::countNonZero(diff.reshape(1));
+  std::cout << "alignment vs skimage + cv2: max |diff| " << worst << ", " << differing << " of "
+            << diff.total() * 3 << " values differ\n";
+  EXPECT_LE(worst, 1.0);
+  EXPECT_LE(differing, static_cast<int>(diff.total() * 3 / 1000));
+  // The old 96 x 112 template would sit 8 pixels off: the test tells the two apart.
+  std::array<float, 10> narrow = arcfaceTemplate();
+  for (int i = 0; i < 5; ++i) narrow[2 * i] -= 8.f;
+  cv::Mat shifted;
+  cv::warpAffine(image, shifted, similarityTransform(landmarks, narrow), cv::Size(112, 112),
+                 cv::INTER_LINEAR, cv::BORDER_CONSTANT);
+  cv::absdiff(shifted, expected, diff);
+  EXPECT_GT(cv::countNonZero(diff.reshape(1)), static_cast<int>(diff.total()));
+}
 
 TEST(Ijb, SimilarityTransformRecoversAKnownWarp) {
   cv::Mat M = cv::getRotationMatrix2D(cv::Point2f(40, 50), 23.0, 1.7);
@@ -80,7 +124,9 @@ TEST(Ijb, ReadsMetadataAndNamesBadLines) {
   cv::imwrite(root + "/loose_crop/1.jpg", crop);
   const cv::Mat face = loadAlignedFace(set, 0);
   EXPECT_EQ(face.size(), cv::Size(112, 112));
-  EXPECT_GT(face.at<cv::Vec3b>(52, 30)[0], 100);  // red in RGB order
+  // The dot lands on the template's first point, red in RGB order.
+  EXPECT_GT(face.at<cv::Vec3b>(cvRound(arcfaceTemplate()[1]), cvRound(arcfaceTemplate()[0]))[0],
+            100);
   try {
     loadAlignedFace(set, 1);
     FAIL();

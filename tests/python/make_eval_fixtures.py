@@ -8,7 +8,10 @@ Writes into OUT:
   verification.json with accuracy, std, best threshold, VAL, VAL std and FAR;
   roc.f32 / roc.u8  scores and labels (with ties), roc.json with the curve, AUC and TAR@FAR;
   ijb_images.f64 (flip-summed image features), ijb_meta.json (template, media, score per image)
-  and ijb_templates.f64 (the aggregated, normalised template features, ascending template id).
+  and ijb_templates.f64 (the aggregated, normalised template features, ascending template id);
+  align_image.png (a loose crop), align.json (its five landmarks and the transform) and
+  align_expected.png: the face aligned as insightface's eval_ijbc.py aligns it (the 112 x 112
+  ArcFace template, skimage's SimilarityTransform.estimate, cv2.warpAffine with border 0).
 """
 import json
 import os
@@ -180,6 +183,45 @@ def main(out):
     with open(os.path.join(out, "ijb_meta.json"), "w") as f:
         json.dump({"template": tids, "media": mids, "score": dets,
                    "unique": [int(u) for u in unique], "dim": 32}, f)
+
+    align_case(out, rng)
+
+
+def align_case(out, rng):
+    """A face aligned the way insightface's eval_ijbc.py (and the authors' eval_ijbb.py) does."""
+    import cv2
+    from skimage import transform as trans
+
+    # A 240 x 200 BGR loose crop with structure at every scale (smoothed noise and gradients).
+    h, w = 240, 200
+    img = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+    img = cv2.GaussianBlur(img, (0, 0), 2.0)
+    yy, xx = np.mgrid[0:h, 0:w]
+    img[..., 1] = np.clip(img[..., 1] * 0.5 + xx * 0.6, 0, 255).astype(np.uint8)
+    img[..., 2] = np.clip(img[..., 2] * 0.5 + yy * 0.5, 0, 255).astype(np.uint8)
+    # eval_ijbc.py's template.
+    src = np.array([
+        [30.2946, 51.6963],
+        [65.5318, 51.5014],
+        [48.0252, 71.7366],
+        [33.5493, 92.3655],
+        [62.7299, 92.2041]], dtype=np.float32)
+    src[:, 0] += 8.0
+    # Landmarks as a detector reports them: the template rotated, scaled and moved, plus jitter.
+    angle, scale = np.deg2rad(14.0), 1.45
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) * scale
+    landmark5 = (src @ rot.T + np.array([31.0, 22.0]) +
+                 rng.uniform(-2.0, 2.0, (5, 2))).astype(np.float32)
+    tform = trans.SimilarityTransform()
+    tform.estimate(landmark5, src)
+    M = tform.params[0:2, :]
+    aligned = cv2.warpAffine(img, M, (112, 112), borderValue=0.0)
+    cv2.imwrite(os.path.join(out, "align_image.png"), img)
+    cv2.imwrite(os.path.join(out, "align_expected.png"), aligned)
+    with open(os.path.join(out, "align.json"), "w") as f:
+        json.dump({"landmarks": [float(v) for v in landmark5.reshape(-1)],
+                   "template": [float(v) for v in src.reshape(-1)],
+                   "matrix": [float(v) for v in M.reshape(-1)]}, f)
 
 
 if __name__ == "__main__":

@@ -125,8 +125,14 @@ IjbSet readIjb(const std::string& root, const std::string& name) {
 }
 
 const std::array<float, 10>& arcfaceTemplate() {
-  static const std::array<float, 10> t = {30.2946f, 51.6963f, 65.5318f, 51.5014f, 48.0252f,
-                                          71.7366f, 33.5493f, 92.3655f, 62.7299f, 92.2041f};
+  // insightface's eval_ijbc.py: the 96 x 112 template (30.2946, 51.6963), ... with 8 added to
+  // every x (src[:, 0] += 8.0), which centres it in 112 x 112.
+  static const std::array<float, 10> t = [] {
+    std::array<float, 10> p = {30.2946f, 51.6963f, 65.5318f, 51.5014f, 48.0252f,
+                               71.7366f, 33.5493f, 92.3655f, 62.7299f, 92.2041f};
+    for (int i = 0; i < 5; ++i) p[2 * i] += 8.0f;
+    return p;
+  }();
   return t;
 }
 
