@@ -25,7 +25,10 @@ std::string fixed(double v, int digits) {
 int cmdInfo(const Argv& argv) {
   Args args(argv, {
                       {"--list", false, "list operators and architectures"},
-                      {"--arch", true, "architecture (msnet50, iresnet50, msnet-tiny, ...)"},
+                      {"--arch", true,
+                       "architecture: a preset (msnet50, msnet-tiny, ...) with options "
+                       "(msnet50:width=0.5,blocks=2-2-2-2,G=16,L=16,embedding=256,stem_stride=2,"
+                       "prelu=shared)"},
                       {"--op", true, "3x3 operator; repeat to compare several"},
                       {"--input", true, "input size in pixels (default 112)"},
                       {"--modules", false, "also print parameters and MACs per unit"},
@@ -48,6 +51,8 @@ int cmdInfo(const Argv& argv) {
       for (const auto& a : archs)
         j["architectures"].push_back({{"name", a.name},
                                       {"description", a.description},
+                                      {"equals", nn::presetExpansion(a)},
+                                      {"prelu", nn::preluSlopesName(a.prelu)},
                                       {"default_op", nn::defaultOpFor(a).str()}});
       j["device"] = deviceSummary();
       std::cout << j.dump(2) << "\n";
@@ -56,10 +61,15 @@ int cmdInfo(const Argv& argv) {
     std::cout
         << "operators (--op NAME[:key=value,...]; keys fusion, diff, kernels, r, L, G, gn):\n";
     for (const auto& o : ops) std::printf("  %-16s %s\n", o.name.c_str(), o.description.c_str());
-    std::cout << "\narchitectures (--arch NAME):\n";
-    for (const auto& a : archs)
-      std::printf("  %-16s %s (default op %s)\n", a.name.c_str(), a.description.c_str(),
-                  nn::defaultOpFor(a).str().c_str());
+    std::cout << "\narchitectures (--arch NAME[:key=value,...]; keys width, blocks, G, L, "
+                 "embedding, stem_stride, prelu=shared|channel):\n";
+    for (const auto& a : archs) {
+      std::printf("  %-16s %s (default op %s; PReLU slopes %s)\n", a.name.c_str(),
+                  a.description.c_str(), nn::defaultOpFor(a).str().c_str(),
+                  nn::preluSlopesName(a.prelu));
+      const std::string same = nn::presetExpansion(a);
+      if (!same.empty()) std::printf("  %-16s   = %s\n", "", same.c_str());
+    }
     std::cout << "\ndevice: " << deviceSummary() << "\n";
     return 0;
   }
@@ -78,7 +88,7 @@ int cmdInfo(const Argv& argv) {
   for (const auto& op : ops) {
     auto model = nn::makeBackbone(arch, op);
     const nn::Complexity c = nn::measureComplexity(*model, input);
-    nlohmann::json row = {{"arch", arch.name},
+    nlohmann::json row = {{"arch", arch.str()},
                           {"op", op.str()},
                           {"input", input},
                           {"params", c.params},
@@ -90,7 +100,7 @@ int cmdInfo(const Argv& argv) {
     }
     rows.push_back(row);
     if (!json) {
-      std::printf("%-14s %-32s %12s %12s\n", arch.name.c_str(), op.str().c_str(),
+      std::printf("%-14s %-32s %12s %12s\n", arch.str().c_str(), op.str().c_str(),
                   fixed(c.params / 1e6, 3).c_str(), fixed(c.macs / 1e9, 4).c_str());
       if (args.flag("--modules"))
         for (const auto& m : c.modules)

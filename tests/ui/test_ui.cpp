@@ -298,6 +298,13 @@ class UiTest : public QObject {
     QVERIFY(panel.errorLabel()->text().contains("train.lr"));
     panel.lrEdit()->setText("0.05");
     QVERIFY(panel.launchEnabled());
+    // The architecture takes options, checked as the model builder reads them.
+    panel.archBox()->setEditText("msnet50:width=0");
+    QVERIFY(!panel.launchEnabled());
+    QVERIFY(panel.errorLabel()->text().contains("model.arch"));
+    QVERIFY(panel.errorLabel()->text().contains("option 'width'"));
+    panel.archBox()->setEditText("msnet-tiny:embedding=128,prelu=channel");
+    QVERIFY(panel.launchEnabled());
     panel.findChildren<QLineEdit*>().last()->setText("train.epochs=0");
     QVERIFY(!panel.launchEnabled());
     QVERIFY(panel.errorLabel()->text().contains("train.epochs"));

@@ -66,8 +66,12 @@ RunsPanel::RunsPanel(QString workspace, QWidget* parent)
   auto* form_box = new QWidget;
   auto* form = new QFormLayout(form_box);
   arch_ = new QComboBox;
+  arch_->setEditable(true);  // any architecture text, e.g. msnet50:width=0.5,blocks=2-2-2-2
   arch_->addItems({"msnet-tiny", "msnet-small", "iresnet-tiny", "iresnet-small", "msnet26",
                    "msnet50", "msnet101", "iresnet18", "iresnet50"});
+  arch_->setToolTip(
+      "a preset or a preset with options: width, blocks (3-4-6-3), G, L, embedding, stem_stride, "
+      "prelu=shared|channel");
   op_ = new QComboBox;
   op_->setEditable(true);  // any operator spec, e.g. msconv:kernels=k3k5
   op_->addItems({"msconv-official", "msconv", "skconv", "scconv", "conv3x3", "conv"});

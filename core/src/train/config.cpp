@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "msconv/error.h"
+#include "msconv/nn/spec.h"
 
 namespace msconv::train {
 namespace {
@@ -172,6 +173,14 @@ void Config::validate(const std::string& key) const {
       for (const auto& x2 : d.choices) c += (c.empty() ? "" : ", ") + x2;
       throw Error("config: '" + key + "' = '" + s + "' is not one of " + c);
     }
+  }
+  // Architecture and operator texts are checked as the model builder reads them.
+  try {
+    if (key == "model.arch") nn::parseArch(std::get<std::string>(v));
+    if (key == "model.op" && !std::get<std::string>(v).empty())
+      nn::parseOpSpec(std::get<std::string>(v));
+  } catch (const Error& e) {
+    throw Error("config: '" + key + "': " + e.what());
   }
 }
 
