@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
+#include <optional>
 #include <sstream>
 
 #include "msconv/error.h"
@@ -62,13 +64,19 @@ std::string kernelsName(int d1, int d2) {
   return k(d1) + k(d2);
 }
 
-int parsePositive(const std::string& op, const std::string& key, const std::string& value) {
+// `text` as a whole number in [lo, hi], or nothing.
+std::optional<int> wholeNumber(const std::string& text, long lo, long hi) {
   try {
     size_t used = 0;
-    int v = std::stoi(value, &used);
-    if (used == value.size() && v > 0) return v;
+    const long v = std::stol(text, &used);
+    if (used == text.size() && v >= lo && v <= hi) return static_cast<int>(v);
   } catch (const std::exception&) {
   }
+  return std::nullopt;
+}
+
+int parsePositive(const std::string& op, const std::string& key, const std::string& value) {
+  if (const auto v = wholeNumber(value, 1, std::numeric_limits<int>::max())) return *v;
   throw Error("operator '" + op + "': option '" + key + "' wants a positive integer, got '" +
               value + "'");
 }
@@ -328,12 +336,7 @@ ArchSpec parseArch(const std::string& text) {
   if (colon == std::string::npos) return a;
   const std::string where = "architecture '" + text + "'";
   auto positive = [&](const std::string& key, const std::string& value, int max) {
-    try {
-      size_t used = 0;
-      const long v = std::stol(value, &used);
-      if (used == value.size() && v > 0 && v <= max) return static_cast<int>(v);
-    } catch (const std::exception&) {
-    }
+    if (const auto v = wholeNumber(value, 1, max)) return *v;
     throw Error(where + ": option '" + key + "' wants a whole number from 1 to " +
                 std::to_string(max) + ", got '" + value + "'");
   };
@@ -356,17 +359,12 @@ ArchSpec parseArch(const std::string& text) {
       std::stringstream parts(value);
       std::string part;
       while (std::getline(parts, part, '-')) {
-        try {
-          size_t used = 0;
-          const long v = std::stol(part, &used);
-          if (used == part.size() && v >= 1 && v <= 1000) {
-            blocks.push_back(static_cast<int>(v));
-            continue;
-          }
-        } catch (const std::exception&) {
+        const auto v = wholeNumber(part, 1, 1000);
+        if (!v) {
+          blocks.clear();
+          break;
         }
-        blocks.clear();
-        break;
+        blocks.push_back(*v);
       }
       if (blocks.size() != 4 || value.back() == '-')
         throw Error(where +
