@@ -23,7 +23,11 @@ echo "== MSConv Lab: operators and architectures =="
 "$msconv" info --list
 echo
 echo "== MSNet-50 at 112x112: the 3x3 operator is the only difference between the networks =="
-"$msconv" info --arch msnet50 --op msconv-official --op msconv --op skconv --op scconv --op conv3x3
+"$msconv" info --arch msnet50 --op msconv-official --op msconv --op skconv --op scconv --op ghost \
+  --op ghostv2 --op pconv --op star --op conv3x3
+echo
+echo "== The paper's Table 8 complexity beside ours =="
+"$msconv" info --paper
 echo
 echo "== The paper's ablation rows (Table 6) on MSNet-50 =="
 "$msconv" info --arch msnet50 --op msconv --op 'msconv*' --op msconv-mo --op msconv-so --op msconv-mo-so

@@ -9,6 +9,7 @@
 #include "msconv/error.h"
 #include "msconv/nn/backbone.h"
 #include "msconv/nn/complexity.h"
+#include "msconv/nn/paper.h"
 #include "msconv/runtime.h"
 
 namespace msconv::cli {
@@ -18,6 +19,41 @@ std::string fixed(double v, int digits) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", digits, v);
   return buf;
+}
+
+// The paper's Table 8 complexity beside ours, model by model, with the reading taken.
+int printPaperTable(bool json) {
+  nlohmann::json rows = nlohmann::json::array();
+  if (!json)
+    std::printf("%-12s %-26s %12s %12s %10s %10s\n", "model", "arch / op", "params (M)",
+                "paper (M)", "GMACs", "paper (G)");
+  for (const auto& row : nn::paperTable8()) {
+    const nn::ArchSpec arch = nn::parseArch(row.arch);
+    auto model = nn::makeBackbone(arch, nn::parseOpSpec(row.op));
+    const nn::Complexity c = nn::measureComplexity(*model, 112);
+    if (json) {
+      rows.push_back({{"model", row.model},
+                      {"arch", arch.str()},
+                      {"op", row.op},
+                      {"params", c.params},
+                      {"macs", c.macs},
+                      {"paper_params", row.paper_params_m * 1e6},
+                      {"paper_macs", row.paper_gmacs * 1e9},
+                      {"reading", row.reading}});
+      continue;
+    }
+    std::printf("%-12s %-26s %12s %12s %10s %10s\n", row.model.c_str(),
+                (row.arch + " / " + row.op).c_str(), fixed(c.params / 1e6, 2).c_str(),
+                fixed(row.paper_params_m, 1).c_str(), fixed(c.macs / 1e9, 3).c_str(),
+                fixed(row.paper_gmacs, 2).c_str());
+    std::printf("    %s\n", row.reading.c_str());
+  }
+  if (json)
+    std::cout << rows.dump(2) << "\n";
+  else
+    std::cout << "(112x112 input; the paper's Table 8 swaps its two complexity columns: its "
+                 "\"#Param(G)\" is GMACs, its \"FLOPs(M)\" millions of parameters)\n";
+  return 0;
 }
 
 }  // namespace
@@ -32,6 +68,8 @@ int cmdInfo(const Argv& argv) {
                       {"--op", true, "3x3 operator; repeat to compare several"},
                       {"--input", true, "input size in pixels (default 112)"},
                       {"--modules", false, "also print parameters and MACs per unit"},
+                      {"--paper", false,
+                       "every model of the paper's Table 8: ours beside the paper's, and why"},
                       {"--json", false, "print JSON"},
                       {"--help", false, "this help"},
                   });
@@ -41,6 +79,7 @@ int cmdInfo(const Argv& argv) {
               << args.usage();
     return 0;
   }
+  if (args.flag("--paper")) return printPaperTable(json);
   if (args.flag("--list")) {
     const auto ops = nn::listOperators();
     const auto archs = nn::listArchs();

@@ -53,6 +53,20 @@ class Info(unittest.TestCase):
         self.assertEqual(listed["msnet50"]["prelu"], "shared")
         self.assertEqual(listed["iresnet50"]["prelu"], "channel")
 
+    def test_paper_table(self):
+        r = run("info", "--paper", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = {row["model"]: row for row in json.loads(r.stdout)}
+        self.assertEqual(set(rows), {"MSConv", "SKNet", "SCConv", "FasterNet-S", "GhostNet",
+                                     "GhostNetV2", "StarNet"})
+        for model in ("MSConv", "SKNet", "FasterNet-S"):  # the rows our reading reproduces
+            row = rows[model]
+            self.assertLess(abs(row["params"] - row["paper_params"]) / row["paper_params"], 0.01)
+            self.assertLess(abs(row["macs"] - row["paper_macs"]) / row["paper_macs"], 0.01)
+        for row in rows.values():
+            self.assertTrue(row["reading"])
+        self.assertIn("GhostNet", run("info", "--paper").stdout)
+
     def test_list(self):
         r = run("info", "--list", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)

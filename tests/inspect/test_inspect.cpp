@@ -163,6 +163,22 @@ TEST(Inspect, BranchMapsOfEachOperatorAndBadLayers) {
       EXPECT_GE(e[b.channels[0]].item<double>(), e[b.channels[4]].item<double>());
     }
   }
+  // The Table 7 peers show their parts, and Grad-CAM runs on their frames.
+  const std::vector<std::pair<std::string, std::vector<std::string>>> peers = {
+      {"ghost", {"intrinsic|cheap", "out"}},
+      {"ghostv2", {"intrinsic|cheap", "attention", "out"}},
+      {"pconv", {"convolved|untouched", "out"}},
+      {"star", {"branch1", "branch2", "star"}}};
+  for (const auto& [op, rows] : peers) {
+    SCOPED_TRACE(op);
+    auto m = nn::makeBackbone("msnet-tiny", op);
+    const auto b = captureBranchMaps(*m, img, "", 3);
+    EXPECT_EQ(b.rows, rows);
+    EXPECT_EQ(b.channels.size(), 3u);
+    for (const auto& map : b.maps) EXPECT_GT(map.size(0), b.channels[0]);
+    const auto cams = computeCams(*m, img, CamTarget{}, CamOptions{});
+    EXPECT_EQ(cams.cams.size(), 4u);
+  }
   auto model = nn::makeBackbone("msnet-tiny", "msconv-official");
   try {
     captureBranchMaps(*model, img, "stage9.0.op");

@@ -60,6 +60,23 @@ TEST(Import, InsightfaceIResNet18EmbeddingsMatchPyTorch) {
   expectSameEmbeddings("iresnet18", "iresnet18", "conv");
 }
 
+TEST(Import, FasterNetT0AsItsAuthorsWriteItEmbedsAsPyTorch) {
+  expectSameEmbeddings("fasternet_t0", "fasternet-t0", "pconv");
+}
+
+TEST(Import, FasterNetParameterCountsEqualItsAuthorsCode) {
+  std::ifstream f(fx("manifest.json"));
+  ASSERT_TRUE(f);
+  const auto counts = nlohmann::json::parse(f)["peer_params"];
+  ASSERT_EQ(counts.size(), 2u);
+  for (const auto& [arch, n] : counts.items()) {
+    SCOPED_TRACE(arch);
+    int64_t params = 0;
+    for (const auto& p : nn::makeBackbone(arch)->parameters()) params += p.numel();
+    EXPECT_EQ(params, n.get<int64_t>());
+  }
+}
+
 TEST(Import, ParameterCountsEqualTheAuthorsCode) {
   std::ifstream f(fx("manifest.json"));
   ASSERT_TRUE(f);

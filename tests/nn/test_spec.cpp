@@ -76,7 +76,7 @@ TEST(ArchSpec, OptionsRoundTripAndPresetsAreNamesLikeAnyOther) {
     EXPECT_EQ(parseArch(a.str()), a);
     // Each preset is its family's full-size model with options, and prints as its own name.
     const std::string expansion = presetExpansion(a);
-    if (a.name == "msnet50" || a.name == "iresnet50") {
+    if (a.name == "msnet50" || a.name == "iresnet50" || a.name == "fasternet-s") {
       EXPECT_EQ(expansion, "");
     } else {
       EXPECT_EQ(parseArch(expansion), a) << expansion;
@@ -85,6 +85,9 @@ TEST(ArchSpec, OptionsRoundTripAndPresetsAreNamesLikeAnyOther) {
   }
   EXPECT_EQ(presetExpansion(parseArch("msnet-tiny")), "msnet50:width=0.125,blocks=1-1-1-1,G=8,L=8");
   EXPECT_EQ(parseArch("msnet50:blocks=2-2-2-2").str(), "msnet26");
+  EXPECT_EQ(presetExpansion(parseArch("fasternet-t0")),
+            "fasternet-s:width=0.3125,blocks=1-2-8-2,G=8,L=8,act=gelu");
+  EXPECT_THROW(parseArch("msnet50:act=gelu"), Error);  // FasterNet's option only
   const ArchSpec a = parseArch(
       "msnet50:width=0.5,blocks=2-3-4-1,G=16,L=16,embedding=256,"
       "stem_stride=1,prelu=channel");
@@ -126,4 +129,27 @@ TEST(ArchSpec, ShapesThatCannotBeBuiltNameTheKey) {
   EXPECT_NE(message("msnet50:depth=3").find("unknown option 'depth'"), std::string::npos);
   EXPECT_NE(message("msnet50:width").find("not key=value"), std::string::npos);
   EXPECT_NE(message("resnet50:width=1").find("unknown architecture 'resnet50'"), std::string::npos);
+}
+
+TEST(OpSpec, PeersOptionsAndErrors) {
+  EXPECT_EQ(parseOpSpec("star").kernel, 7);
+  EXPECT_EQ(parseOpSpec("star").mlp, 4);
+  EXPECT_EQ(parseOpSpec("ghostv2").kernel, 5);
+  EXPECT_EQ(parseOpSpec("pconv").div, 4);
+  EXPECT_EQ(parseOpSpec("pconv").mlp, 2);
+  for (const char* text : {"ghost:s=3,d=5", "ghostv2:k=7", "pconv:div=2,mlp=3", "star:k=3,mlp=2"})
+    EXPECT_EQ(parseOpSpec(text).str(), text);
+  auto message = [](const std::string& text) {
+    try {
+      parseOpSpec(text);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message("ghost:s=1").find("option 's'"), std::string::npos);
+  EXPECT_NE(message("ghost:d=4").find("option 'd' must be an odd"), std::string::npos);
+  EXPECT_NE(message("star:k=6").find("option 'k' must be an odd"), std::string::npos);
+  EXPECT_NE(message("pconv:k=3").find("has no option 'k'"), std::string::npos);
+  EXPECT_NE(message("star:G=4").find("has no option 'G'"), std::string::npos);
 }

@@ -23,6 +23,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import authors_msnet as am  # noqa: E402
+import peers  # noqa: E402
 import reference_models as rm  # noqa: E402
 
 OPS = [
@@ -52,6 +53,21 @@ OPS = [
     ("conv3x3_s2", "conv3x3", 64, 2, (2, 64, 9, 9), 32, 32, lambda: rm.conv3x3_baseline(64, 2)),
     ("conv3x3_ch", "conv3x3", 64, 1, (2, 64, 9, 9), 32, 32,
      lambda: rm.conv3x3_baseline(64, 1, slopes="channel")),
+    # The Table 7 peers, as their authors' code writes them (tests/python/peers.py).
+    ("ghost", "ghost", 64, 1, (2, 64, 9, 9), 32, 32,
+     lambda: peers.GhostModule(64, 64, kernel_size=3, ratio=2, dw_size=3, stride=1)),
+    ("ghost_s3_s2", "ghost:s=3,d=5", 48, 2, (2, 48, 9, 9), 32, 32,
+     lambda: peers.GhostModule(48, 48, kernel_size=3, ratio=3, dw_size=5, stride=2)),
+    ("ghostv2", "ghostv2", 64, 1, (2, 64, 9, 9), 32, 32,
+     lambda: peers.GhostModuleV2(64, 64, kernel_size=3, ratio=2, dw_size=3, stride=1)),
+    ("ghostv2_s2", "ghostv2:k=3", 32, 2, (3, 32, 11, 11), 32, 32,
+     lambda: peers.GhostModuleV2(32, 32, kernel_size=3, ratio=2, dw_size=3, stride=2, dfc=3)),
+    ("pconv", "pconv", 64, 1, (2, 64, 9, 9), 32, 32, lambda: peers.PConvOp(64, 1)),
+    ("pconv_s2_gelu", "pconv:div=2,mlp=3", 32, 2, (2, 32, 9, 9), 32, 32,
+     lambda: peers.PConvOp(32, 2, n_div=2, mlp_ratio=3, act="gelu")),
+    ("star", "star", 32, 1, (2, 32, 9, 9), 32, 32, lambda: peers.StarOp(32, 1)),
+    ("star_s2", "star:k=3,mlp=2", 32, 2, (2, 32, 9, 9), 32, 32,
+     lambda: peers.StarOp(32, 2, mlp_ratio=2, k=3)),
 ]
 
 
@@ -83,7 +99,8 @@ def op_case(out, name, spec, channels, stride, shape, groups, min_dim, build, ge
     save(io, os.path.join(out, name + "_io.pt"))
     manifest["ops"].append({"name": name, "op": spec, "channels": channels, "stride": stride,
                             "groups": groups, "min_dim": min_dim,
-                            "prelu": "channel" if name.endswith("_ch") else "shared"})
+                            "prelu": "channel" if name.endswith("_ch") else "shared",
+                            "act": "gelu" if name.endswith("_gelu") else "relu"})
 
 
 def face_batch(gen):
@@ -189,6 +206,8 @@ def main():
     model_case(out, "msnet50", "msnet50", "msconv-official", am.msnet50(512), gen, manifest)
     model_case(out, "msnet26", "msnet26", "msconv-official", am.msnet26(512), gen, manifest)
     model_case(out, "iresnet18", "iresnet18", "conv", rm.IResNet([2, 2, 2, 2]), gen, manifest)
+    model_case(out, "fasternet_t0", "fasternet-t0", "pconv", peers.fasternet_t0(512), gen,
+               manifest)
     scconv_original_case(out, gen)
     arcface_case(out, gen)
     # The authors' parameter counts (their model.py, as authors_msnet.py builds it).
@@ -196,6 +215,9 @@ def main():
         name: sum(p.numel() for p in build(512).parameters())
         for name, build in (("msnet26", am.msnet26), ("msnet50", am.msnet50),
                             ("msnet101", am.msnet101))}
+    manifest["peer_params"] = {
+        name: sum(p.numel() for p in build(512).parameters())
+        for name, build in (("fasternet-s", peers.fasternet_s), ("fasternet-t0", peers.fasternet_t0))}
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
 

@@ -67,14 +67,15 @@ RunsPanel::RunsPanel(QString workspace, QWidget* parent)
   auto* form = new QFormLayout(form_box);
   arch_ = new QComboBox;
   arch_->setEditable(true);  // any architecture text, e.g. msnet50:width=0.5,blocks=2-2-2-2
-  arch_->addItems({"msnet-tiny", "msnet-small", "iresnet-tiny", "iresnet-small", "msnet26",
-                   "msnet50", "msnet101", "iresnet18", "iresnet50"});
+  arch_->addItems({"msnet-tiny", "msnet-small", "iresnet-tiny", "iresnet-small", "fasternet-t0",
+                   "msnet26", "msnet50", "msnet101", "iresnet18", "iresnet50", "fasternet-s"});
   arch_->setToolTip(
       "a preset or a preset with options: width, blocks (3-4-6-3), G, L, embedding, stem_stride, "
       "prelu=shared|channel");
   op_ = new QComboBox;
   op_->setEditable(true);  // any operator spec, e.g. msconv:kernels=k3k5
-  op_->addItems({"msconv-official", "msconv", "skconv", "scconv", "conv3x3", "conv"});
+  op_->addItems({"msconv-official", "msconv", "skconv", "scconv", "ghost", "ghostv2", "pconv",
+                 "star", "conv3x3", "conv"});
   lr_ = new QLineEdit("0.1");
   batch_ = new QSpinBox;
   batch_->setRange(2, 4096);

@@ -74,11 +74,34 @@ BranchMaps captureBranchMaps(nn::BackboneImpl& model, const at::Tensor& image,
         b.maps.push_back(tap.get(layer, k)[0].contiguous());
       }
     energy = tap.get(layer, "out")[0].pow(2).mean({1, 2});
+  } else if (tap.has(layer, "star")) {
+    // StarNet: both branches and their product, in the hidden (mlp x C) channels.
+    for (const char* k : {"branch1", "branch2", "star"}) {
+      b.rows.push_back(k);
+      b.maps.push_back(tap.get(layer, k)[0].contiguous());
+    }
+    energy = b.maps.back().pow(2).mean({1, 2});
+  } else if (tap.has(layer, "intrinsic") || tap.has(layer, "convolved")) {
+    // Ghost: channels [0, C/s) intrinsic, the rest cheap; PConv: [0, C/div) convolved, the rest
+    // passed through. GhostV2 adds its attention map.
+    const bool ghost = tap.has(layer, "intrinsic");
+    const auto a = tap.get(layer, ghost ? "intrinsic" : "convolved")[0];
+    const auto c = tap.get(layer, ghost ? "cheap" : "untouched")[0];
+    const int64_t C = tap.get(layer, "out").size(1);
+    b.rows.push_back(ghost ? "intrinsic|cheap" : "convolved|untouched");
+    b.maps.push_back(torch::cat({a, c}, 0).narrow(0, 0, C).contiguous());
+    if (tap.has(layer, "attention")) {
+      b.rows.push_back("attention");
+      b.maps.push_back(tap.get(layer, "attention")[0].contiguous());
+    }
+    energy = tap.get(layer, "out")[0].pow(2).mean({1, 2});
   } else {
     energy = tap.get(layer, "out")[0].pow(2).mean({1, 2});
   }
-  b.rows.push_back("out");
-  b.maps.push_back(tap.get(layer, "out")[0].contiguous());
+  if (!tap.has(layer, "star")) {  // StarNet's rows are in its hidden channels, not the output's
+    b.rows.push_back("out");
+    b.maps.push_back(tap.get(layer, "out")[0].contiguous());
+  }
   const int64_t k = std::min<int64_t>(top_k, energy.size(0));
   const auto idx = std::get<1>(energy.topk(k));
   for (int64_t i = 0; i < k; ++i) b.channels.push_back(idx[i].item<int64_t>());

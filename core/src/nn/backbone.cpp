@@ -27,6 +27,7 @@ OpContext opContext(const ArchSpec& arch, int channels, int stride, std::string 
   ctx.default_groups = arch.op_groups;
   ctx.default_min_dim = arch.op_min_dim;
   ctx.prelu = arch.prelu;
+  ctx.act = arch.act;
   ctx.layer = std::move(layer);
   return ctx;
 }
@@ -220,6 +221,81 @@ class IResNetImpl : public BackboneImpl {
   torch::nn::BatchNorm1d features{nullptr};
 };
 
+// ---- FasterNet ------------------------------------------------------------------------------
+
+// FasterNet (JierunChen/FasterNet, fasternet.py) as its authors build it, with a 512-d embedding
+// in place of the 1000-class classifier: patch_embed (KxK conv, stride K, K = stem_stride, + BN),
+// stages.{0,2,4,6}.blocks.N (the operator: FasterNet's MLPBlock for "pconv"),
+// stages.{1,3,5} (PatchMerging: 2x2 conv stride 2 + BN), avgpool_pre_head (pool, 1x1 conv to
+// 1280, act), head (Linear to the embedding).
+class FasterNetImpl : public BackboneImpl {
+ public:
+  FasterNetImpl(const ArchSpec& arch, const OpSpec& op) {
+    arch_ = arch;
+    op_ = op;
+    const int stem = scaled(128, arch.width);
+    auto embed = register_module("patch_embed", std::make_shared<torch::nn::Module>());
+    proj_ =
+        embed->register_module("proj", makeConv({3, stem, arch.stem_stride, arch.stem_stride, 0}));
+    norm_ = embed->register_module("norm", torch::nn::BatchNorm2d(stem));
+    layers_.push_back("stem");
+    auto stages = register_module("stages", std::make_shared<torch::nn::Module>());
+    int dim = stem;
+    for (int s = 0; s < 4; ++s) {
+      auto stage =
+          stages->register_module(std::to_string(2 * s), std::make_shared<torch::nn::Module>());
+      auto blocks = stage->register_module("blocks", std::make_shared<torch::nn::Module>());
+      std::vector<Operator> ops;
+      for (int b = 0; b < arch.blocks[s]; ++b) {
+        const std::string name = "stage" + std::to_string(s + 1) + "." + std::to_string(b);
+        ops.push_back(blocks->register_module(
+            std::to_string(b), makeOperator(op, opContext(arch, dim, 1, name + ".op"))));
+        layers_.push_back(name + ".op");
+        layers_.push_back(name);
+      }
+      stages_.push_back(ops);
+      if (s < 3) {
+        auto merge = stages->register_module(std::to_string(2 * s + 1),
+                                             std::make_shared<torch::nn::Module>());
+        merges_.push_back({merge->register_module("reduction", makeConv({dim, 2 * dim, 2, 2, 0})),
+                           merge->register_module("norm", torch::nn::BatchNorm2d(2 * dim))});
+        dim *= 2;
+      }
+    }
+    auto pre = register_module("avgpool_pre_head", std::make_shared<torch::nn::Module>());
+    pre_head_ = pre->register_module("1", makeConv({dim, kFeatureDim, 1}));
+    head_ = register_module("head", CountedLinear(kFeatureDim, arch.embedding));
+    layers_.push_back("embedding");
+  }
+
+  torch::Tensor forward(const torch::Tensor& x, Tap* tap) override {
+    checkImages(x, arch_.name, 0);
+    torch::Tensor y = norm_->forward(proj_->forward(x));
+    if (tap) tap->put("stem", "out", y);
+    for (size_t s = 0; s < stages_.size(); ++s) {
+      for (size_t b = 0; b < stages_[s].size(); ++b) {
+        const std::string name = "stage" + std::to_string(s + 1) + "." + std::to_string(b);
+        y = stages_[s][b]->forward(y, tap, name + ".op");
+        if (tap) tap->put(name, "out", y);
+      }
+      if (s < merges_.size()) y = merges_[s].second->forward(merges_[s].first->forward(y));
+    }
+    y = pre_head_->forward(y.mean({2, 3}, true));
+    y = arch_.act == FrameAct::kGELU ? torch::gelu(y) : torch::relu(y);
+    y = head_->forward(y.flatten(1));
+    if (tap) tap->put("embedding", "out", y);
+    return y;
+  }
+
+ private:
+  static constexpr int kFeatureDim = 1280;  // FasterNet's feature_dim, every variant
+  CountedConv2d proj_{nullptr}, pre_head_{nullptr};
+  torch::nn::BatchNorm2d norm_{nullptr};
+  std::vector<std::vector<Operator>> stages_;
+  std::vector<std::pair<CountedConv2d, torch::nn::BatchNorm2d>> merges_;
+  CountedLinear head_{nullptr};
+};
+
 }  // namespace
 
 std::vector<std::string> BackboneImpl::operatorLayers() const {
@@ -253,8 +329,15 @@ Backbone makeBackbone(const ArchSpec& arch, const OpSpec& op) {
   if (!(arch.width > 0.0)) throw Error(where + ": option 'width' must be above 0");
   if (arch.op_groups < 1 || arch.op_min_dim < 1 || arch.embedding < 1 || arch.stem_stride < 1)
     throw Error(where + ": options G, L, embedding and stem_stride must be positive");
-  if (arch.family == Family::kMSNet) return std::make_shared<MSNetImpl>(arch, op);
-  return std::make_shared<IResNetImpl>(arch, op);
+  switch (arch.family) {
+    case Family::kMSNet:
+      return std::make_shared<MSNetImpl>(arch, op);
+    case Family::kIResNet:
+      return std::make_shared<IResNetImpl>(arch, op);
+    case Family::kFasterNet:
+      return std::make_shared<FasterNetImpl>(arch, op);
+  }
+  throw Error("architecture '" + arch.name + "' has no implementation");
 }
 
 Backbone makeBackbone(const std::string& arch, const std::string& op) {

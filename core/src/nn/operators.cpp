@@ -10,6 +10,7 @@
 
 #include "msconv/error.h"
 #include "msconv/nn/fusion.h"
+#include "msconv/nn/peers.h"
 
 namespace msconv::nn {
 namespace {
@@ -59,6 +60,13 @@ Operator makeOperator(const OpSpec& spec, const OpContext& ctx) {
       return std::make_shared<SKConvImpl>(spec, ctx);
     case OpKind::kSCConv:
       return std::make_shared<SCConvImpl>(spec, ctx);
+    case OpKind::kGhost:
+    case OpKind::kGhostV2:
+      return std::make_shared<GhostImpl>(spec, ctx);
+    case OpKind::kPConv:
+      return std::make_shared<PConvImpl>(spec, ctx);
+    case OpKind::kStar:
+      return std::make_shared<StarImpl>(spec, ctx);
   }
   throw Error("operator '" + spec.str() + "' has no implementation");
 }

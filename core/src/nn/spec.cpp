@@ -42,6 +42,14 @@ const OpName kOps[] = {
      "SKNet selective kernel: sum fusion, softmax over two branches"},
     {"scconv", OpKind::kSCConv, PoolFusion::kMul, DiffTerm::kSub,
      "SCConv (CVPR 2023): spatial reconstruction unit, then channel reconstruction unit"},
+    {"ghost", OpKind::kGhost, PoolFusion::kMul, DiffTerm::kSub,
+     "GhostNet's Ghost module: 3x3 primary conv to C/s maps, cheap depthwise d x d for the rest"},
+    {"ghostv2", OpKind::kGhostV2, PoolFusion::kMul, DiffTerm::kSub,
+     "GhostNetV2: Ghost module times DFC attention (1xK, Kx1 depthwise on a 2x down-sampled map)"},
+    {"pconv", OpKind::kPConv, PoolFusion::kMul, DiffTerm::kSub,
+     "FasterNet's block: partial 3x3 conv on C/div channels, two point-wise convs, residual"},
+    {"star", OpKind::kStar, PoolFusion::kMul, DiffTerm::kSub,
+     "StarNet's block: depthwise KxK, two 1x1 branches, ReLU6(a) * b, 1x1, depthwise KxK"},
 };
 
 const char* fusionName(PoolFusion f) {
@@ -90,7 +98,8 @@ bool hasGate(OpKind k) {
 bool OpSpec::operator==(const OpSpec& o) const {
   return kind == o.kind && fusion == o.fusion && diff == o.diff && dilation1 == o.dilation1 &&
          dilation2 == o.dilation2 && reduction == o.reduction && min_dim == o.min_dim &&
-         groups == o.groups && gn_groups == o.gn_groups;
+         groups == o.groups && gn_groups == o.gn_groups && ratio == o.ratio && dw == o.dw &&
+         kernel == o.kernel && div == o.div && mlp == o.mlp;
 }
 
 std::string OpSpec::baseName() const {
@@ -116,6 +125,11 @@ std::string OpSpec::str() const {
   if (min_dim != ref.min_dim) opts.push_back("L=" + std::to_string(min_dim));
   if (groups != ref.groups) opts.push_back("G=" + std::to_string(groups));
   if (gn_groups != ref.gn_groups) opts.push_back("gn=" + std::to_string(gn_groups));
+  if (ratio != ref.ratio) opts.push_back("s=" + std::to_string(ratio));
+  if (dw != ref.dw) opts.push_back("d=" + std::to_string(dw));
+  if (kernel != ref.kernel) opts.push_back("k=" + std::to_string(kernel));
+  if (div != ref.div) opts.push_back("div=" + std::to_string(div));
+  if (mlp != ref.mlp) opts.push_back("mlp=" + std::to_string(mlp));
   std::string out = base;
   for (size_t i = 0; i < opts.size(); ++i) out += (i == 0 ? ":" : ",") + opts[i];
   return out;
@@ -136,6 +150,9 @@ OpSpec parseOpSpec(const std::string& text) {
   spec.kind = found->kind;
   spec.fusion = found->fusion;
   spec.diff = found->diff;
+  // The peers' own defaults: StarNet's 7x7 depthwise and 4x MLP, GhostNetV2's 5-wide DFC.
+  spec.kernel = spec.kind == OpKind::kStar ? 7 : 5;
+  spec.mlp = spec.kind == OpKind::kStar ? 4 : 2;
   if (colon == std::string::npos) return spec;
 
   std::stringstream opts(text.substr(colon + 1));
@@ -186,14 +203,34 @@ OpSpec parseOpSpec(const std::string& text) {
       if (!hasGate(spec.kind)) throw unsupported();
       spec.min_dim = parsePositive(name, key, value);
     } else if (key == "G") {
-      if (spec.kind == OpKind::kPlainConv || spec.kind == OpKind::kSCConv) throw unsupported();
+      if (spec.kind != OpKind::kConv3x3 && !hasGate(spec.kind)) throw unsupported();
       spec.groups = parsePositive(name, key, value);
     } else if (key == "gn") {
       if (spec.kind != OpKind::kSCConv) throw unsupported();
       spec.gn_groups = parsePositive(name, key, value);
+    } else if (key == "s" || key == "d") {
+      if (spec.kind != OpKind::kGhost && spec.kind != OpKind::kGhostV2) throw unsupported();
+      const int v = parsePositive(name, key, value);
+      if (key == "s" && v < 2)
+        throw Error("operator '" + name + "': option 's' must be at least 2 (s = 1 leaves no " +
+                    "channel to the cheap operation), got " + value);
+      if (key == "d" && v % 2 == 0)
+        throw Error("operator '" + name + "': option 'd' must be an odd kernel size, got " + value);
+      (key == "s" ? spec.ratio : spec.dw) = v;
+    } else if (key == "k") {
+      if (spec.kind != OpKind::kGhostV2 && spec.kind != OpKind::kStar) throw unsupported();
+      spec.kernel = parsePositive(name, key, value);
+      if (spec.kernel % 2 == 0)
+        throw Error("operator '" + name + "': option 'k' must be an odd kernel size, got " + value);
+    } else if (key == "div") {
+      if (spec.kind != OpKind::kPConv) throw unsupported();
+      spec.div = parsePositive(name, key, value);
+    } else if (key == "mlp") {
+      if (spec.kind != OpKind::kPConv && spec.kind != OpKind::kStar) throw unsupported();
+      spec.mlp = parsePositive(name, key, value);
     } else {
       throw Error("operator '" + name + "': unknown option '" + key +
-                  "' (options: fusion, diff, kernels, r, L, G, gn)");
+                  "' (options: fusion, diff, kernels, r, L, G, gn, s, d, k, div, mlp)");
     }
   }
   // A paper-form spec whose switches match another named row prints as that row (see str()).
@@ -225,14 +262,22 @@ ArchSpec preset(std::string name, Family family, std::vector<int> blocks, double
   a.stem_stride = stem_stride;
   // The slopes each frame's authors use: one shared slope in MSNet (nn.PReLU()), one per channel
   // in iResNet (nn.PReLU(planes)).
-  a.prelu = family == Family::kMSNet ? PReluSlopes::kShared : PReluSlopes::kPerChannel;
+  a.prelu = family == Family::kIResNet ? PReluSlopes::kPerChannel : PReluSlopes::kShared;
   a.description = std::move(description);
   return a;
 }
 
 // The full-size model each family's presets are written against in presetExpansion.
 const char* familyBase(Family f) {
-  return f == Family::kMSNet ? "msnet50" : "iresnet50";
+  switch (f) {
+    case Family::kMSNet:
+      return "msnet50";
+    case Family::kIResNet:
+      return "iresnet50";
+    case Family::kFasterNet:
+      return "fasternet-s";
+  }
+  return "msnet50";
 }
 
 std::string widthText(double w) {
@@ -258,6 +303,7 @@ std::vector<std::string> archOptions(const ArchSpec& a, const ArchSpec& ref) {
   if (a.embedding != ref.embedding) o.push_back("embedding=" + std::to_string(a.embedding));
   if (a.stem_stride != ref.stem_stride) o.push_back("stem_stride=" + std::to_string(a.stem_stride));
   if (a.prelu != ref.prelu) o.push_back(std::string("prelu=") + preluSlopesName(a.prelu));
+  if (a.act != ref.act) o.push_back(a.act == FrameAct::kGELU ? "act=gelu" : "act=relu");
   return o;
 }
 
@@ -297,13 +343,22 @@ std::vector<ArchSpec> listArchs() {
                      "CPU preset: iResNet at 1/4 width, [1,2,2,1] blocks, stem stride 2"));
   a.push_back(preset("iresnet-tiny", I, {1, 1, 1, 1}, 0.125, 4, 8, 2,
                      "CPU preset: iResNet at 1/8 width, one block per stage, stem stride 2"));
+  // FasterNet (CVPR 2023) at 112 x 112 with a 512-d embedding: 4x4 patch stem, stages of
+  // [1, 2, 13, 2] blocks at 128 ... 1024 channels (S), 2x2 merges, 1x1 to 1280 + act, Linear.
+  const Family F = Family::kFasterNet;
+  a.push_back(preset("fasternet-s", F, {1, 2, 13, 2}, 1.0, 32, 32, 4,
+                     "FasterNet-S (the paper's Table 7 peer), ReLU"));
+  ArchSpec t0 = preset("fasternet-t0", F, {1, 2, 8, 2}, 0.3125, 8, 8, 4,
+                       "FasterNet-T0 (40 ... 320 channels), GELU: small enough for the CPU demo");
+  t0.act = FrameAct::kGELU;
+  a.push_back(t0);
   return a;
 }
 
 bool ArchSpec::operator==(const ArchSpec& o) const {
   return family == o.family && blocks == o.blocks && width == o.width && op_groups == o.op_groups &&
          op_min_dim == o.op_min_dim && embedding == o.embedding && stem_stride == o.stem_stride &&
-         prelu == o.prelu;
+         prelu == o.prelu && act == o.act;
 }
 
 std::string ArchSpec::str() const {
@@ -387,16 +442,33 @@ ArchSpec parseArch(const std::string& text) {
         a.prelu = PReluSlopes::kPerChannel;
       else
         throw Error(where + ": option 'prelu' must be shared or channel, got '" + value + "'");
+    } else if (key == "act") {
+      if (a.family != Family::kFasterNet)
+        throw Error(where + ": option 'act' is FasterNet's (its MLPs' activation)");
+      if (value == "relu")
+        a.act = FrameAct::kReLU;
+      else if (value == "gelu")
+        a.act = FrameAct::kGELU;
+      else
+        throw Error(where + ": option 'act' must be relu or gelu, got '" + value + "'");
     } else {
       throw Error(where + ": unknown option '" + key +
-                  "' (options: width, blocks, G, L, embedding, stem_stride, prelu)");
+                  "' (options: width, blocks, G, L, embedding, stem_stride, prelu, act)");
     }
   }
   return a;
 }
 
 OpSpec defaultOpFor(const ArchSpec& arch) {
-  return parseOpSpec(arch.family == Family::kMSNet ? "msconv-official" : "conv");
+  switch (arch.family) {
+    case Family::kMSNet:
+      return parseOpSpec("msconv-official");
+    case Family::kIResNet:
+      return parseOpSpec("conv");
+    case Family::kFasterNet:
+      return parseOpSpec("pconv");
+  }
+  return parseOpSpec("conv");
 }
 
 }  // namespace msconv::nn

@@ -21,7 +21,9 @@ namespace msconv::inspect {
 // ---- Feature maps ------------------------------------------------------------------------------
 
 // One operator layer on one image. MSConv and SKConv: rows U1, U2, U1+U2, U1*U2, U1-U2 and the
-// gate per channel; SCConv: its parts (sru, up, low, cru); every operator: its output. Maps are
+// gate per channel; SCConv: its parts (sru, up, low, cru); Ghost: intrinsic|cheap (and GhostV2's
+// attention); PConv: convolved|untouched; every operator: its output (StarNet: its two branches
+// and their product instead, in its hidden channels). Maps are
 // C x H x W float tensors; `channels` the top-k by activation energy (mean square of U1 and U2,
 // or of the output where there are no branches), strongest first.
 struct BranchMaps {

@@ -46,6 +46,7 @@ struct OpContext {
   int default_groups = 32;
   int default_min_dim = 32;
   PReluSlopes prelu = PReluSlopes::kShared;
+  FrameAct act = FrameAct::kReLU;  // FasterNet's MLP activation, for pconv
   std::string layer;
 };
 

@@ -14,6 +14,10 @@ enum class OpKind {
   kMSConvOfficial,  // "msconv-official": the authors' layer details
   kSKConv,          // "skconv": SKNet's selective kernel
   kSCConv,          // "scconv": SCConv's SRU then CRU
+  kGhost,           // "ghost": GhostNet's Ghost module
+  kGhostV2,         // "ghostv2": GhostNetV2's Ghost module with DFC attention
+  kPConv,           // "pconv": FasterNet's block (partial 3x3 convolution, two point-wise)
+  kStar,            // "star": StarNet's block (the star operation)
 };
 
 // What the gate pools: U1*U2 (MO), U1+U2 (SKNet's sum), or U1 alone.
@@ -32,6 +36,11 @@ struct OpSpec {
   int min_dim = 0;     // L (0: architecture default, 32 at full width)
   int groups = 0;      // G (0: architecture default, 32 at full width)
   int gn_groups = 4;   // SCConv's SRU group norm groups
+  int ratio = 2;       // Ghost: s, C/s intrinsic maps
+  int dw = 3;          // Ghost: d, the cheap depthwise operation's kernel
+  int kernel = 5;      // GhostV2: the DFC attention's 1xK / Kx1 kernel; Star: the depthwise K x K
+  int div = 4;         // PConv: the 3x3 convolution sees C / div channels
+  int mlp = 2;         // PConv, Star: hidden width of the point-wise pair, in multiples of C
 
   // The canonical text: a registry name, then ":key=value,..." for options that differ from that
   // name's defaults. parseOpSpec(str()) == *this.
@@ -44,7 +53,8 @@ struct OpSpec {
 };
 
 // "name" or "name:key=value,key=value". Names: see listOperators(). Keys: fusion=mul|add|first,
-// diff=sub|add, kernels=k3k3|k3k5|k5k3|k5k7, r, L, G, gn. Throws msconv::Error naming the bad part.
+// diff=sub|add, kernels=k3k3|k3k5|k5k3|k5k7, r, L, G, gn; s, d (ghost, ghostv2), k (ghostv2,
+// star; odd), div, mlp (pconv, star). Throws msconv::Error naming the bad part.
 OpSpec parseOpSpec(const std::string& text);
 
 struct NamedEntry {
@@ -53,7 +63,10 @@ struct NamedEntry {
 };
 std::vector<NamedEntry> listOperators();
 
-enum class Family { kMSNet, kIResNet };
+enum class Family { kMSNet, kIResNet, kFasterNet };
+
+// FasterNet's activation (its MLP and the head's projection): ReLU in FasterNet-S, GELU in T0.
+enum class FrameAct { kReLU, kGELU };
 
 // How many slopes each PReLU of a frame (and of the operators inside it) learns: one shared slope
 // (torch.nn.PReLU(), weight [1]) or one per channel (torch.nn.PReLU(C), weight [C]). The authors'
@@ -64,7 +77,7 @@ const char* preluSlopesName(PReluSlopes p);  // "shared", "channel"
 
 // A backbone: family, depth, width and the options of its layers. Presets are names like any
 // other; "NAME:key=value,..." changes a preset's options (keys: width, blocks, G, L, embedding,
-// stem_stride, prelu), e.g. "msnet50:width=0.5,blocks=2-2-2-2".
+// stem_stride, prelu; act for FasterNet), e.g. "msnet50:width=0.5,blocks=2-2-2-2".
 struct ArchSpec {
   std::string name;  // the preset this spec starts from ("msnet50", "msnet-tiny", ...)
   Family family = Family::kMSNet;
@@ -77,6 +90,7 @@ struct ArchSpec {
   int stem_stride =
       1;  // MSNet: the 7x7 stem's stride (2); iResNet: 1 as insightface (CPU presets 2)
   PReluSlopes prelu = PReluSlopes::kShared;
+  FrameAct act = FrameAct::kReLU;  // FasterNet: the MLPs' and head's activation
 
   // The canonical text: the name of a preset with exactly this shape, else the preset it started
   // from with ":key=value,..." for every option that differs. parseArch(str()) == *this.
@@ -95,7 +109,7 @@ std::vector<ArchSpec> listArchs();
 // empty for the full-size models themselves.
 std::string presetExpansion(const ArchSpec& preset);
 // The operator an architecture uses when none is named: msconv-official for MSNet, iResNet's plain
-// convolution for iResNet.
+// convolution for iResNet, the partial-convolution block for FasterNet.
 OpSpec defaultOpFor(const ArchSpec& arch);
 
 }  // namespace msconv::nn
