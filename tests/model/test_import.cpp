@@ -64,6 +64,10 @@ TEST(Import, FasterNetT0AsItsAuthorsWriteItEmbedsAsPyTorch) {
   expectSameEmbeddings("fasternet_t0", "fasternet-t0", "pconv");
 }
 
+TEST(Import, FasterNetSAsItsAuthorsWriteItEmbedsAsPyTorch) {
+  expectSameEmbeddings("fasternet_s", "fasternet-s", "pconv");
+}
+
 TEST(Import, FasterNetParameterCountsEqualItsAuthorsCode) {
   std::ifstream f(fx("manifest.json"));
   ASSERT_TRUE(f);

@@ -6,6 +6,19 @@
 using namespace msconv;
 using namespace msconv::nn;
 
+namespace {
+// The message of the msconv::Error that f throws, or "no error".
+template <typename F>
+std::string errorText(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+}  // namespace
+
 TEST(OpSpec, EveryRegistryNameRoundTrips) {
   for (const auto& e : listOperators()) {
     const OpSpec s = parseOpSpec(e.name);
@@ -43,14 +56,7 @@ TEST(OpSpec, OptionsRoundTrip) {
 }
 
 TEST(OpSpec, BadNamesAndOptionsAreClearErrors) {
-  auto message = [](const std::string& text) {
-    try {
-      parseOpSpec(text);
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
+  auto message = [](const std::string& text) { return errorText([&] { parseOpSpec(text); }); };
   EXPECT_NE(message("msconvv").find("unknown operator 'msconvv'"), std::string::npos);
   EXPECT_NE(message("skconv:fusion=mul").find("has no option 'fusion'"), std::string::npos);
   EXPECT_NE(message("msconv:kernels=k9k9").find("kernels must be"), std::string::npos);
@@ -109,14 +115,7 @@ TEST(ArchSpec, OptionsRoundTripAndPresetsAreNamesLikeAnyOther) {
 }
 
 TEST(ArchSpec, ShapesThatCannotBeBuiltNameTheKey) {
-  auto message = [](const std::string& text) {
-    try {
-      parseArch(text);
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
+  auto message = [](const std::string& text) { return errorText([&] { parseArch(text); }); };
   EXPECT_NE(message("msnet50:width=0").find("option 'width'"), std::string::npos);
   EXPECT_NE(message("msnet50:width=abc").find("option 'width'"), std::string::npos);
   EXPECT_NE(message("msnet50:blocks=3-4--6").find("option 'blocks'"), std::string::npos);
@@ -139,14 +138,7 @@ TEST(OpSpec, PeersOptionsAndErrors) {
   EXPECT_EQ(parseOpSpec("pconv").mlp, 2);
   for (const char* text : {"ghost:s=3,d=5", "ghostv2:k=7", "pconv:div=2,mlp=3", "star:k=3,mlp=2"})
     EXPECT_EQ(parseOpSpec(text).str(), text);
-  auto message = [](const std::string& text) {
-    try {
-      parseOpSpec(text);
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
+  auto message = [](const std::string& text) { return errorText([&] { parseOpSpec(text); }); };
   EXPECT_NE(message("ghost:s=1").find("option 's'"), std::string::npos);
   EXPECT_NE(message("ghost:d=4").find("option 'd' must be an odd"), std::string::npos);
   EXPECT_NE(message("star:k=6").find("option 'k' must be an odd"), std::string::npos);

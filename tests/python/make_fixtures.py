@@ -208,6 +208,7 @@ def main():
     model_case(out, "iresnet18", "iresnet18", "conv", rm.IResNet([2, 2, 2, 2]), gen, manifest)
     model_case(out, "fasternet_t0", "fasternet-t0", "pconv", peers.fasternet_t0(512), gen,
                manifest)
+    model_case(out, "fasternet_s", "fasternet-s", "pconv", peers.fasternet_s(512), gen, manifest)
     scconv_original_case(out, gen)
     arcface_case(out, gen)
     # The authors' parameter counts (their model.py, as authors_msnet.py builds it).

@@ -35,15 +35,21 @@ torch::Tensor seqForward(torch::nn::ModuleList& list, size_t i, const torch::Ten
   return list[i]->as<torch::nn::SequentialImpl>()->forward(x);
 }
 
-void checkInput(const OperatorImpl& op, const torch::Tensor& x, const std::string& layer) {
-  if (x.dim() != 4 || x.size(1) != op.channels())
-    throw Error("operator '" + op.spec().str() + "'" + (layer.empty() ? "" : " at " + layer) +
-                ": expected N x " + std::to_string(op.channels()) + " x H x W input, got " +
+}  // namespace
+
+void OperatorImpl::init(const OpSpec& spec, int channels, int stride) {
+  spec_ = spec;
+  channels_ = channels;
+  stride_ = stride;
+}
+
+void OperatorImpl::checkInput(const torch::Tensor& x, const std::string& layer) const {
+  if (x.dim() != 4 || x.size(1) != channels_)
+    throw Error("operator '" + spec_.str() + "'" + (layer.empty() ? "" : " at " + layer) +
+                ": expected N x " + std::to_string(channels_) + " x H x W input, got " +
                 std::to_string(x.dim()) + "-d tensor" +
                 (x.dim() >= 2 ? " with " + std::to_string(x.size(1)) + " channels" : ""));
 }
-
-}  // namespace
 
 Operator makeOperator(const OpSpec& spec, const OpContext& ctx) {
   if (ctx.channels <= 0 || ctx.stride <= 0)
@@ -74,15 +80,13 @@ Operator makeOperator(const OpSpec& spec, const OpContext& ctx) {
 // ---- conv ----------------------------------------------------------------------------------
 
 PlainConvImpl::PlainConvImpl(const OpSpec& spec, const OpContext& ctx) {
-  spec_ = spec;
-  channels_ = ctx.channels;
-  stride_ = ctx.stride;
+  init(spec, ctx.channels, ctx.stride);
   weight = register_parameter("weight", torch::empty({ctx.channels, ctx.channels, 3, 3}));
   torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
 }
 
 torch::Tensor PlainConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
-  checkInput(*this, x, layer);
+  checkInput(x, layer);
   auto out = torch::conv2d(x, weight, {}, stride_, 1);
   reportMacs(this, out.numel() / out.size(0) * channels_ * 9);
   if (tap) tap->put(layer, "out", out);
@@ -92,9 +96,7 @@ torch::Tensor PlainConvImpl::forward(const torch::Tensor& x, Tap* tap, const std
 // ---- conv3x3 -------------------------------------------------------------------------------
 
 Conv3x3Impl::Conv3x3Impl(const OpSpec& spec, const OpContext& ctx) {
-  spec_ = spec;
-  channels_ = ctx.channels;
-  stride_ = ctx.stride;
+  init(spec, ctx.channels, ctx.stride);
   const int g = resolveGroups(spec, ctx);
   body = convBnAct({ctx.channels, ctx.channels, 3, ctx.stride, 1, 1, g}, preluAct(ctx.prelu));
   // Register the stack's children directly ("0", "1", "2") so names read conv2_msconv.0.weight.
@@ -102,7 +104,7 @@ Conv3x3Impl::Conv3x3Impl(const OpSpec& spec, const OpContext& ctx) {
 }
 
 torch::Tensor Conv3x3Impl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
-  checkInput(*this, x, layer);
+  checkInput(x, layer);
   auto out = body->forward(x);
   if (tap) tap->put(layer, "out", out);
   return out;
@@ -111,9 +113,7 @@ torch::Tensor Conv3x3Impl::forward(const torch::Tensor& x, Tap* tap, const std::
 // ---- MSConv --------------------------------------------------------------------------------
 
 MSConvImpl::MSConvImpl(const OpSpec& spec, const OpContext& ctx) {
-  spec_ = spec;
-  channels_ = ctx.channels;
-  stride_ = ctx.stride;
+  init(spec, ctx.channels, ctx.stride);
   official_ = spec.kind == OpKind::kMSConvOfficial;
   const int C = ctx.channels, g = resolveGroups(spec, ctx);
   reduced_ = reducedWidth(spec, ctx);
@@ -137,7 +137,7 @@ MSConvImpl::MSConvImpl(const OpSpec& spec, const OpContext& ctx) {
 }
 
 torch::Tensor MSConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
-  checkInput(*this, x, layer);
+  checkInput(x, layer);
   const torch::Tensor u1 = seqForward(convs, 0, x);
   const torch::Tensor u2 = seqForward(convs, 1, x);
   auto head = [&](size_t i, const torch::Tensor& z) {
@@ -177,9 +177,7 @@ torch::Tensor MSConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::s
 // ---- SKConv --------------------------------------------------------------------------------
 
 SKConvImpl::SKConvImpl(const OpSpec& spec, const OpContext& ctx) {
-  spec_ = spec;
-  channels_ = ctx.channels;
-  stride_ = ctx.stride;
+  init(spec, ctx.channels, ctx.stride);
   const int C = ctx.channels, g = resolveGroups(spec, ctx);
   reduced_ = reducedWidth(spec, ctx);
   convs = register_module("convs", torch::nn::ModuleList());
@@ -195,7 +193,7 @@ SKConvImpl::SKConvImpl(const OpSpec& spec, const OpContext& ctx) {
 }
 
 torch::Tensor SKConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
-  checkInput(*this, x, layer);
+  checkInput(x, layer);
   const torch::Tensor u1 = seqForward(convs, 0, x);
   const torch::Tensor u2 = seqForward(convs, 1, x);
   const torch::Tensor s = (u1 + u2).mean({2, 3}, true);
@@ -218,9 +216,7 @@ torch::Tensor SKConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::s
 // ---- SCConv --------------------------------------------------------------------------------
 
 SCConvImpl::SCConvImpl(const OpSpec& spec, const OpContext& ctx) {
-  spec_ = spec;
-  channels_ = ctx.channels;
-  stride_ = ctx.stride;
+  init(spec, ctx.channels, ctx.stride);
   const int C = ctx.channels;
   const std::string where = "operator 'scconv'" + (ctx.layer.empty() ? "" : " at " + ctx.layer);
   if (C % spec.gn_groups != 0)
@@ -248,7 +244,7 @@ SCConvImpl::SCConvImpl(const OpSpec& spec, const OpContext& ctx) {
 }
 
 torch::Tensor SCConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
-  checkInput(*this, x, layer);
+  checkInput(x, layer);
   const int64_t C = channels_;
   // SRU: the gate weights the input x itself; above the threshold (strictly) a value goes wholly
   // to the informative part, at or below it both parts take it weighted by the gate.

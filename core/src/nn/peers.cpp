@@ -22,14 +22,6 @@ CountedConv2d conv(int in, int out, std::vector<int64_t> kernel, int stride, boo
                            .bias(bias));
 }
 
-void checkShape(const OperatorImpl& op, const torch::Tensor& x, const std::string& layer) {
-  if (x.dim() != 4 || x.size(1) != op.channels())
-    throw Error("operator '" + op.spec().str() + "'" + (layer.empty() ? "" : " at " + layer) +
-                ": expected N x " + std::to_string(op.channels()) + " x H x W input, got " +
-                std::to_string(x.dim()) + "-d tensor" +
-                (x.dim() >= 2 ? " with " + std::to_string(x.size(1)) + " channels" : ""));
-}
-
 // PConv and SCConv have no stride of their own: a 3x3 average pool takes it.
 torch::Tensor strided(const torch::Tensor& x, int stride) {
   return stride > 1 ? torch::avg_pool2d(x, 3, stride, 1, false, /*count_include_pad=*/false) : x;
@@ -40,9 +32,7 @@ torch::Tensor strided(const torch::Tensor& x, int stride) {
 // ---- Ghost, GhostV2 ---------------------------------------------------------------------------
 
 GhostImpl::GhostImpl(const OpSpec& spec, const OpContext& ctx) {
-  spec_ = spec;
-  channels_ = ctx.channels;
-  stride_ = ctx.stride;
+  init(spec, ctx.channels, ctx.stride);
   attention_ = spec.kind == OpKind::kGhostV2;
   const int C = ctx.channels, init = (C + spec.ratio - 1) / spec.ratio;
   const int cheap = init * (spec.ratio - 1);
@@ -70,7 +60,7 @@ GhostImpl::GhostImpl(const OpSpec& spec, const OpContext& ctx) {
 }
 
 torch::Tensor GhostImpl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
-  checkShape(*this, x, layer);
+  checkInput(x, layer);
   if (attention_ && (x.size(2) < 2 || x.size(3) < 2))
     throw Error("operator '" + spec_.str() + "'" + (layer.empty() ? "" : " at " + layer) +
                 ": the DFC attention pools 2x2 and needs maps of at least 2x2, got " +
@@ -96,9 +86,7 @@ torch::Tensor GhostImpl::forward(const torch::Tensor& x, Tap* tap, const std::st
 // ---- PConv (FasterNet's block) ----------------------------------------------------------------
 
 PConvImpl::PConvImpl(const OpSpec& spec, const OpContext& ctx) {
-  spec_ = spec;
-  channels_ = ctx.channels;
-  stride_ = ctx.stride;
+  init(spec, ctx.channels, ctx.stride);
   const int C = ctx.channels;
   convolved_ = C / spec.div;
   if (convolved_ < 1)
@@ -120,7 +108,7 @@ PConvImpl::PConvImpl(const OpSpec& spec, const OpContext& ctx) {
 }
 
 torch::Tensor PConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
-  checkShape(*this, x, layer);
+  checkInput(x, layer);
   const torch::Tensor in = strided(x, stride_);
   auto parts = torch::split_with_sizes(in, {convolved_, channels_ - convolved_}, 1);
   const torch::Tensor convolved = partial_conv3->forward(parts[0]);
@@ -136,9 +124,7 @@ torch::Tensor PConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::st
 // ---- Star (StarNet's block) -------------------------------------------------------------------
 
 StarImpl::StarImpl(const OpSpec& spec, const OpContext& ctx) {
-  spec_ = spec;
-  channels_ = ctx.channels;
-  stride_ = ctx.stride;
+  init(spec, ctx.channels, ctx.stride);
   const int C = ctx.channels, hidden = C * spec.mlp, k = spec.kernel;
   auto convBn = [&](const char* name, CountedConv2d c, bool bn, int bn_channels) {
     torch::nn::Sequential seq;
@@ -154,7 +140,7 @@ StarImpl::StarImpl(const OpSpec& spec, const OpContext& ctx) {
 }
 
 torch::Tensor StarImpl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
-  checkShape(*this, x, layer);
+  checkInput(x, layer);
   const torch::Tensor y = dwconv->forward(x);
   const torch::Tensor a = torch::hardtanh(f1->forward(y), 0.0, 6.0);  // ReLU6
   const torch::Tensor b = f2->forward(y);

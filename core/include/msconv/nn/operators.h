@@ -30,6 +30,11 @@ class OperatorImpl : public torch::nn::Module {
   int stride() const { return stride_; }
 
  protected:
+  // Records the spec, channels and stride every operator keeps.
+  void init(const OpSpec& spec, int channels, int stride);
+  // Throws msconv::Error naming the operator and layer unless x is N x channels() x H x W.
+  void checkInput(const torch::Tensor& x, const std::string& layer) const;
+
   OpSpec spec_;
   int channels_ = 0;
   int stride_ = 1;
