@@ -1,6 +1,7 @@
 // msconv: the headless face of MSConv Lab. Everything the workbench does, on the same core.
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -20,14 +21,17 @@ struct Command {
 const std::map<std::string, Command>& commands() {
   static const std::map<std::string, Command> table = {
       {"info", {msconv::cli::cmdInfo, "operators, architectures, parameters and MACs"}},
-      {"import", {msconv::cli::cmdImport, "convert a PyTorch state_dict into a checkpoint"}},
+      {"import",
+       {msconv::cli::cmdImport,
+        "a PyTorch state_dict or arcface_torch checkpoint(s) into a checkpoint"}},
       {"embed", {msconv::cli::cmdEmbed, "print the 512-d embedding of one image"}},
       {"data", {msconv::cli::cmdData, "datasets: info, check, pack, pack-pairs, synth"}},
       {"train", {msconv::cli::cmdTrain, "train a model; prints the final checkpoint's path last"}},
       {"runs", {msconv::cli::cmdRuns, "the workspace's runs: list, show, export (CSV/JSON)"}},
       {"eval", {msconv::cli::cmdEval, "accuracy, VAL, TAR@FAR, ROC and AUC on .bin sets and IJB"}},
       {"featuremaps",
-       {msconv::cli::cmdFeatureMaps, "U1, U2, add, multiply, subtract maps of a layer (PNG)"}},
+       {msconv::cli::cmdFeatureMaps,
+        "a layer's parts: U1, U2, add, multiply, subtract (MSConv, SKConv), the peers' (PNG)"}},
       {"gradcam", {msconv::cli::cmdGradCam, "Grad-CAM family across layers and models (PNG)"}},
       {"compare", {msconv::cli::cmdCompare, "runs or checkpoints side by side (text, CSV, JSON)"}},
   };
@@ -37,9 +41,11 @@ const std::map<std::string, Command>& commands() {
 void printUsage(std::ostream& os) {
   os << "usage: msconv [--threads N] COMMAND [options]   (COMMAND --help for its options)\n\n"
         "commands:\n";
+  size_t width = 0;  // the longest name and two spaces, so every summary starts in one column
+  for (const auto& entry : commands()) width = std::max(width, entry.first.size());
   for (const auto& [name, cmd] : commands()) {
     std::string left = "  " + name;
-    left.resize(12, ' ');
+    left.resize(width + 4, ' ');
     os << left << cmd.summary << "\n";
   }
   os << "\nenvironment: MSCONV_THREADS sets the LibTorch intra-op thread count (default: all "

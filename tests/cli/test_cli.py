@@ -67,6 +67,17 @@ class Info(unittest.TestCase):
             self.assertTrue(row["reading"])
         self.assertIn("GhostNet", run("info", "--paper").stdout)
 
+    def test_help_table_is_aligned(self):
+        r = run("--help")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.split("commands:\n")[1].split("\n\n")[0].splitlines()
+        self.assertIn("featuremaps", "".join(lines))
+        columns = set()
+        for line in lines:
+            name = line.split()[0]
+            columns.add(len(line) - len(line[line.index(name) + len(name):].lstrip()))
+        self.assertEqual(len(columns), 1, r.stdout)
+
     def test_list(self):
         r = run("info", "--list", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
