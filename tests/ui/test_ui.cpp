@@ -289,6 +289,23 @@ class UiTest : public QObject {
     QCOMPARE(smooth({3.0, 5.0}, 0.0)[1], 5.0);           // weight 0: the raw curve
   }
 
+  void aWorkerCanBeStartedAgainAfterItEnds() {
+    // The first run's thread has ended but is still joinable: a second start must collect it
+    // (assigning over a joinable std::thread would terminate the program).
+    QTemporaryDir ws;
+    TrainingWorker worker(ws.path(), "again", {"data.train=/nonexistent/faces", "data.val="});
+    for (int i = 0; i < 2; ++i) {
+      QSignalSpy failed(&worker, &TrainingWorker::failed);
+      worker.start();
+      QVERIFY(failed.count() == 1 || failed.wait(30000));
+      QVERIFY(failed.at(0).at(0).toString().contains("/nonexistent/faces"));
+      QElapsedTimer t;
+      t.start();
+      while (worker.running() && t.elapsed() < 10000) QTest::qWait(10);
+      QVERIFY(!worker.running());
+    }
+  }
+
   void badFormInputBlocksLaunch() {
     QTemporaryDir ws;
     RunsPanel panel(ws.path());

@@ -30,6 +30,9 @@ TrainingWorker::~TrainingWorker() {
 
 void TrainingWorker::start() {
   if (running_) return;
+  // A run that finished has left its thread at its last statement: collect it before reuse
+  // (assigning over a joinable std::thread would terminate the program).
+  if (thread_.joinable()) thread_.join();
   std::vector<std::string> sets;
   for (const auto& s : settings_) sets.push_back(s.toStdString());
   train::Config config = train::Config::load("", sets);  // throws msconv::Error: caller shows it
@@ -51,13 +54,29 @@ void TrainingWorker::start() {
   running_ = true;
   thread_ = std::thread([this] {
     setThreads(0);  // intra-op threads are per thread in LibTorch
+    // The end is announced on the GUI thread, after every queued step event: running() turns
+    // false in the same call that emits finished / failed, so no observer ever sees a run that
+    // is neither running nor reported (and a destroyed worker drops the call).
     try {
       const auto r = trainer_->run();
-      running_ = false;
-      Q_EMIT finished(QString::fromStdString(r.status), QString::fromStdString(r.final_checkpoint));
+      const QString status = QString::fromStdString(r.status);
+      const QString ckpt = QString::fromStdString(r.final_checkpoint);
+      QMetaObject::invokeMethod(
+          this,
+          [this, status, ckpt] {
+            running_ = false;
+            Q_EMIT finished(status, ckpt);
+          },
+          Qt::QueuedConnection);
     } catch (const std::exception& e) {
-      running_ = false;
-      Q_EMIT failed(QString::fromStdString(e.what()));
+      const QString message = QString::fromStdString(e.what());
+      QMetaObject::invokeMethod(
+          this,
+          [this, message] {
+            running_ = false;
+            Q_EMIT failed(message);
+          },
+          Qt::QueuedConnection);
     }
   });
 }

@@ -8,6 +8,7 @@
 #include <QString>
 #include <QStringList>
 
+#include <atomic>
 #include <memory>
 #include <thread>
 
@@ -46,7 +47,7 @@ class TrainingWorker : public QObject {
   QStringList settings_;
   std::unique_ptr<train::Trainer> trainer_;
   std::thread thread_;
-  bool running_ = false;
+  std::atomic<bool> running_{false};  // set on the GUI thread; atomic for any reader
 };
 
 }  // namespace msconv::ui
