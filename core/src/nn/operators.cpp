@@ -19,8 +19,7 @@ int resolveGroups(const OpSpec& spec, const OpContext& ctx) {
   const bool own = spec.groups > 0;
   const int g = own ? spec.groups : ctx.default_groups;
   if (ctx.channels % g != 0)
-    throw Error("operator '" + spec.str() + "'" + (ctx.layer.empty() ? "" : " at " + ctx.layer) +
-                ": " + std::to_string(ctx.channels) +
+    throw Error(describeOperator(spec, ctx.layer) + ": " + std::to_string(ctx.channels) +
                 " channels are not divisible by G=" + std::to_string(g) +
                 (own ? " (the operator's option G)" : " (the architecture's option G)"));
   return g;
@@ -37,6 +36,16 @@ torch::Tensor seqForward(torch::nn::ModuleList& list, size_t i, const torch::Ten
 
 }  // namespace
 
+std::string describeOperator(const OpSpec& spec, const std::string& layer) {
+  return "operator '" + spec.str() + "'" + (layer.empty() ? "" : " at " + layer);
+}
+
+torch::Tensor OperatorImpl::applyStride(const torch::Tensor& x) const {
+  return stride_ > 1 ? torch::avg_pool2d(x, 3, stride_, 1, /*ceil_mode=*/false,
+                                         /*count_include_pad=*/false)
+                     : x;
+}
+
 void OperatorImpl::init(const OpSpec& spec, int channels, int stride) {
   spec_ = spec;
   channels_ = channels;
@@ -45,9 +54,8 @@ void OperatorImpl::init(const OpSpec& spec, int channels, int stride) {
 
 void OperatorImpl::checkInput(const torch::Tensor& x, const std::string& layer) const {
   if (x.dim() != 4 || x.size(1) != channels_)
-    throw Error("operator '" + spec_.str() + "'" + (layer.empty() ? "" : " at " + layer) +
-                ": expected N x " + std::to_string(channels_) + " x H x W input, got " +
-                std::to_string(x.dim()) + "-d tensor" +
+    throw Error(describeOperator(spec_, layer) + ": expected N x " + std::to_string(channels_) +
+                " x H x W input, got " + std::to_string(x.dim()) + "-d tensor" +
                 (x.dim() >= 2 ? " with " + std::to_string(x.size(1)) + " channels" : ""));
 }
 
@@ -218,7 +226,7 @@ torch::Tensor SKConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::s
 SCConvImpl::SCConvImpl(const OpSpec& spec, const OpContext& ctx) {
   init(spec, ctx.channels, ctx.stride);
   const int C = ctx.channels;
-  const std::string where = "operator 'scconv'" + (ctx.layer.empty() ? "" : " at " + ctx.layer);
+  const std::string where = describeOperator(spec, ctx.layer);
   if (C % spec.gn_groups != 0)
     throw Error(where + ": " + std::to_string(C) +
                 " channels are not divisible by gn=" + std::to_string(spec.gn_groups));
@@ -258,9 +266,7 @@ torch::Tensor SCConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::s
   const torch::Tensor x2 = w2 * x;
   const int64_t half = C / 2;
   auto x1s = torch::split(x1, half, 1), x2s = torch::split(x2, half, 1);
-  torch::Tensor sru = torch::cat({x1s[0] + x2s[1], x1s[1] + x2s[0]}, 1);
-  if (stride_ > 1)
-    sru = torch::avg_pool2d(sru, 3, stride_, 1, /*ceil_mode=*/false, /*count_include_pad=*/false);
+  const torch::Tensor sru = applyStride(torch::cat({x1s[0] + x2s[1], x1s[1] + x2s[0]}, 1));
   // CRU
   auto parts = torch::split_with_sizes(sru, {up_, low_}, 1);
   const torch::Tensor up = squeeze1->forward(parts[0]);

@@ -8,10 +8,6 @@
 namespace msconv::nn {
 namespace {
 
-std::string where(const OpSpec& spec, const OpContext& ctx) {
-  return "operator '" + spec.str() + "'" + (ctx.layer.empty() ? "" : " at " + ctx.layer);
-}
-
 CountedConv2d conv(int in, int out, std::vector<int64_t> kernel, int stride, bool bias,
                    int groups = 1) {
   const std::vector<int64_t> pad = {kernel[0] / 2, kernel[1] / 2};
@@ -20,11 +16,6 @@ CountedConv2d conv(int in, int out, std::vector<int64_t> kernel, int stride, boo
                            .padding(pad)
                            .groups(groups)
                            .bias(bias));
-}
-
-// PConv and SCConv have no stride of their own: a 3x3 average pool takes it.
-torch::Tensor strided(const torch::Tensor& x, int stride) {
-  return stride > 1 ? torch::avg_pool2d(x, 3, stride, 1, false, /*count_include_pad=*/false) : x;
 }
 
 }  // namespace
@@ -37,8 +28,9 @@ GhostImpl::GhostImpl(const OpSpec& spec, const OpContext& ctx) {
   const int C = ctx.channels, init = (C + spec.ratio - 1) / spec.ratio;
   const int cheap = init * (spec.ratio - 1);
   if (init + cheap < C || cheap < 1)
-    throw Error(where(spec, ctx) + ": option 's'=" + std::to_string(spec.ratio) + " leaves no " +
-                "channel to the cheap operation at " + std::to_string(C) + " channels");
+    throw Error(describeOperator(spec, ctx.layer) + ": option 's'=" + std::to_string(spec.ratio) +
+                " leaves no " + "channel to the cheap operation at " + std::to_string(C) +
+                " channels");
   primary_conv = register_module("primary_conv", torch::nn::Sequential());
   primary_conv->push_back(conv(C, init, {3, 3}, ctx.stride, false));
   primary_conv->push_back(torch::nn::BatchNorm2d(init));
@@ -62,7 +54,7 @@ GhostImpl::GhostImpl(const OpSpec& spec, const OpContext& ctx) {
 torch::Tensor GhostImpl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
   checkInput(x, layer);
   if (attention_ && (x.size(2) < 2 || x.size(3) < 2))
-    throw Error("operator '" + spec_.str() + "'" + (layer.empty() ? "" : " at " + layer) +
+    throw Error(describeOperator(spec_, layer) +
                 ": the DFC attention pools 2x2 and needs maps of at least 2x2, got " +
                 std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)));
   const torch::Tensor x1 = primary_conv->forward(x);
@@ -90,7 +82,7 @@ PConvImpl::PConvImpl(const OpSpec& spec, const OpContext& ctx) {
   const int C = ctx.channels;
   convolved_ = C / spec.div;
   if (convolved_ < 1)
-    throw Error(where(spec, ctx) + ": option 'div'=" + std::to_string(spec.div) +
+    throw Error(describeOperator(spec, ctx.layer) + ": option 'div'=" + std::to_string(spec.div) +
                 " leaves no channel to the partial convolution at " + std::to_string(C) +
                 " channels");
   spatial_mixing = register_module("spatial_mixing", std::make_shared<torch::nn::Module>());
@@ -109,7 +101,7 @@ PConvImpl::PConvImpl(const OpSpec& spec, const OpContext& ctx) {
 
 torch::Tensor PConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
   checkInput(x, layer);
-  const torch::Tensor in = strided(x, stride_);
+  const torch::Tensor in = applyStride(x);
   auto parts = torch::split_with_sizes(in, {convolved_, channels_ - convolved_}, 1);
   const torch::Tensor convolved = partial_conv3->forward(parts[0]);
   const torch::Tensor out = in + mlp->forward(torch::cat({convolved, parts[1]}, 1));

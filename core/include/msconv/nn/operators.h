@@ -34,6 +34,9 @@ class OperatorImpl : public torch::nn::Module {
   void init(const OpSpec& spec, int channels, int stride);
   // Throws msconv::Error naming the operator and layer unless x is N x channels() x H x W.
   void checkInput(const torch::Tensor& x, const std::string& layer) const;
+  // For operators without a stride of their own (SCConv, PConv): a 3x3 average pool (stride,
+  // pad 1, padding not counted) when the stride is above 1, else x.
+  torch::Tensor applyStride(const torch::Tensor& x) const;
 
   OpSpec spec_;
   int channels_ = 0;
@@ -54,6 +57,9 @@ struct OpContext {
   FrameAct act = FrameAct::kReLU;  // FasterNet's MLP activation, for pconv
   std::string layer;
 };
+
+// "operator 'SPEC' at LAYER" (without " at" when the layer is unnamed): how errors name it.
+std::string describeOperator(const OpSpec& spec, const std::string& layer);
 
 // Builds the operator; throws msconv::Error for impossible options (channels not divisible by
 // G...).
