@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "msconv/runtime.h"
+#include "msconv/ui/dialogs.h"
 #include "msconv/ui/main_window.h"
 #include "msconv/ui/training_panel.h"
 #include "msconv/ui/training_worker.h"
@@ -20,15 +21,15 @@ int main(int argc, char** argv) {
   msconv::keepFreedMemory();
   QApplication app(argc, argv);
   QTemporaryDir ws;
+  msconv::ui::setWarningBoxesEnabled(false);
   msconv::ui::MainWindow w(ws.path());
   w.resize(1280, 820);
   w.show();
   w.tabs()->setCurrentWidget(w.training());  // the six live charts are drawn while it trains
-  auto* worker = w.launch("stall",
-                          {"model.arch=msnet-tiny", "train.batch_size=32", "train.max_steps=120",
-                           "data.synthetic_identities=40", "data.synthetic_images_per_id=8",
-                           "train.log_every=1", "train.val_every=40"},
-                          true);
+  auto* worker =
+      w.launch("stall", {"model.arch=msnet-tiny", "train.batch_size=32", "train.max_steps=120",
+                         "data.synthetic_identities=40", "data.synthetic_images_per_id=8",
+                         "train.log_every=1", "train.val_every=40"});
   if (!worker) return 1;
   std::vector<double> late;
   QElapsedTimer clock;

@@ -28,11 +28,15 @@
 
 #include "msconv/error.h"
 #include "msconv/runtime.h"
+#include "msconv/ui/compare_panel.h"
+#include "msconv/ui/dialogs.h"
 #include "msconv/ui/engine.h"
+#include "msconv/ui/eval_panel.h"
+#include "msconv/ui/inspect_panel.h"
 #include "msconv/ui/main_window.h"
-#include "msconv/ui/panels.h"
 #include "msconv/ui/report.h"
 #include "msconv/ui/training_panel.h"
+#include "msconv/workspace/workspace.h"
 
 namespace {
 
@@ -106,13 +110,17 @@ int main(int argc, char** argv) {
   }
   if (!enqueue.empty()) {
     try {  // the queue file first, so the window opens on it
-      auto queue = msconv::ui::readQueue(workspace);
-      QStringList taken;
-      for (const auto& q : queue) taken << q.name;
-      taken << msconv::ui::runNames(workspace);
-      for (const auto& e : enqueue)
-        if (!taken.contains(e.name)) queue.push_back(e);
-      msconv::ui::writeQueue(workspace, queue);
+      const std::string file = msconv::workspace::Workspace(workspace.toStdString()).queueFile();
+      auto queue = msconv::workspace::readQueue(file);
+      QStringList taken = msconv::ui::runNames(workspace);
+      for (const auto& q : queue) taken << QString::fromStdString(q.name);
+      for (const auto& e : enqueue) {
+        if (taken.contains(e.name)) continue;
+        msconv::workspace::QueuedRun q{e.name.toStdString(), {}};
+        for (const auto& kv : e.settings) q.settings.push_back(kv.toStdString());
+        queue.push_back(std::move(q));
+      }
+      msconv::workspace::writeQueue(file, queue);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "msconv-lab: %s\n", e.what());
       return 1;
@@ -121,7 +129,7 @@ int main(int argc, char** argv) {
   msconv::ui::MainWindow w(workspace);
   w.resize(1280, 820);
   w.show();
-  if (!shots.isEmpty()) w.setQuiet(true);
+  if (!shots.isEmpty()) msconv::ui::setWarningBoxesEnabled(false);  // nothing over the panels
   if (train_queued) {
     w.tabs()->setCurrentWidget(w.training());
     w.startQueue();
@@ -148,8 +156,6 @@ int main(int argc, char** argv) {
   QObject::connect(w.evaluation(), &msconv::ui::EvalPanel::evaluationFailed, [&] {
     if (w.evaluation()->checkpointBox()->count() == 0) evaluated = true;
   });
-  w.evaluation()->quiet = true;
-  w.inspect()->quiet = true;
   const bool trained = w.evaluation()->checkpointBox()->count() > 0;
   w.evaluation()->evaluateAll();
   waitFor([&] { return evaluated && (image.isEmpty() || !trained || updates >= 2); }, 300000);

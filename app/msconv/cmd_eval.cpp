@@ -17,14 +17,15 @@
 #include "msconv/data/pairs.h"
 #include "msconv/error.h"
 #include "msconv/eval/compare.h"
+#include "msconv/eval/evaluate.h"
 #include "msconv/eval/ijb.h"
+#include "msconv/eval/metric_name.h"
 #include "msconv/eval/verification.h"
 #include "msconv/model/checkpoint.h"
 #include "msconv/nn/backbone.h"
 #include "msconv/nn/complexity.h"
 #include "msconv/store/run_store.h"
-#include "msconv/train/config.h"
-#include "msconv/train/trainer.h"
+#include "msconv/workspace/workspace.h"
 
 namespace fs = std::filesystem;
 
@@ -32,14 +33,7 @@ namespace msconv::cli {
 namespace {
 
 std::string farName(double far) {
-  char b[16];
-  std::snprintf(b, sizeof b, "%.0e", far);
-  return b;
-}
-
-// Pair sets to evaluate: those given, else the ones the checkpoint was validated on.
-std::vector<std::string> pairSets(const std::vector<std::string>& given, const std::string& ckpt) {
-  return given.empty() ? train::checkpointValidationSets(ckpt) : given;
+  return eval::MetricName::farText(far);
 }
 
 nlohmann::json rocJson(const eval::Roc& roc) {
@@ -109,64 +103,58 @@ int cmdEval(const Argv& argv) {
     return 0;
   }
   const std::string ckpt = args.required("--checkpoint");
-  auto loaded = model::loadModel(ckpt);
-  const int batch = args.integer("--batch", 64);
+  eval::EvaluateOptions o;
+  o.batch = args.integer("--batch", 64);
+  o.sets = args.values("--bin");
+  if (auto root = args.value("--ijb")) {
+    if (o.sets.empty())
+      o.sets = {*root};  // IJB alone: not the checkpoint's validation sets
+    else
+      o.sets.push_back(*root);
+    o.ijb_set = args.value("--ijb-set").value_or("");
+    o.ijb.detector_score = !args.flag("--no-detector-score");
+    o.ijb.normalise_images = args.flag("--normalise-images");
+  }
+  const auto result = eval::evaluateCheckpoint(ckpt, o);
   const std::string roc_dir = args.value("--roc-dir").value_or("");
   nlohmann::json j;
   j["checkpoint"] = ckpt;
-  j["arch"] = loaded.arch;
-  j["op"] = loaded.op;
+  j["arch"] = result.arch;
+  j["op"] = result.op;
   j["sets"] = nlohmann::json::array();
   std::vector<std::vector<std::string>> rows = {
       {"set", "pairs", "accuracy %", "std %", "VAL@1e-3 %", "XNorm", "AUC %", "TAR@FAR %"}};
-  std::vector<std::string> bins = args.values("--bin");
-  if (!args.value("--ijb") || !bins.empty()) bins = pairSets(bins, ckpt);
-  if (bins.empty() && !args.value("--ijb"))
-    throw Error(ckpt + ": no --bin given and the checkpoint names no validation sets");
-  for (const auto& path : bins) {
-    const auto set = data::readPairsBin(path);
-    const auto r = eval::verifyPairs(*loaded.model, set, batch);
-    const std::string name = fs::path(path).stem().string();
-    nlohmann::json s = {{"name", name},
-                        {"path", path},
-                        {"kind", "pairs"},
-                        {"pairs", r.pairs},
-                        {"accuracy", r.accuracy},
-                        {"accuracy_std", r.accuracy_std},
-                        {"val", r.val},
-                        {"val_std", r.val_std},
-                        {"far", r.far},
-                        {"xnorm", r.xnorm},
-                        {"threshold", r.threshold}};
-    s.update(rocJson(r.roc));
-    writeRocCsv(roc_dir, name, r.roc, s);
+  for (const auto& set : result.sets) {
+    nlohmann::json s = {{"name", set.name}, {"path", set.path}};
     std::string tars;
-    for (const auto& [far, tar] : r.tar_at_far) tars += farName(far) + ":" + pct(tar) + " ";
-    char xn[32];
-    std::snprintf(xn, sizeof xn, "%.2f", r.xnorm);
-    rows.push_back({name, std::to_string(r.pairs), pct(r.accuracy), pct(r.accuracy_std), pct(r.val),
-                    xn, pct(r.roc.auc), tars});
-    j["sets"].push_back(s);
-  }
-  if (auto root = args.value("--ijb")) {
-    const auto set = data::readIjb(*root, args.value("--ijb-set").value_or(""));
-    eval::TemplateOptions o;
-    o.detector_score = !args.flag("--no-detector-score");
-    o.normalise_images = args.flag("--normalise-images");
-    const auto r = eval::evaluateIjb(*loaded.model, set, o, batch);
-    nlohmann::json s = {{"name", set.name},
-                        {"path", *root},
-                        {"kind", "ijb"},
-                        {"faces", r.faces},
-                        {"templates", r.templates},
-                        {"pairs", r.pairs},
-                        {"embed_seconds", r.embed_seconds},
-                        {"score_seconds", r.score_seconds}};
-    s.update(rocJson(r.roc));
-    writeRocCsv(roc_dir, set.name, r.roc, s);
-    std::string tars;
-    for (const auto& [far, tar] : r.roc.tar_at_far) tars += farName(far) + ":" + pct(tar) + " ";
-    rows.push_back({set.name, std::to_string(r.pairs), "-", "-", "-", "-", pct(r.roc.auc), tars});
+    for (const auto& [far, tar] : set.tarAtFar()) tars += farName(far) + ":" + pct(tar) + " ";
+    if (set.is_ijb) {
+      const auto& r = set.ijb;
+      s.update({{"kind", "ijb"},
+                {"faces", r.faces},
+                {"templates", r.templates},
+                {"pairs", r.pairs},
+                {"embed_seconds", r.embed_seconds},
+                {"score_seconds", r.score_seconds}});
+      rows.push_back({set.name, std::to_string(r.pairs), "-", "-", "-", "-", pct(r.roc.auc), tars});
+    } else {
+      const auto& r = set.pairs;
+      s.update({{"kind", "pairs"},
+                {"pairs", r.pairs},
+                {"accuracy", r.accuracy},
+                {"accuracy_std", r.accuracy_std},
+                {"val", r.val},
+                {"val_std", r.val_std},
+                {"far", r.far},
+                {"xnorm", r.xnorm},
+                {"threshold", r.threshold}});
+      char xn[32];
+      std::snprintf(xn, sizeof xn, "%.2f", r.xnorm);
+      rows.push_back({set.name, std::to_string(r.pairs), pct(r.accuracy), pct(r.accuracy_std),
+                      pct(r.val), xn, pct(r.roc.auc), tars});
+    }
+    s.update(rocJson(set.roc()));
+    writeRocCsv(roc_dir, set.name, set.roc(), s);
     j["sets"].push_back(s);
   }
   if (args.flag("--json"))
@@ -178,7 +166,7 @@ int cmdEval(const Argv& argv) {
 
 int cmdCompare(const Argv& argv) {
   Args args(argv, {
-                      {"--workspace", true, "workspace of the runs (.)"},
+                      {"--workspace", true, "workspace of the runs (default ./runs)"},
                       {"--bin", true, "evaluate every model on this .bin too (repeatable)"},
                       {"--format", true, "text, csv or json (text)"},
                       {"--output", true, "write here instead of stdout", "-o"},
@@ -193,8 +181,9 @@ int cmdCompare(const Argv& argv) {
   const std::string format = args.value("--format").value_or("text");
   if (format != "text" && format != "csv" && format != "json")
     throw Error("--format: '" + format + "' is not text, csv or json");
-  const std::string ws = args.value("--workspace").value_or(".");
+  const workspace::Workspace ws(args.value("--workspace").value_or(workspace::kDefaultWorkspace));
   std::unique_ptr<store::RunStore> db;
+  std::optional<workspace::Workspace> db_ws;  // the workspace `db` belongs to
   nlohmann::json models = nlohmann::json::array();
   std::vector<std::string> metric_keys;  // union, in first-seen order
   for (const auto& item : args.positionals()) {
@@ -203,28 +192,26 @@ int cmdCompare(const Argv& argv) {
     std::optional<store::RunRow> run;
     if (fs::is_regular_file(item)) {
       ckpt = item;
-      const std::string w = train::workspaceOfCheckpoint(item);
-      if (!w.empty()) {
-        store::RunStore s(w);
-        run = s.findRun(fs::absolute(item).parent_path().filename().string());
-        if (run) db = std::make_unique<store::RunStore>(w);
+      if (const auto w = workspace::Workspace::ofCheckpoint(item)) {
+        auto s = w->openStore();
+        run = s->findRun(fs::absolute(item).parent_path().filename().string());
+        if (run) db = std::move(s), db_ws = w;
       }
     } else {
-      if (!db) db = std::make_unique<store::RunStore>(ws);
+      if (!db || db_ws->root() != ws.root()) db = ws.openStore(), db_ws = ws;
       run = db->findRun(item);
       if (!run)
         throw Error("compare: '" + item + "' is neither a checkpoint nor a run in " + db->path());
-      ckpt = train::runCheckpoint(ws, run->name);
+      ckpt = ws.runCheckpoint(run->name);
       if (ckpt.empty())  // loading it names the missing file
-        ckpt = (fs::path(train::runDir(ws, run->name)) / "last.ckpt").string();
+        ckpt = ws.runFile(run->name, workspace::RunFile::kLastCheckpoint);
     }
     m["name"] = run ? run->name : fs::path(item).stem().string();
     std::map<std::string, double> metrics;
     if (run) {
       // Training speed (median logged samples/s) and the last validation, from the store.
-      const auto summary =
-          eval::summariseRun(*db, *run, fs::path(db->path()).parent_path().string());
-      m["status"] = summary.status;
+      const auto summary = eval::summariseRun(*db, *run, *db_ws);
+      m["status"] = store::statusName(summary.status);
       if (summary.samples_per_s >= 0) m["train_samples_per_s"] = summary.samples_per_s;
       metrics = summary.metrics;
     }
@@ -245,14 +232,10 @@ int cmdCompare(const Argv& argv) {
     m["gmacs"] = cx.macs / 1e9;
     for (const auto& path : args.values("--bin")) {
       const auto r = eval::verifyPairs(*model, data::readPairsBin(path), 64);
-      const std::string key = fs::path(path).filename().string();
-      metrics[key + "/accuracy"] = r.accuracy;
-      for (const auto& [far, tar] : r.tar_at_far) metrics[key + "/tar@far=" + farName(far)] = tar;
+      for (const auto& [name, v] : eval::verificationMetrics(fs::path(path).filename().string(), r))
+        if (name.compared()) metrics[name.label()] = v;
     }
     for (const auto& [k, v] : metrics) {
-      const bool shown =
-          k.find("/accuracy") != std::string::npos && k.find("_std") == std::string::npos;
-      if (!shown && k.find("/tar@far=") == std::string::npos) continue;
       m["metrics"][k] = v;
       if (std::find(metric_keys.begin(), metric_keys.end(), k) == metric_keys.end())
         metric_keys.push_back(k);

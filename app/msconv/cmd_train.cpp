@@ -14,6 +14,7 @@
 #include "msconv/error.h"
 #include "msconv/store/run_store.h"
 #include "msconv/train/trainer.h"
+#include "msconv/workspace/workspace.h"
 
 namespace msconv::cli {
 namespace {
@@ -77,13 +78,13 @@ int cmdTrain(const Argv& argv) {
     return 0;
   }
   if (args.flag("--keys")) {
-    for (const auto& [k, h] : train::Config::keys())
+    for (const auto& [k, h] : config::Config::keys())
       std::printf("  %-30s %s\n", k.c_str(), h.c_str());
     return 0;
   }
   const auto config =
-      train::Config::load(args.value("--config").value_or(""), args.values("--set"));
-  train::Trainer trainer(config, args.value("--workspace").value_or("runs"),
+      config::Config::load(args.value("--config").value_or(""), args.values("--set"));
+  train::Trainer trainer(config, args.value("--workspace").value_or(workspace::kDefaultWorkspace),
                          args.value("--name").value_or(""));
   const bool tty = ::isatty(STDERR_FILENO);
   trainer.addObserver([tty](const train::TrainEvent& e) { progress(e, tty); });
@@ -101,7 +102,7 @@ int cmdTrain(const Argv& argv) {
   g_trainer = nullptr;
   if (tty) std::fprintf(stderr, "\n");
   std::fprintf(stderr, "run %s %s after %lld steps, loss %.4f\n", r.run_name.c_str(),
-               r.status.c_str(), static_cast<long long>(r.steps), r.last_loss);
+               store::statusName(r.status), static_cast<long long>(r.steps), r.last_loss);
   std::cout << r.final_checkpoint << std::endl;
   return 0;
 }
@@ -114,17 +115,23 @@ int cmdRuns(const Argv& argv) {
   const auto& pos = args.positionals();
   if (pos.empty())
     throw Error("usage: msconv runs list | show RUN | export RUN [--format csv|json]");
-  store::RunStore db(args.value("--workspace").value_or("runs"));
-  const std::string workspace = args.value("--workspace").value_or("runs");
+  const workspace::Workspace ws(args.value("--workspace").value_or(workspace::kDefaultWorkspace));
+  const auto store = ws.openStore();
+  store::RunStore& db = *store;
   // A failed run's error, as its train.log recorded it.
   auto errorOf = [&](const store::RunRow& r) {
-    return r.status == "failed" ? train::runError(workspace, r.name) : std::string();
+    return r.status == store::RunStatus::kFailed ? ws.runError(r.name) : std::string();
   };
   auto runJson = [&](const store::RunRow& r) {
-    nlohmann::json j{
-        {"id", r.id},         {"name", r.name}, {"arch", r.arch},         {"op", r.op},
-        {"status", r.status}, {"host", r.host}, {"revision", r.revision}, {"created", r.created},
-        {"ended", r.ended}};
+    nlohmann::json j{{"id", r.id},
+                     {"name", r.name},
+                     {"arch", r.arch},
+                     {"op", r.op},
+                     {"status", store::statusName(r.status)},
+                     {"host", r.host},
+                     {"revision", r.revision},
+                     {"created", r.created},
+                     {"ended", r.ended}};
     if (const std::string e = errorOf(r); !e.empty()) j["error"] = e;
     return j;
   };
@@ -141,7 +148,7 @@ int cmdRuns(const Argv& argv) {
     for (const auto& r : runs) {
       const auto loss = db.metrics(r.id, "loss");
       std::printf("%-4lld %-28s %-12s %-22s %-12s %s\n", static_cast<long long>(r.id),
-                  r.name.c_str(), r.arch.c_str(), r.op.c_str(), r.status.c_str(),
+                  r.name.c_str(), r.arch.c_str(), r.op.c_str(), store::statusName(r.status),
                   loss.empty() ? "-" : std::to_string(loss.back().value).c_str());
       if (const std::string e = errorOf(r); !e.empty()) std::printf("     error: %s\n", e.c_str());
     }

@@ -15,15 +15,16 @@ namespace fs = std::filesystem;
 TEST(RunStore, RunsMetricsArtifactsAndUniqueNames) {
   const std::string ws = ::testing::TempDir() + "/store_a";
   fs::remove_all(ws);
-  RunStore db(ws);
+  fs::create_directories(ws);
+  RunStore db(ws + "/runs.sqlite");
   const auto a = db.createRun("tiny", "{}", "msnet-tiny", "msconv");
   const auto b = db.createRun("tiny", "{}", "msnet-tiny", "skconv");
   EXPECT_EQ(b.name, "tiny-2");
   db.addMetrics(a.id, 10, {{"loss", 3.5}, {"lr", 0.1}});
   db.addMetrics(a.id, 20, {{"loss", 2.5}});
   db.addArtifact(a.id, "checkpoint", "/x/step-20.ckpt", 20);
-  db.setStatus(a.id, "done");
-  EXPECT_EQ(db.run("tiny").status, "done");
+  db.setStatus(a.id, RunStatus::kDone);
+  EXPECT_EQ(db.run("tiny").status, store::RunStatus::kDone);
   EXPECT_EQ(db.run(std::to_string(b.id)).op, "skconv");
   const auto loss = db.metrics(a.id, "loss");
   ASSERT_EQ(loss.size(), 2u);
@@ -37,10 +38,11 @@ TEST(RunStore, RunsMetricsArtifactsAndUniqueNames) {
 TEST(RunStore, AKilledWriterLosesNothingAndIsMarkedInterrupted) {
   const std::string ws = ::testing::TempDir() + "/store_kill";
   fs::remove_all(ws);
+  fs::create_directories(ws);
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    RunStore db(ws);
+    RunStore db(ws + "/runs.sqlite");
     const auto r = db.createRun("victim", "{}", "msnet-tiny", "msconv");
     for (int step = 1; step <= 50; ++step) db.addMetrics(r.id, step, {{"loss", 1.0 / step}});
     ::kill(::getpid(), SIGKILL);
@@ -49,9 +51,9 @@ TEST(RunStore, AKilledWriterLosesNothingAndIsMarkedInterrupted) {
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status));
-  RunStore db(ws);
+  RunStore db(ws + "/runs.sqlite");
   const auto r = db.run("victim");
-  EXPECT_EQ(r.status, "interrupted");
+  EXPECT_EQ(r.status, store::RunStatus::kInterrupted);
   const auto loss = db.metrics(r.id, "loss");
   ASSERT_EQ(loss.size(), 50u);
   EXPECT_DOUBLE_EQ(loss.back().value, 1.0 / 50);
@@ -64,9 +66,17 @@ TEST(RunStore, AForeignFileIsAClearError) {
   std::fputs("definitely not a database, but long enough to look like a header ........", f);
   std::fclose(f);
   try {
-    RunStore db(ws);
+    RunStore db(ws + "/runs.sqlite");
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("runs.sqlite"), std::string::npos) << e.what();
   }
+}
+
+TEST(RunStore, StatusNamesRoundTrip) {
+  for (RunStatus s : {RunStatus::kRunning, RunStatus::kDone, RunStatus::kStopped,
+                      RunStatus::kFailed, RunStatus::kInterrupted})
+    EXPECT_EQ(parseStatus(statusName(s)), s) << statusName(s);
+  EXPECT_STREQ(statusName(RunStatus::kInterrupted), "interrupted");
+  EXPECT_EQ(parseStatus("paused-by-a-newer-build"), RunStatus::kUnknown);
 }

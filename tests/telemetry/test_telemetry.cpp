@@ -94,10 +94,10 @@ TEST(Telemetry, RoundTripGrowingAndCutFiles) {
 TEST(Telemetry, TrainerWritesPerLayerRecords) {
   const std::string ws = ::testing::TempDir() + "/tel_ws";
   fs::remove_all(ws);
-  const auto c =
-      train::Config::load("", {"model.arch=msnet-tiny", "train.batch_size=8", "train.max_steps=6",
-                               "train.threads=1", "data.threads=1", "data.synthetic_identities=6",
-                               "data.synthetic_images_per_id=4", "data.val=", "telemetry.every=2"});
+  const auto c = config::Config::load(
+      "", {"model.arch=msnet-tiny", "train.batch_size=8", "train.max_steps=6", "train.threads=1",
+           "data.threads=1", "data.synthetic_identities=6", "data.synthetic_images_per_id=4",
+           "data.val=", "telemetry.every=2"});
   train::Trainer(c, ws, "t").run();
   const auto r = read(ws + "/runs/t/telemetry.bin");
   ASSERT_EQ(r.records.size(), 3u);  // steps 2, 4, 6

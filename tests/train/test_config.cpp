@@ -2,12 +2,12 @@
 
 #include <fstream>
 
+#include "msconv/config/config.h"
 #include "msconv/error.h"
-#include "msconv/train/config.h"
 #include "test_util.h"
 
 using namespace msconv;
-using namespace msconv::train;
+using namespace msconv::config;
 
 namespace {
 using test::errorOf;

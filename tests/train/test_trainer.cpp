@@ -29,23 +29,23 @@ TEST(Trainer, ResumeContinuesExactly) {
   Trainer whole(tiny(), ws, "whole");
   const TrainResult a = whole.run();
   ASSERT_EQ(a.losses.size(), 12u);  // 32 images / 8 = 4 steps per epoch, 3 epochs
-  EXPECT_EQ(a.status, "done");
+  EXPECT_EQ(a.status, store::RunStatus::kDone);
 
   Trainer first(tiny(), ws, "split");
   first.addObserver([&](const TrainEvent& e) {
     if (e.kind == TrainEvent::Kind::kStep && e.step == 5) first.requestStop();
   });
   const TrainResult b1 = first.run();
-  EXPECT_EQ(b1.status, "stopped");
+  EXPECT_EQ(b1.status, store::RunStatus::kStopped);
   EXPECT_EQ(b1.steps, 5);
   Trainer second(tiny(), ws);
   const TrainResult b2 = second.run("split");
   ASSERT_EQ(b2.losses.size(), 7u);
   for (size_t i = 0; i < 5; ++i) EXPECT_EQ(b1.losses[i], a.losses[i]) << "step " << i + 1;
   for (size_t i = 0; i < 7; ++i) EXPECT_EQ(b2.losses[i], a.losses[5 + i]) << "step " << i + 6;
-  EXPECT_EQ(b2.status, "done");
-  store::RunStore db(ws);
-  EXPECT_EQ(db.run("split").status, "done");
+  EXPECT_EQ(b2.status, store::RunStatus::kDone);
+  store::RunStore db(ws + "/runs.sqlite");
+  EXPECT_EQ(db.run("split").status, store::RunStatus::kDone);
   EXPECT_EQ(db.metrics(db.run("split").id, "loss").size(), 12u);
   for (double l : a.losses) EXPECT_TRUE(std::isfinite(l));
 }
@@ -68,8 +68,8 @@ TEST(Trainer, NaNLossStopsTheRunAndNamesTheCheckpoint) {
         << m;
     EXPECT_NE(m.find("last good checkpoint"), std::string::npos) << m;
   }
-  store::RunStore db(ws);
-  EXPECT_EQ(db.run("nan").status, "failed");
+  store::RunStore db(ws + "/runs.sqlite");
+  EXPECT_EQ(db.run("nan").status, store::RunStatus::kFailed);
   EXPECT_TRUE(fs::exists(ws + "/runs/nan/last.ckpt"));
 }
 

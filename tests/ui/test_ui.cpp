@@ -25,18 +25,52 @@
 #include <QtTest>
 #include "msconv/viz/figure.h"
 
+#include <QTableWidget>
+#include "msconv/ui/compare_panel.h"
+#include "msconv/ui/dialogs.h"
 #include "msconv/ui/engine.h"
+#include "msconv/ui/eval_panel.h"
+#include "msconv/ui/inspect_panel.h"
 #include "msconv/ui/main_window.h"
-#include "msconv/ui/panels.h"
 #include "msconv/ui/report.h"
 #include "msconv/ui/runs_panel.h"
 #include "msconv/ui/smoothing.h"
 #include "msconv/ui/training_panel.h"
 #include "msconv/ui/training_worker.h"
+#include "msconv/workspace/workspace.h"
+#define signals Q_SIGNALS
+#define slots Q_SLOTS
+#define emit Q_EMIT
+#define foreach Q_FOREACH
+#include <qcustomplot.h>
+#undef signals
+#undef slots
+#undef emit
+#undef foreach
 
 using namespace msconv::ui;
 
 namespace {
+
+// Rows of a panel's table, found by its object name.
+int tableRows(const QWidget* panel, const char* name) {
+  const auto* t = panel->findChild<QTableWidget*>(name);
+  return t ? t->rowCount() : -1;
+}
+
+int rocCurves(const QWidget* panel) {
+  const auto* p = panel->findChild<QCustomPlot*>("roc");
+  return p ? p->graphCount() : -1;
+}
+
+std::vector<msconv::workspace::QueuedRun> queueOf(const QTemporaryDir& ws) {
+  return msconv::workspace::readQueue(
+      msconv::workspace::Workspace(ws.path().toStdString()).queueFile());
+}
+
+QString queueFileOf(const QTemporaryDir& ws) {
+  return QString::fromStdString(msconv::workspace::Workspace(ws.path().toStdString()).queueFile());
+}
 
 // A chart export against tests/golden (MSCONV_UPDATE_GOLDEN=1 rewrites it): mean difference of
 // at most 2 levels and at most 1 % of pixels off by more than the antialiasing noise.
@@ -205,24 +239,23 @@ class UiTest : public QObject {
                               "train.log_every=1",
                               "train.threads=1",
                               "data.threads=1"};
+    setWarningBoxesEnabled(false);  // "broken" fails: its error is checked in the table
     {  // A prepared queue is kept in the workspace and waits for Train queued.
       MainWindow w(ws.path());
-      w.setQuiet(true);
       w.enqueue("first", tiny + QStringList{"model.op=msconv-official"});
       w.enqueue("second", tiny + QStringList{"model.op=skconv"});
       w.enqueue("broken", tiny + QStringList{"data.train=/nonexistent/faces"});
-      QCOMPARE(readQueue(ws.path()).size(), size_t(3));
+      QCOMPARE(queueOf(ws).size(), size_t(3));
       QCOMPARE(w.runningCount(), 0);
     }
     MainWindow w(ws.path());
-    w.setQuiet(true);
     QCOMPARE(w.queue().size(), size_t(3));
     QCOMPARE(w.runs()->cell(w.runs()->rowOf("second"), RunsPanel::kStatus), QString("queued"));
     QCOMPARE(w.runs()->cell(w.runs()->rowOf("second"), RunsPanel::kOp), QString("skconv"));
     w.startQueue();
     QCOMPARE(w.runningCount(), 1);  // one slot: the others wait
     QCOMPARE(w.queue().size(), size_t(2));
-    QCOMPARE(readQueue(ws.path()).size(), size_t(2));
+    QCOMPARE(queueOf(ws).size(), size_t(2));
     QElapsedTimer t;
     t.start();
     while ((!w.queue().empty() || w.runningCount() > 0) && t.elapsed() < 240000) QTest::qWait(50);
@@ -237,17 +270,18 @@ class UiTest : public QObject {
     QVERIFY2(w.runs()->cell(bad, RunsPanel::kError).contains("/nonexistent/faces"),
              qPrintable(w.runs()->cell(bad, RunsPanel::kError)));
     // The Compare table (it builds every run's model) fills when it is first shown.
-    QCOMPARE(w.compare()->rows(), 0);
+    QCOMPARE(tableRows(w.compare(), "comparison"), 0);
     w.tabs()->setCurrentWidget(w.compare());
     w.show();
     QVERIFY(QTest::qWaitForWindowExposed(&w));
-    QCOMPARE(w.compare()->rows(), 2);
+    QCOMPARE(tableRows(w.compare(), "comparison"), 2);
     // Both finished runs are on the chart in their own colours; unchecking one hides it.
     QCOMPARE(w.training()->pointCount("second", "loss"), 3);
     QVERIFY(w.training()->colourOf("first") != w.training()->colourOf("second"));
     w.runs()->setRunVisible(w.runs()->rowOf("second"), false);
     QVERIFY(!w.training()->runVisible("second"));
     QVERIFY(w.training()->runVisible("first"));
+    setWarningBoxesEnabled(true);
   }
 
   void foreignFilesGiveADialog() {
@@ -256,7 +290,7 @@ class UiTest : public QObject {
     QVERIFY(junk.open(QIODevice::WriteOnly));
     junk.write("this is not a checkpoint");
     junk.close();
-    QFile queue(queueFile(ws.path()));
+    QFile queue(queueFileOf(ws));
     QVERIFY(queue.open(QIODevice::WriteOnly));
     queue.write("{\"queue\": [");
     queue.close();
@@ -266,7 +300,7 @@ class UiTest : public QObject {
     QCOMPARE(boxes.size(), 1);
     QVERIFY(boxes.front()->text().contains("lab-queue.json"));
     QVERIFY(boxes.front()->text().contains("not a run queue"));
-    QCOMPARE(QFileInfo(queueFile(ws.path())).size(), qint64(11));
+    QCOMPARE(QFileInfo(queueFileOf(ws)).size(), qint64(11));
     boxes.front()->close();
     QCoreApplication::processEvents();
     // A foreign checkpoint opened in the Evaluation panel.
@@ -276,8 +310,8 @@ class UiTest : public QObject {
     QVERIFY2(boxes.front()->text().contains("junk.ckpt"), qPrintable(boxes.front()->text()));
     // Changing the queue sets the unreadable file aside instead of losing it.
     w.enqueue("later", {"model.arch=msnet-tiny"});
-    QVERIFY(QFileInfo::exists(queueFile(ws.path()) + ".bad"));
-    QCOMPARE(readQueue(ws.path()).size(), size_t(1));
+    QVERIFY(QFileInfo::exists(queueFileOf(ws) + ".bad"));
+    QCOMPARE(queueOf(ws).size(), size_t(1));
   }
 
   void smoothingIsDebiased() {
@@ -334,11 +368,9 @@ class UiTest : public QObject {
     QTemporaryDir ws;
     MainWindow w(ws.path());
     TrainingWorker* worker =
-        w.launch("tiny",
-                 {"model.arch=msnet-tiny", "train.batch_size=8", "train.max_steps=6",
-                  "data.synthetic_identities=6", "data.synthetic_images_per_id=4",
-                  "data.val=", "train.log_every=1", "train.threads=1", "data.threads=1"},
-                 /*quiet=*/true);
+        w.launch("tiny", {"model.arch=msnet-tiny", "train.batch_size=8", "train.max_steps=6",
+                          "data.synthetic_identities=6", "data.synthetic_images_per_id=4",
+                          "data.val=", "train.log_every=1", "train.threads=1", "data.threads=1"});
     QVERIFY(worker != nullptr);
     QSignalSpy steps(worker, &TrainingWorker::step);
     QSignalSpy done(worker, &TrainingWorker::finished);
@@ -363,7 +395,7 @@ class UiTest : public QObject {
     // The other panels work on what was trained: the compare table fills, the evaluation panel
     // evaluates the run's checkpoint on its validation set, the inspect panel draws both grids.
     w.compare()->refresh();
-    QCOMPARE(w.compare()->rows(), 1);
+    QCOMPARE(tableRows(w.compare(), "comparison"), 1);
     w.evaluation()->refresh();
     QCOMPARE(w.evaluation()->checkpointBox()->count(), 1);
     QTemporaryDir syn;
@@ -375,15 +407,15 @@ class UiTest : public QObject {
     w.evaluation()->evaluate();
     QVERIFY(evaluated.wait(120000));
     QCoreApplication::processEvents();
-    QCOMPARE(w.evaluation()->resultRows(), 1);
-    QCOMPARE(w.evaluation()->rocCurves(), 1);
-    QCOMPARE(w.evaluation()->tarRows(), 1);
+    QCOMPARE(tableRows(w.evaluation(), "verification"), 1);
+    QCOMPARE(rocCurves(w.evaluation()), 1);
+    QCOMPARE(tableRows(w.evaluation(), "tar_at_far"), 1);
     QSignalSpy all(w.evaluation(), &EvalPanel::allEvaluated);
     w.evaluation()->evaluateAll();  // every listed checkpoint: here the one run again
     QVERIFY(all.wait(120000));
     QCoreApplication::processEvents();
-    QCOMPARE(w.evaluation()->resultRows(), 2);
-    QCOMPARE(w.evaluation()->rocCurves(), 2);
+    QCOMPARE(tableRows(w.evaluation(), "verification"), 2);
+    QCOMPARE(rocCurves(w.evaluation()), 2);
     w.inspect()->refresh();
     QVERIFY(w.inspect()->layers().size() >= 4);  // the tree: an operator layer per unit
     // The faces of the run's (synthetic) training set, one per identity, listed in the background.
@@ -447,7 +479,7 @@ class UiTest : public QObject {
     QVERIFY(QFileInfo::exists(MainWindow::scopeProgram()));
     QCOMPARE(MainWindow::scopeArguments("x"), QStringList{"x"});
     // A failing configuration reaches the window as an error, not a crash.
-    QVERIFY(w.launch("bad", {"model.arch=nosuch"}, true) == nullptr ||
+    QVERIFY(w.launch("bad", {"model.arch=nosuch"}) == nullptr ||
             QSignalSpy(w.workers().back().get(), &TrainingWorker::failed).wait(60000));
   }
 };

@@ -12,6 +12,7 @@
 #include "msconv/data/pairs.h"
 #include "msconv/error.h"
 #include "msconv/eval/compare.h"
+#include "msconv/eval/evaluate.h"
 #include "msconv/eval/ijb.h"
 #include "msconv/eval/verification.h"
 #include "msconv/inspect/inspect.h"
@@ -20,8 +21,8 @@
 #include "msconv/nn/complexity.h"
 #include "msconv/runtime.h"
 #include "msconv/store/run_store.h"
-#include "msconv/train/config.h"
-#include "msconv/train/trainer.h"
+#include "msconv/workspace/training_checkpoint.h"
+#include "msconv/workspace/workspace.h"
 
 namespace fs = std::filesystem;
 
@@ -36,36 +37,23 @@ QImage toQImage(const cv::Mat& bgr) {
 }  // namespace
 
 std::vector<SetEvaluation> evaluateCheckpoint(const QString& checkpoint, const QStringList& bins) {
-  const std::string ckpt = checkpoint.toStdString();
-  auto loaded = model::loadModel(ckpt);
-  std::vector<std::string> paths;
-  for (const auto& b : bins) paths.push_back(b.toStdString());
-  if (paths.empty()) paths = train::checkpointValidationSets(ckpt);
-  if (paths.empty()) throw Error(ckpt + ": no validation sets; choose a .bin");
+  eval::EvaluateOptions o;
+  for (const auto& b : bins) o.sets.push_back(b.toStdString());
   std::vector<SetEvaluation> out;
-  for (const auto& p : paths) {
+  for (const auto& e : eval::evaluateCheckpoint(checkpoint.toStdString(), o).sets) {
     SetEvaluation s;
-    eval::IjbResult ijb;
-    eval::VerificationResult pairs;
-    const eval::Roc* roc = nullptr;
-    if (fs::is_directory(p)) {  // an IJB-B/C folder (meta/, loose_crop/ or images)
-      ijb = eval::evaluateIjb(*loaded.model, data::readIjb(p));
-      s.name = QString::fromStdString(ijb.name);
-      s.pairs = ijb.pairs;
-      s.accuracy = s.accuracy_std = s.val = s.xnorm = std::nan("");  // 1:1 protocol: ROC only
-      s.tar_at_far = ijb.roc.tar_at_far;
-      roc = &ijb.roc;
+    s.name = QString::fromStdString(e.name);
+    if (e.is_ijb) {  // the 1:1 protocol: ROC only
+      s.pairs = e.ijb.pairs;
+      s.accuracy = s.accuracy_std = s.val = s.xnorm = std::nan("");
     } else {
-      pairs = eval::verifyPairs(*loaded.model, data::readPairsBin(p), 64);
-      s.name = QString::fromStdString(fs::path(p).stem().string());
-      s.pairs = pairs.pairs;
-      s.accuracy = pairs.accuracy, s.accuracy_std = pairs.accuracy_std, s.val = pairs.val;
-      s.xnorm = pairs.xnorm;
-      s.tar_at_far = pairs.tar_at_far;
-      roc = &pairs.roc;
+      s.pairs = e.pairs.pairs;
+      s.accuracy = e.pairs.accuracy, s.accuracy_std = e.pairs.accuracy_std, s.val = e.pairs.val;
+      s.xnorm = e.pairs.xnorm;
     }
-    s.auc = roc->auc;
-    for (const auto& pt : eval::thinRoc(*roc, 400)) {
+    s.tar_at_far = e.tarAtFar();
+    s.auc = e.roc().auc;
+    for (const auto& pt : eval::thinRoc(e.roc(), 400)) {
       s.roc_far.push_back(pt.far);
       s.roc_tar.push_back(pt.tar);
     }
@@ -76,7 +64,8 @@ std::vector<SetEvaluation> evaluateCheckpoint(const QString& checkpoint, const Q
 
 std::vector<RunHistory> runHistories(const QString& workspace) {
   std::vector<RunHistory> out;
-  store::RunStore db(workspace.toStdString());
+  const auto store = workspace::Workspace(workspace.toStdString()).openStore();
+  store::RunStore& db = *store;
   for (const auto& r : db.runs()) {
     RunHistory h;
     h.name = QString::fromStdString(r.name);
@@ -109,16 +98,16 @@ std::vector<RunHistory> runHistories(const QString& workspace) {
 
 QStringList runNames(const QString& workspace) {
   QStringList out;
-  for (const auto& r : store::RunStore(workspace.toStdString()).runs())
+  for (const auto& r : workspace::Workspace(workspace.toStdString()).openStore()->runs())
     out << QString::fromStdString(r.name);
   return out;
 }
 
 std::vector<std::pair<QString, QString>> runCheckpoints(const QString& workspace) {
   std::vector<std::pair<QString, QString>> out;
-  store::RunStore db(workspace.toStdString());
-  for (const auto& r : db.runs()) {
-    const std::string ck = train::runCheckpoint(workspace.toStdString(), r.name);
+  const workspace::Workspace ws(workspace.toStdString());
+  for (const auto& r : ws.openStore()->runs()) {
+    const std::string ck = ws.runCheckpoint(r.name);
     if (!ck.empty()) out.emplace_back(QString::fromStdString(r.name), QString::fromStdString(ck));
   }
   return out;
@@ -126,19 +115,14 @@ std::vector<std::pair<QString, QString>> runCheckpoints(const QString& workspace
 
 std::vector<CompareRow> compareRuns(const QString& workspace) {
   std::vector<CompareRow> rows;
-  store::RunStore db(workspace.toStdString());
-  for (const auto& r : db.runs()) {
+  for (const auto& s : eval::summariseRuns(workspace::Workspace(workspace.toStdString()))) {
     CompareRow row;
-    try {
-      const auto s = eval::summariseRun(db, r, workspace.toStdString());
-      row.params_m = s.params_m, row.gmacs = s.gmacs;
-      row.samples_per_s = std::max(0.0, s.samples_per_s);
-      for (const auto& [k, v] : s.metrics) row.metrics[QString::fromStdString(k)] = v;
-    } catch (const Error&) {  // an architecture this build does not know: names only
-    }
-    row.name = QString::fromStdString(r.name);
-    row.op = QString::fromStdString(r.op);
-    row.status = QString::fromStdString(r.status);
+    row.name = QString::fromStdString(s.name);
+    row.op = QString::fromStdString(s.op);
+    row.status = store::statusName(s.status);
+    row.params_m = s.params_m, row.gmacs = s.gmacs;
+    row.samples_per_s = std::max(0.0, s.samples_per_s);
+    for (const auto& [k, v] : s.metrics) row.metrics[QString::fromStdString(k)] = v;
     rows.push_back(std::move(row));
   }
   return rows;
@@ -152,7 +136,7 @@ QStringList operatorLayers(const QString& checkpoint) {
 }
 
 QString trainingSetOf(const QString& checkpoint) {
-  return QString::fromStdString(train::checkpointTrainingSet(checkpoint.toStdString()));
+  return QString::fromStdString(workspace::checkpointTrainingSet(checkpoint.toStdString()));
 }
 
 std::vector<std::pair<QString, qint64>> datasetSamples(const QString& dataset, int max) {

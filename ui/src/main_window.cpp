@@ -28,58 +28,16 @@
 
 #include "msconv/error.h"
 #include "msconv/runtime.h"
+#include "msconv/ui/compare_panel.h"
+#include "msconv/ui/dialogs.h"
 #include "msconv/ui/engine.h"
-#include "msconv/ui/panels.h"
+#include "msconv/ui/eval_panel.h"
+#include "msconv/ui/inspect_panel.h"
 #include "msconv/ui/runs_panel.h"
 #include "msconv/ui/training_panel.h"
 #include "msconv/ui/training_worker.h"
 
 namespace msconv::ui {
-
-// ---- The queue file
-// ------------------------------------------------------------------------------
-
-QString queueFile(const QString& workspace) {
-  return QDir(workspace).filePath("lab-queue.json");
-}
-
-std::vector<QueuedRun> readQueue(const QString& workspace) {
-  const QString path = queueFile(workspace);
-  QFile f(path);
-  if (!f.exists()) return {};
-  if (!f.open(QIODevice::ReadOnly)) throw Error(path.toStdString() + ": cannot read");
-  QJsonParseError err;
-  const QJsonDocument doc = QJsonDocument::fromJson(f.readAll(), &err);
-  if (err.error != QJsonParseError::NoError)
-    throw Error(path.toStdString() + ": not a run queue (" + err.errorString().toStdString() +
-                " at byte " + std::to_string(err.offset) + ")");
-  if (!doc.isObject() || !doc.object().value("queue").isArray())
-    throw Error(path.toStdString() + ": not a run queue (no \"queue\" list)");
-  std::vector<QueuedRun> out;
-  const QJsonArray items = doc.object().value("queue").toArray();
-  for (int i = 0; i < items.size(); ++i) {
-    const QJsonObject o = items[i].toObject();
-    if (!o.value("name").isString() || !o.value("settings").isArray())
-      throw Error(path.toStdString() + ": queue entry " + std::to_string(i) +
-                  " needs \"name\" and \"settings\"");
-    QueuedRun r{o.value("name").toString(), {}};
-    for (const auto& s : o.value("settings").toArray()) r.settings << s.toString();
-    out.push_back(std::move(r));
-  }
-  return out;
-}
-
-void writeQueue(const QString& workspace, const std::vector<QueuedRun>& queue) {
-  QJsonArray items;
-  for (const auto& r : queue)
-    items.append(
-        QJsonObject{{"name", r.name}, {"settings", QJsonArray::fromStringList(r.settings)}});
-  QDir().mkpath(workspace);
-  QSaveFile f(queueFile(workspace));  // renamed into place: never half-written
-  if (!f.open(QIODevice::WriteOnly) ||
-      f.write(QJsonDocument(QJsonObject{{"queue", items}}).toJson()) < 0 || !f.commit())
-    throw Error(queueFile(workspace).toStdString() + ": cannot write");
-}
 
 // ---- The window
 // ----------------------------------------------------------------------------------
@@ -122,8 +80,8 @@ const char* kShortcuts =
 
 // A run the store does not hold, as the Runs panel lists it (architecture and operator from its
 // settings).
-PendingRun pendingRun(const QueuedRun& run, const QString& status, const QString& error) {
-  PendingRun p{run.name, status, {}, {}, error};
+PendingRun pendingRun(const QueuedRun& run, RunState state, const QString& error) {
+  PendingRun p{run.name, state, {}, {}, error};
   for (const auto& kv : run.settings) {
     if (kv.startsWith("model.arch=")) p.arch = kv.mid(11);
     if (kv.startsWith("model.op=")) p.op = kv.mid(9);
@@ -136,6 +94,8 @@ PendingRun pendingRun(const QueuedRun& run, const QString& status, const QString
 MainWindow::MainWindow(QString workspace, QWidget* parent)
     : QMainWindow(parent), workspace_(std::move(workspace)) {
   setWindowTitle("MSConv Lab — " + workspace_);
+  queue_ = new RunQueue(
+      workspace_, [this] { return runningCount(); }, this);
   tabs_ = new QTabWidget;
   runs_ = new RunsPanel(workspace_);
   training_ = new TrainingPanel;
@@ -211,15 +171,14 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
     statusBar()->showMessage(QString::fromStdString(e.what()));
   }
   // A prepared queue (the demo's, or one left by an earlier session) waits for Train queued.
-  try {
-    queue_ = readQueue(workspace_);
-  } catch (const Error& e) {
-    queue_ok_ = false;  // the file is left as it is until the user changes the queue
-    statusBar()->showMessage(QString::fromStdString(e.what()));
-    auto* box = new QMessageBox(QMessageBox::Warning, "Run queue", QString::fromStdString(e.what()),
-                                QMessageBox::Ok, this);
-    box->setAttribute(Qt::WA_DeleteOnClose);
-    box->open();
+  connect(queue_, &RunQueue::launchRequested, this,
+          [this](const QString& name, const QStringList& settings) { launch(name, settings); });
+  connect(queue_, &RunQueue::changed, this, &MainWindow::updatePending);
+  connect(queue_, &RunQueue::saveFailed, this,
+          [this](const QString& m) { statusBar()->showMessage(m, 8000); });
+  if (const QString error = queue_->load(); !error.isEmpty()) {
+    statusBar()->showMessage(error);
+    showWarning(this, "Run queue", error);
   }
   status_ = new QLabel;
   statusBar()->addPermanentWidget(status_);
@@ -235,22 +194,26 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
             if (runningCount() > 0) tabs_->setCurrentWidget(training_);
           });
   connect(runs_, &RunsPanel::visibilityChanged, training_, &TrainingPanel::setRunVisible);
-  connect(runs_, &RunsPanel::runAction, this, [this](const QString& run, const QString& action) {
-    if (action == "dequeue") {
-      const auto it = std::find_if(queue_.begin(), queue_.end(),
-                                   [&](const QueuedRun& q) { return q.name == run; });
-      if (it != queue_.end()) queue_.erase(it);
-      saveQueue();
-      updatePending();
-    } else if (action == "evaluate") {
-      tabs_->setCurrentWidget(eval_);
-      if (eval_->selectRun(run)) eval_->evaluate();
-    } else {
-      for (auto& w : workers_)
-        if (w->runName() == run && w->running()) {
-          if (action == "stop") w->stop();
-          if (action == "pause" || action == "resume") w->pause(action == "pause");
-        }
+  connect(runs_, &RunsPanel::runAction, this, [this](const QString& run, RunAction action) {
+    switch (action) {
+      case RunAction::kDequeue:
+        queue_->remove(run);
+        break;
+      case RunAction::kEvaluate:
+        tabs_->setCurrentWidget(eval_);
+        if (eval_->selectRun(run)) eval_->evaluate();
+        break;
+      case RunAction::kStop:
+      case RunAction::kPause:
+      case RunAction::kResume:
+        for (auto& w : workers_)
+          if (w->runName() == run && w->running()) {
+            if (action == RunAction::kStop)
+              w->stop();
+            else
+              w->pause(action == RunAction::kPause);
+          }
+        break;
     }
   });
   connect(training_, &TrainingPanel::settingsChanged, this, [this] { saveSettings(); });
@@ -279,8 +242,8 @@ void MainWindow::loadSettings() {
   training_->setXAxis(static_cast<TrainingPanel::XAxis>(s.value("charts/x_axis", 0).toInt()));
   training_->setLogY(s.value("charts/log_y", false).toBool());
   if (s.contains("charts/far")) training_->setFar(s.value("charts/far").toString());
-  max_parallel_ = std::max(1, s.value("runs/max_parallel", 1).toInt());
-  parallel_->setValue(max_parallel_);
+  queue_->setMaxParallel(s.value("runs/max_parallel", 1).toInt());
+  parallel_->setValue(queue_->maxParallel());
   setDark(s.value("window/dark", false).toBool());
 }
 
@@ -293,7 +256,7 @@ void MainWindow::saveSettings() const {
   s.setValue("charts/x_axis", static_cast<int>(training_->xAxis()));
   s.setValue("charts/log_y", training_->logY());
   if (!training_->far().isEmpty()) s.setValue("charts/far", training_->far());
-  s.setValue("runs/max_parallel", max_parallel_);
+  s.setValue("runs/max_parallel", queue_->maxParallel());
 }
 
 void MainWindow::setDark(bool on) {
@@ -307,10 +270,9 @@ void MainWindow::setDark(bool on) {
 }
 
 void MainWindow::setMaxParallel(int n) {
-  if (n == max_parallel_) return;
-  max_parallel_ = std::max(1, n);
+  if (n == queue_->maxParallel()) return;
+  queue_->setMaxParallel(n);
   saveSettings();
-  startNext();
 }
 
 void MainWindow::refreshAll() {
@@ -327,42 +289,24 @@ int MainWindow::runningCount() const {
 }
 
 void MainWindow::enqueue(const QString& name, const QStringList& settings) {
-  queue_.push_back({name, settings});
-  saveQueue();
-  updatePending();
+  queue_->enqueue(name, settings);
 }
 
 void MainWindow::startQueue() {
-  queue_started_ = true;
-  startNext();
+  queue_->start();
 }
 
-void MainWindow::startNext() {
-  while (queue_started_ && !queue_.empty() && runningCount() < max_parallel_) {
-    const QueuedRun next = queue_.front();
-    queue_.erase(queue_.begin());
-    saveQueue();
-    launch(next.name, next.settings, quiet_);
-  }
-  updatePending();
+const std::vector<QueuedRun>& MainWindow::queue() const {
+  return queue_->runs();
 }
 
-void MainWindow::saveQueue() {
-  if (!queue_ok_) {  // keep the unreadable file for the user: set it aside before replacing it
-    QFile::remove(queueFile(workspace_) + ".bad");
-    QFile::rename(queueFile(workspace_), queueFile(workspace_) + ".bad");
-    queue_ok_ = true;
-  }
-  try {
-    writeQueue(workspace_, queue_);
-  } catch (const Error& e) {
-    statusBar()->showMessage(QString::fromStdString(e.what()), 8000);
-  }
+int MainWindow::maxParallel() const {
+  return queue_->maxParallel();
 }
 
 void MainWindow::updatePending() {
   std::vector<PendingRun> pending;
-  for (const auto& q : queue_) pending.push_back(pendingRun(q, "queued", {}));
+  for (const auto& q : queue_->runs()) pending.push_back(pendingRun(q, RunState::kQueued, {}));
   pending.insert(pending.end(), failed_.begin(), failed_.end());
   runs_->setPending(std::move(pending));
   updateStatus();
@@ -372,14 +316,14 @@ void MainWindow::updateStatus() {
   status_->setText(QString("%1 | %2 running, %3 queued")
                        .arg(QString::fromStdString(deviceSummary()))
                        .arg(runningCount())
-                       .arg(queue_.size()));
+                       .arg(queue_->runs().size()));
 }
 
-TrainingWorker* MainWindow::launch(const QString& name, const QStringList& settings, bool quiet) {
+TrainingWorker* MainWindow::launch(const QString& name, const QStringList& settings) {
   auto worker = std::make_unique<TrainingWorker>(workspace_, name, settings);
   TrainingWorker* w = worker.get();
   auto failed_early = [this, name, settings](const QString& message) {
-    failed_.push_back(pendingRun({name, settings}, "failed", message));
+    failed_.push_back(pendingRun({name, settings}, RunState::kFailed, message));
   };
   connect(w, &TrainingWorker::started, this, [this](const QString&, qint64) {
     runs_->refresh();
@@ -396,19 +340,14 @@ TrainingWorker* MainWindow::launch(const QString& name, const QStringList& setti
   connect(w, &TrainingWorker::finished, this, [this](const QString& status, const QString& ckpt) {
     refreshAll();
     statusBar()->showMessage("run " + status + ": " + ckpt, 8000);
-    startNext();
+    queue_->schedule();
   });
-  connect(w, &TrainingWorker::failed, this, [this, w, quiet, failed_early](const QString& message) {
+  connect(w, &TrainingWorker::failed, this, [this, w, failed_early](const QString& message) {
     if (!w->hasStarted()) failed_early(message);  // the store never saw it
     refreshAll();
-    if (!quiet) {
-      auto* box = new QMessageBox(QMessageBox::Warning, "Run failed", w->runName() + ": " + message,
-                                  QMessageBox::Ok, this);
-      box->setAttribute(Qt::WA_DeleteOnClose);
-      box->open();  // not modal to the event loop: the other runs go on
-    }
+    showWarning(this, "Run failed", w->runName() + ": " + message);  // the other runs go on
     statusBar()->showMessage("run failed: " + message, 8000);
-    startNext();
+    queue_->schedule();
   });
   try {
     w->start();
@@ -416,7 +355,7 @@ TrainingWorker* MainWindow::launch(const QString& name, const QStringList& setti
     const QString message = QString::fromStdString(e.what());
     failed_early(message);
     updatePending();
-    if (!quiet) QMessageBox::warning(this, "Cannot launch", message);
+    showWarning(this, "Cannot launch", message);
     return nullptr;
   }
   workers_.push_back(std::move(worker));

@@ -15,10 +15,10 @@
 
 #include <map>
 
+#include "msconv/config/config.h"
 #include "msconv/error.h"
 #include "msconv/store/run_store.h"
-#include "msconv/train/config.h"
-#include "msconv/train/trainer.h"
+#include "msconv/workspace/workspace.h"
 
 namespace msconv::ui {
 
@@ -41,20 +41,13 @@ RunsPanel::RunsPanel(QString workspace, QWidget* parent)
   connect(table_, &QTableWidget::customContextMenuRequested, this, [this](const QPoint& at) {
     const int row = table_->rowAt(at.y());
     if (row < 0) return;
-    const QString run = cell(row, kName), status = cell(row, kStatus);
+    const QString run = cell(row, kName);
+    const RunState state = stateOf(row);
     QMenu menu(this);
-    std::map<QAction*, QString> actions;
-    if (status == "running") {  // the store has no paused state: both are offered
-      actions[menu.addAction("Pause")] = "pause";
-      actions[menu.addAction("Resume")] = "resume";
-      actions[menu.addAction("Stop (keeps a checkpoint)")] = "stop";
-    } else if (status == "queued") {
-      actions[menu.addAction("Remove from the queue")] = "dequeue";
-    } else if (status == "done" || status == "stopped") {
-      actions[menu.addAction("Evaluate")] = "evaluate";
-    }
+    std::map<QAction*, RunAction> actions;
+    for (RunAction a : actionsFor(state)) actions[menu.addAction(actionLabel(a))] = a;
     QAction* scope =
-        status == "queued" ? nullptr : menu.addAction("Open in msconv-scope (live telemetry)");
+        hasRunFolder(state) ? menu.addAction("Open in msconv-scope (live telemetry)") : nullptr;
     QAction* chosen = menu.exec(table_->viewport()->mapToGlobal(at));
     if (!chosen) return;
     if (chosen == scope)
@@ -129,7 +122,7 @@ QStringList RunsPanel::settings(QString* error) const {
   try {
     std::vector<std::string> sets;
     for (const auto& x : s) sets.push_back(x.toStdString());
-    train::Config::load("", sets);
+    config::Config::load("", sets);
   } catch (const Error& e) {
     if (error) *error = QString::fromStdString(e.what());
     return {};
@@ -157,16 +150,16 @@ void RunsPanel::refresh() {
   std::vector<PendingRun> rows = pending_;
   std::vector<QString> steps(rows.size());
   try {
-    store::RunStore db(workspace_.toStdString());
-    for (const auto& r : db.runs()) {
+    const workspace::Workspace ws(workspace_.toStdString());
+    const auto db = ws.openStore();
+    for (const auto& r : db->runs()) {
       PendingRun p{QString::fromStdString(r.name),
-                   QString::fromStdString(r.status),
+                   ui::stateOf(r.status),
                    QString::fromStdString(r.arch),
                    QString::fromStdString(r.op),
                    {}};
-      if (r.status == "failed")
-        p.error = QString::fromStdString(train::runError(workspace_.toStdString(), r.name));
-      const auto loss = db.metrics(r.id, "loss");
+      if (p.state == RunState::kFailed) p.error = QString::fromStdString(ws.runError(r.name));
+      const auto loss = db->metrics(r.id, "loss");
       steps.push_back(loss.empty() ? QString() : QString::number(loss.back().step));
       rows.push_back(std::move(p));
     }
@@ -180,6 +173,7 @@ void RunsPanel::refresh() {
       visible[item->text()] = item->checkState() == Qt::Checked;
   table_->blockSignals(true);
   table_->setRowCount(0);
+  states_.clear();
   for (size_t i = 0; i < rows.size(); ++i) {
     const PendingRun& p = rows[i];
     const int row = table_->rowCount();
@@ -194,7 +188,8 @@ void RunsPanel::refresh() {
       name->setData(Qt::DecorationRole, swatch);
     }
     table_->setItem(row, kName, name);
-    const QStringList cells = {p.status, p.arch, p.op, steps[i], p.error};
+    states_.push_back(p.state);
+    const QStringList cells = {stateName(p.state), p.arch, p.op, steps[i], p.error};
     for (int c = 0; c < cells.size(); ++c) {
       auto* item = new QTableWidgetItem(cells[c]);
       if (!p.error.isEmpty()) {
@@ -235,9 +230,13 @@ int RunsPanel::rowCount() const {
 
 QString RunsPanel::runDir(int row) const {
   const auto* item = table_->item(row, 0);
-  return item ? QString::fromStdString(
-                    train::runDir(workspace_.toStdString(), item->text().toStdString()))
+  return item ? QString::fromStdString(workspace::Workspace(workspace_.toStdString())
+                                           .runDir(item->text().toStdString()))
               : QString();
+}
+
+RunState RunsPanel::stateOf(int row) const {
+  return row >= 0 && row < static_cast<int>(states_.size()) ? states_[row] : RunState::kUnknown;
 }
 
 void RunsPanel::openScope(int row) {

@@ -35,7 +35,7 @@ void TrainingWorker::start() {
   if (thread_.joinable()) thread_.join();
   std::vector<std::string> sets;
   for (const auto& s : settings_) sets.push_back(s.toStdString());
-  train::Config config = train::Config::load("", sets);  // throws msconv::Error: caller shows it
+  config::Config config = config::Config::load("", sets);  // throws msconv::Error: caller shows it
   trainer_ =
       std::make_unique<train::Trainer>(config, workspace_.toStdString(), name_.toStdString());
   // Events arrive on the training thread; signals to GUI objects are queued.
@@ -59,7 +59,7 @@ void TrainingWorker::start() {
     // is neither running nor reported (and a destroyed worker drops the call).
     try {
       const auto r = trainer_->run();
-      const QString status = QString::fromStdString(r.status);
+      const QString status = store::statusName(r.status);
       const QString ckpt = QString::fromStdString(r.final_checkpoint);
       QMetaObject::invokeMethod(
           this,

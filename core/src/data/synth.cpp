@@ -300,7 +300,7 @@ SynthReport generateSyntheticFaces(const std::string& out_dir, const SynthOption
   if (o.pairs > 0 && val_ids < 2)
     throw Error("synth: needs at least 2 held-out identities for pairs");
   if (o.format != "folder" && o.format != "recordio")
-    throw Error("synth: --format must be folder or recordio, got '" + o.format + "'");
+    throw Error("synthetic set: the format must be folder or recordio, got '" + o.format + "'");
   const auto start = std::chrono::steady_clock::now();
   fs::create_directories(out_dir);
   const int threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());

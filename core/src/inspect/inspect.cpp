@@ -12,6 +12,7 @@
 #include "msconv/model/checkpoint.h"
 #include "msconv/nn/backbone.h"
 #include "msconv/nn/tap.h"
+#include "msconv/workspace/training_checkpoint.h"
 
 namespace msconv::inspect {
 namespace {
@@ -50,7 +51,9 @@ BranchMaps captureBranchMaps(nn::BackboneImpl& model, const at::Tensor& image,
   const std::string layer = layer_in.empty() ? layers.front() : layer_in;
   if (std::find(layers.begin(), layers.end(), layer) == layers.end())
     throw Error("featuremaps: no operator layer '" + layer + "' (layers: " + listOf(layers) + ")");
-  if (top_k < 1) throw Error("featuremaps: --top must be at least 1");
+  if (top_k < 1)
+    throw Error("feature maps: the number of channels shown must be at least 1 (got " +
+                std::to_string(top_k) + ")");
   const bool was_training = model.is_training();
   model.eval();
   torch::NoGradGuard no_grad;
@@ -248,14 +251,7 @@ CamTarget makeCamTarget(const TargetSpec& spec, nn::BackboneImpl& model,
     return cosineTarget(model, reference);
   }
   if (spec.kind == CamTarget::Kind::kIdentity) {
-    torch::serialize::InputArchive a, h;
-    model::openCheckpoint(checkpoint, a);
-    if (!a.try_read("head", h))
-      throw Error(checkpoint +
-                  ": a model checkpoint without its training head; identity targets need "
-                  "a training checkpoint (step-N.ckpt, last.ckpt, best.ckpt)");
-    torch::Tensor w;
-    h.read("weight", w);
+    const torch::Tensor w = workspace::readHead(checkpoint);
     if (spec.identity >= w.size(0))
       throw Error(checkpoint + ": identity " + std::to_string(spec.identity) +
                   " is not one of the head's " + std::to_string(w.size(0)) + " classes");

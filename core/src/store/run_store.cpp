@@ -77,7 +77,7 @@ RunRow readRun(const Stmt& s) {
   r.config = s.t(2);
   r.arch = s.t(3);
   r.op = s.t(4);
-  r.status = s.t(5);
+  r.status = parseStatus(s.t(5));
   r.host = s.t(6);
   r.revision = s.t(7);
   r.created = s.d(8);
@@ -96,14 +96,36 @@ std::string hostName() {
   return buf;
 }
 
+const char* statusName(RunStatus status) {
+  switch (status) {
+    case RunStatus::kRunning:
+      return "running";
+    case RunStatus::kDone:
+      return "done";
+    case RunStatus::kStopped:
+      return "stopped";
+    case RunStatus::kFailed:
+      return "failed";
+    case RunStatus::kInterrupted:
+      return "interrupted";
+    case RunStatus::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
+RunStatus parseStatus(const std::string& name) {
+  for (RunStatus s : {RunStatus::kRunning, RunStatus::kDone, RunStatus::kStopped,
+                      RunStatus::kFailed, RunStatus::kInterrupted})
+    if (name == statusName(s)) return s;
+  return RunStatus::kUnknown;
+}
+
 std::string sourceRevision() {
   return MSCONV_SOURCE_REVISION;
 }
 
-RunStore::RunStore(const std::string& workspace)
-    : path_((std::filesystem::path(workspace) / "runs.sqlite").string()) {
-  std::error_code ec;
-  std::filesystem::create_directories(workspace, ec);
+RunStore::RunStore(const std::string& file) : path_(file) {
   if (sqlite3_open(path_.c_str(), &db_) != SQLITE_OK) {
     const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
@@ -132,10 +154,10 @@ RunStore::RunStore(const std::string& workspace)
   // Runs of this host whose process is gone were interrupted.
   const std::string host = hostName();
   for (const auto& r : runs()) {
-    if (r.status != "running" || r.host != host) continue;
+    if (r.status != RunStatus::kRunning || r.host != host) continue;
     if (r.pid > 0 && ::kill(static_cast<pid_t>(r.pid), 0) == 0) continue;
     if (r.pid > 0 && errno == EPERM) continue;
-    setStatus(r.id, "interrupted");
+    setStatus(r.id, RunStatus::kInterrupted);
   }
 }
 
@@ -166,9 +188,12 @@ RunRow RunStore::createRun(const std::string& name, const std::string& config,
   return run(unique);
 }
 
-void RunStore::setStatus(int64_t run, const std::string& status) {
+void RunStore::setStatus(int64_t run, RunStatus status) {
   Stmt s(db_, "UPDATE runs SET status = ?, ended = ? WHERE id = ?", path_);
-  s.bind(1, status).bind(2, status == "running" ? 0.0 : now()).bind(3, run).step();
+  s.bind(1, std::string(statusName(status)))
+      .bind(2, status == RunStatus::kRunning ? 0.0 : now())
+      .bind(3, run)
+      .step();
 }
 
 void RunStore::reopen(int64_t run) {

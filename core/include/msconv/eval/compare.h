@@ -5,26 +5,30 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "msconv/store/run_store.h"
+#include "msconv/workspace/workspace.h"
 
 namespace msconv::eval {
 
 struct RunSummary {
-  std::string name, arch, op, status;
+  std::string name, arch, op;
+  store::RunStatus status = store::RunStatus::kRunning;
   std::string checkpoint;  // best.ckpt, else last.ckpt; empty when there is none yet
   double params_m = 0, gmacs = 0;
   double samples_per_s = -1;  // median of the logged values; -1 when none was logged
-  // "SET/accuracy" and "SET/tar@far=1e-02" of the last validation (SET: the .bin's file name).
+  // the last validation's compared metrics (eval::MetricName::compared), by MetricName::label().
   std::map<std::string, double> metrics;
+  std::string error;  // why the model could not be measured (summariseRuns only)
 };
 
-// One run of `db` (a store of `workspace`). Complexity comes from the run's architecture and
-// operator at 112 x 112.
+// One run of `db` (the store of `ws`). Complexity comes from the run's architecture and
+// operator at 112 x 112. Throws msconv::Error for an architecture this build does not know.
 RunSummary summariseRun(const store::RunStore& db, const store::RunRow& run,
-                        const std::string& workspace);
-
-// Whether a metric key belongs in the comparison (accuracies and TAR@FAR, not stds or XNorm).
-bool comparedMetric(const std::string& key);
+                        const workspace::Workspace& ws);
+// Every run of the workspace's store, in order; a run that cannot be measured comes back with
+// its names and `error`.
+std::vector<RunSummary> summariseRuns(const workspace::Workspace& ws);
 
 }  // namespace msconv::eval

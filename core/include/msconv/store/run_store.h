@@ -15,9 +15,15 @@ struct sqlite3;
 
 namespace msconv::store {
 
+// A run's status, stored as its name. A status this build does not know reads as kUnknown.
+enum class RunStatus { kRunning, kDone, kStopped, kFailed, kInterrupted, kUnknown };
+const char* statusName(RunStatus status);  // "running", "done", ...
+RunStatus parseStatus(const std::string& name);
+
 struct RunRow {
   int64_t id = 0;
-  std::string name, config, arch, op, status, host, revision;
+  std::string name, config, arch, op, host, revision;
+  RunStatus status = RunStatus::kRunning;
   double created = 0, ended = 0;  // unix seconds (ended 0 while running)
   int64_t pid = 0;
 };
@@ -37,8 +43,9 @@ struct ArtifactRow {
 
 class RunStore {
  public:
-  // Opens (creating) WORKSPACE/runs.sqlite. Throws msconv::Error naming the file.
-  explicit RunStore(const std::string& workspace);
+  // Opens (creating) the database `file` (a workspace's is workspace::Workspace::storeFile()).
+  // Throws msconv::Error naming the file.
+  explicit RunStore(const std::string& file);
   ~RunStore();
   RunStore(const RunStore&) = delete;
   RunStore& operator=(const RunStore&) = delete;
@@ -47,8 +54,8 @@ class RunStore {
   // A new run named `name` (made unique with -2, -3... when taken), status "running".
   RunRow createRun(const std::string& name, const std::string& config, const std::string& arch,
                    const std::string& op);
-  void setStatus(int64_t run, const std::string& status);  // running, done, stopped, failed...
-  void reopen(int64_t run);                                // a resumed run: running again, this pid
+  void setStatus(int64_t run, RunStatus status);
+  void reopen(int64_t run);  // a resumed run: running again, this pid
   void addMetrics(int64_t run, int64_t step, const std::vector<std::pair<std::string, double>>& kv);
   // A resumed run repeats the steps after its checkpoint: their old rows go.
   void truncateMetrics(int64_t run, int64_t after_step);

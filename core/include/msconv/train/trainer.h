@@ -10,10 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "msconv/config/config.h"
+#include "msconv/store/run_store.h"
 #include "msconv/train/collective.h"
-#include "msconv/train/config.h"
 
 namespace msconv::train {
+
+using config::Config;
 
 struct TrainEvent {
   enum class Kind { kStart, kStep, kValidation, kCheckpoint, kDone };
@@ -27,7 +30,8 @@ struct TrainEvent {
 using TrainObserver = std::function<void(const TrainEvent&)>;
 
 struct TrainResult {
-  std::string run_name, run_dir, final_checkpoint, status;  // status: done, stopped
+  std::string run_name, run_dir, final_checkpoint;
+  store::RunStatus status = store::RunStatus::kDone;  // done or stopped
   int64_t steps = 0;
   double last_loss = 0;
   std::vector<double> losses;  // every step's loss, in order (this process's steps)
@@ -36,7 +40,7 @@ struct TrainResult {
 
 class Trainer {
  public:
-  // `workspace` holds runs.sqlite and one folder per run (WORKSPACE/runs/NAME). With a `group`
+  // `workspace`: see workspace::Workspace ("": the default). With a `group`
   // of several ranks (one Trainer per rank, each calling run()), every rank trains on its share
   // of each batch and holds its shard of the head's classes; gradients are summed across ranks;
   // only rank 0 writes checkpoints (the head gathered whole), the log and the store.
@@ -62,29 +66,12 @@ class Trainer {
   std::atomic<bool> stop_{false}, paused_{false};
 };
 
-// The synthetic set a configuration names ("synthetic" in data.train / data.val), generated in
-// WORKSPACE/datasets on first use (keyed by its size and seed) and reused afterwards.
-std::string syntheticSet(const Config& c, const std::string& workspace);
-
-// A run's folder in a workspace: WORKSPACE/runs/NAME.
-std::string runDir(const std::string& workspace, const std::string& run);
-// A run's checkpoint to evaluate or inspect: best.ckpt, else last.ckpt, else "".
-std::string runCheckpoint(const std::string& workspace, const std::string& run);
-// The error a failed run stopped on, as its train.log recorded it ("" when there is none).
-std::string runError(const std::string& workspace, const std::string& run);
-
-// The workspace a checkpoint of WORKSPACE/runs/NAME/ belongs to, or "" for a loose file.
-std::string workspaceOfCheckpoint(const std::string& checkpoint);
-
-// The pair sets a training checkpoint was validated on (its data.val, "synthetic" resolved in its
-// workspace); empty for a model-only checkpoint. Throws msconv::Error naming the checkpoint when
-// "synthetic" cannot be resolved.
-std::vector<std::string> checkpointValidationSets(const std::string& checkpoint);
-// The training set a checkpoint was trained on (its data.train, resolved likewise); "" for a
-// model-only checkpoint.
-std::string checkpointTrainingSet(const std::string& checkpoint);
-
 // Learning rate at `step` of `total` for the configured schedule.
-double learningRate(const Config& c, int64_t step, int64_t total, int64_t steps_per_epoch);
+double learningRate(const config::RunSettings::Train& t, int64_t step, int64_t total,
+                    int64_t steps_per_epoch);
+inline double learningRate(const config::Config& c, int64_t step, int64_t total,
+                           int64_t steps_per_epoch) {
+  return learningRate(c.settings().train, step, total, steps_per_epoch);
+}
 
 }  // namespace msconv::train

@@ -1,8 +1,6 @@
-// msconv-lab's main window: the Runs, Training, Evaluation, Inspect and Compare panels; a run
-// queue (runs wait until one of `max parallel` slots is free; the queue is kept in
-// WORKSPACE/lab-queue.json so a prepared queue, such as the demo's, is there when the window
-// opens); a toolbar to train the queue, pause, resume and stop; settings remembered between
-// sessions (QSettings: window, tab, theme, chart options); light and dark themes; keyboard
+// msconv-lab's main window: the Runs, Training, Evaluation, Inspect and Compare panels; the run
+// queue (RunQueue); a toolbar to train the queue, pause, resume and stop; settings remembered
+// between sessions (QSettings: window, tab, theme, chart options); light and dark themes; keyboard
 // shortcuts; a status bar with the device, thread count and queue.
 #pragma once
 
@@ -14,6 +12,7 @@
 #include <set>
 #include <vector>
 
+#include "msconv/ui/run_queue.h"
 #include "msconv/ui/runs_panel.h"
 
 class QLabel;
@@ -29,17 +28,6 @@ class InspectPanel;
 class ComparePanel;
 class TrainingWorker;
 
-struct QueuedRun {
-  QString name;
-  QStringList settings;  // key=value, as msconv train --set
-};
-
-// The queue file of a workspace and its reader and writer (atomic). read throws msconv::Error
-// naming the file for a file that is not a queue.
-QString queueFile(const QString& workspace);
-std::vector<QueuedRun> readQueue(const QString& workspace);
-void writeQueue(const QString& workspace, const std::vector<QueuedRun>& queue);
-
 class MainWindow : public QMainWindow {
   Q_OBJECT
  public:
@@ -54,19 +42,19 @@ class MainWindow : public QMainWindow {
   const std::vector<std::unique_ptr<TrainingWorker>>& workers() const { return workers_; }
 
   // Starts a run now; returns the worker (null on a configuration error, which is shown in a
-  // dialog unless `quiet`, and listed as a failed run).
-  TrainingWorker* launch(const QString& name, const QStringList& settings, bool quiet = false);
+  // warning box and listed as a failed run).
+  TrainingWorker* launch(const QString& name, const QStringList& settings);
   // Adds a run to the queue (what the form's Launch does, followed by startQueue()).
   void enqueue(const QString& name, const QStringList& settings);
   // Train queued: from now on queued runs start whenever a slot is free.
   void startQueue();
-  const std::vector<QueuedRun>& queue() const { return queue_; }
+  const std::vector<QueuedRun>& queue() const;
+  RunQueue* runQueue() const { return queue_; }
   int runningCount() const;
-  int maxParallel() const { return max_parallel_; }
+  int maxParallel() const;
   void setMaxParallel(int n);
   bool dark() const { return dark_; }
   void setDark(bool on);
-  void setQuiet(bool quiet) { quiet_ = quiet; }  // failures: no dialogs (tests, screenshots)
 
   // msconv-scope beside this executable, and its arguments for a run folder.
   static QString scopeProgram();
@@ -76,8 +64,6 @@ class MainWindow : public QMainWindow {
   void closeEvent(QCloseEvent* e) override;
 
  private:
-  void startNext();
-  void saveQueue();
   void updatePending();
   void updateStatus();
   void loadSettings();
@@ -95,10 +81,9 @@ class MainWindow : public QMainWindow {
   QAction* theme_action_ = nullptr;
   QSpinBox* parallel_ = nullptr;
   std::vector<std::unique_ptr<TrainingWorker>> workers_;
-  std::vector<QueuedRun> queue_;
+  RunQueue* queue_ = nullptr;
   std::vector<PendingRun> failed_;  // runs that failed before the store knew them
-  bool queue_started_ = false, dark_ = false, quiet_ = false, queue_ok_ = true;
-  int max_parallel_ = 1;
+  bool dark_ = false;
 };
 
 }  // namespace msconv::ui

@@ -12,6 +12,8 @@
 #include <functional>
 #include <vector>
 
+#include "msconv/ui/run_state.h"
+
 class QComboBox;
 class QLineEdit;
 class QSpinBox;
@@ -23,7 +25,9 @@ namespace msconv::ui {
 
 // A run the store does not hold yet: queued, or failed before it could start.
 struct PendingRun {
-  QString name, status, arch, op, error;
+  QString name;
+  RunState state = RunState::kQueued;
+  QString arch, op, error;
 };
 
 class RunsPanel : public QWidget {
@@ -45,6 +49,7 @@ class RunsPanel : public QWidget {
   int rowOf(const QString& run) const;  // -1 when absent
   // The visibility checkbox of a row (the run's curves on the charts): emits visibilityChanged.
   void setRunVisible(int row, bool visible);
+  RunState stateOf(int row) const;
   // The run folder of a table row (WORKSPACE/runs/NAME); what its context menu opens.
   QString runDir(int row) const;
   // The context menu's "Open in msconv-scope" for a row: emits scopeRequested.
@@ -64,8 +69,8 @@ class RunsPanel : public QWidget {
   void launchRequested(const QString& name, const QStringList& settings);
   void scopeRequested(const QString& run_dir);
   void visibilityChanged(const QString& run, bool visible);
-  // From a row's context menu: "pause", "resume", "stop", "dequeue", "evaluate".
-  void runAction(const QString& run, const QString& action);
+  // From a row's context menu (the actions actionsFor the row's state offers).
+  void runAction(const QString& run, msconv::ui::RunAction action);
 
  private:
   void validate();
@@ -77,6 +82,7 @@ class RunsPanel : public QWidget {
   QLabel* error_;
   QTableWidget* table_;
   std::vector<PendingRun> pending_;
+  std::vector<RunState> states_;  // per table row
   std::function<QColor(const QString&)> colour_of_;
 };
 

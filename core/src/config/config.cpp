@@ -1,4 +1,4 @@
-#include "msconv/train/config.h"
+#include "msconv/config/config.h"
 
 #include <cmath>
 #include <fstream>
@@ -8,7 +8,7 @@
 #include "msconv/error.h"
 #include "msconv/nn/spec.h"
 
-namespace msconv::train {
+namespace msconv::config {
 namespace {
 
 enum class Type { kInt, kReal, kBool, kText, kList };
@@ -266,7 +266,8 @@ Config Config::load(const std::string& path, const std::vector<std::string>& set
   }
   for (const auto& s : sets) {
     const auto eq = s.find('=');
-    if (eq == std::string::npos || eq == 0) throw Error("--set wants key=value, got '" + s + "'");
+    if (eq == std::string::npos || eq == 0)
+      throw Error("a setting must be key=value, got '" + s + "'");
     c.set(s.substr(0, eq), s.substr(eq + 1));
   }
   return c;
@@ -301,10 +302,51 @@ std::string Config::toJson() const {
   return j.dump(2);
 }
 
+RunSettings Config::settings() const {
+  RunSettings r;
+  r.model.arch = text("model.arch");
+  r.model.op = text("model.op");
+  r.data.train = text("data.train");
+  r.data.val = list("data.val");
+  r.data.threads = static_cast<int>(integer("data.threads"));
+  r.data.flip = flag("data.flip");
+  r.data.channels_last = flag("data.channels_last");
+  r.seed = static_cast<uint64_t>(integer("seed"));
+  r.data.synthetic = {integer("data.synthetic_identities"), integer("data.synthetic_images_per_id"),
+                      r.seed};
+  auto& t = r.train;
+  t.batch_size = integer("train.batch_size");
+  t.epochs = integer("train.epochs");
+  t.max_steps = integer("train.max_steps");
+  t.accum = integer("train.accum");
+  t.lr = real("train.lr");
+  t.lr_min = real("train.lr_min");
+  t.momentum = real("train.momentum");
+  t.weight_decay = real("train.weight_decay");
+  t.warmup_epochs = real("train.warmup_epochs");
+  t.clip_grad = real("train.clip_grad");
+  t.schedule = text("train.schedule");
+  t.device = text("train.device");
+  t.threads = static_cast<int>(integer("train.threads"));
+  t.amp = flag("train.amp");
+  t.log_every = integer("train.log_every");
+  t.val_every = integer("train.val_every");
+  t.checkpoint_every = integer("train.checkpoint_every");
+  t.keep_last = integer("train.keep_last");
+  r.loss.type = text("loss.type");
+  r.loss.s = real("loss.s");
+  r.loss.m1 = real("loss.m1");
+  r.loss.m2 = real("loss.m2");
+  r.loss.m3 = real("loss.m3");
+  r.loss.sample_rate = real("loss.sample_rate");
+  r.telemetry_every = integer("telemetry.every");
+  return r;
+}
+
 std::vector<std::pair<std::string, std::string>> Config::keys() {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& d : schema()) out.emplace_back(d.key, d.help);
   return out;
 }
 
-}  // namespace msconv::train
+}  // namespace msconv::config

@@ -9,7 +9,42 @@
 #include <variant>
 #include <vector>
 
-namespace msconv::train {
+namespace msconv::config {
+
+// The synthetic face set a configuration names ("synthetic" in data.train / data.val).
+struct SyntheticSettings {
+  int64_t identities = 0, images_per_id = 0;
+  uint64_t seed = 0;  // the run's seed (the set is generated from seed + 1)
+};
+
+// A configuration read once into typed fields: the one place (with the schema) where the keys'
+// names are written. Built by Config::settings(); every key has been validated by then.
+struct RunSettings {
+  struct Model {
+    std::string arch, op;
+  } model;
+  struct Data {
+    std::string train;
+    std::vector<std::string> val;
+    int threads = 0;
+    bool flip = false, channels_last = false;
+    SyntheticSettings synthetic;
+  } data;
+  struct Train {
+    int64_t batch_size = 0, epochs = 0, max_steps = 0, accum = 1;
+    double lr = 0, lr_min = 0, momentum = 0, weight_decay = 0, warmup_epochs = 0, clip_grad = 0;
+    std::string schedule, device;
+    int threads = 0;
+    bool amp = false;
+    int64_t log_every = 1, val_every = 0, checkpoint_every = 0, keep_last = 1;
+  } train;
+  struct Loss {
+    std::string type;
+    double s = 0, m1 = -1, m2 = -1, m3 = -1, sample_rate = 1;  // m < 0: the preset's margin
+  } loss;
+  int64_t telemetry_every = 0;
+  uint64_t seed = 0;
+};
 
 using ConfigValue = std::variant<int64_t, double, bool, std::string, std::vector<std::string>>;
 
@@ -31,6 +66,7 @@ class Config {
   // The whole configuration as a JSON document (nested objects).
   std::string toJson() const;
   static Config fromJson(const std::string& json, const std::string& source);
+  RunSettings settings() const;
   // Every key with its one-line description, for --help.
   static std::vector<std::pair<std::string, std::string>> keys();
 
@@ -39,4 +75,4 @@ class Config {
   std::map<std::string, ConfigValue> values_;
 };
 
-}  // namespace msconv::train
+}  // namespace msconv::config

@@ -1,0 +1,85 @@
+// A workspace: the folder where runs live, and the one owner of its layout.
+//
+//   ROOT/runs.sqlite        the run store (store::RunStore)
+//   ROOT/runs/NAME/         one folder per run: train.log, config.json, last.ckpt, best.ckpt,
+//                           step-N.ckpt, telemetry.bin
+//   ROOT/datasets/          synthetic sets generated on first use, keyed by size and seed
+//   ROOT/lab-queue.json     the workbench's run queue
+//
+// No LibTorch here: the CLI, the workbench's widgets and msconv-scope all use it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "msconv/config/config.h"
+
+namespace msconv::store {
+class RunStore;
+}
+
+namespace msconv::workspace {
+
+// The workspace every front end uses when none is named.
+inline constexpr const char* kDefaultWorkspace = "runs";
+
+enum class RunFile { kLog, kConfig, kLastCheckpoint, kBestCheckpoint, kTelemetry };
+
+class Workspace {
+ public:
+  explicit Workspace(std::string root = kDefaultWorkspace);
+  const std::string& root() const { return root_; }
+
+  std::string storeFile() const;
+  // Opens (creating) the run store. Throws msconv::Error naming the file.
+  std::unique_ptr<store::RunStore> openStore() const;
+  std::string queueFile() const;
+  std::string datasetsDir() const;
+
+  std::string runDir(const std::string& run) const;
+  std::string runFile(const std::string& run, RunFile file) const;
+  std::string stepCheckpoint(const std::string& run, int64_t step) const;
+  // The checkpoint to evaluate or inspect: best.ckpt, else last.ckpt, else "".
+  std::string runCheckpoint(const std::string& run) const;
+  // The error a failed run stopped on, as its train.log recorded it ("" when there is none).
+  std::string runError(const std::string& run) const;
+  // The run folders under ROOT/runs, by name.
+  std::vector<std::string> runFolders() const;
+  // A checkpoint file as it is, or a run of the store (name or id): its best, else last,
+  // checkpoint. Throws msconv::Error saying which of the two is missing.
+  std::string resolveCheckpoint(const std::string& run_or_file) const;
+
+  // The synthetic set of these settings, generated under datasets/ on first use and reused.
+  std::string syntheticSet(const config::SyntheticSettings& s) const;
+  // data.train and data.val with "synthetic" resolved in this workspace (generating the set).
+  std::string trainingSet(const config::RunSettings& s) const;
+  std::vector<std::string> validationSets(const config::RunSettings& s) const;
+
+  // The workspace a checkpoint of ROOT/runs/NAME/ belongs to; nullopt for a loose file.
+  static std::optional<Workspace> ofCheckpoint(const std::string& checkpoint);
+
+ private:
+  std::string root_;
+};
+
+// One run waiting in the workbench's queue: its name and key=value settings.
+struct QueuedRun {
+  std::string name;
+  std::vector<std::string> settings;
+  bool operator==(const QueuedRun& o) const { return name == o.name && settings == o.settings; }
+};
+
+// The queue file: {"queue": [{"name": ..., "settings": ["key=value", ...]}, ...]}. read returns
+// an empty queue for a missing file and throws msconv::Error naming the file and entry for one
+// that is not a queue; write replaces the file atomically (temporary file, fsync, rename).
+std::vector<QueuedRun> readQueue(const std::string& file);
+void writeQueue(const std::string& file, const std::vector<QueuedRun>& queue);
+
+// Writes `bytes` to `path` through a temporary file beside it, flushed to disk and renamed into
+// place; the temporary file is removed on failure. Throws msconv::Error naming the path and cause.
+void writeFileAtomically(const std::string& path, const std::string& bytes);
+
+}  // namespace msconv::workspace

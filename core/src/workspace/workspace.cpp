@@ -1,0 +1,222 @@
+#include "msconv/workspace/workspace.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "msconv/data/synth.h"
+#include "msconv/error.h"
+#include "msconv/store/run_store.h"
+
+namespace fs = std::filesystem;
+
+namespace msconv::workspace {
+
+Workspace::Workspace(std::string root)
+    : root_(root.empty() ? kDefaultWorkspace : std::move(root)) {}
+
+std::string Workspace::storeFile() const {
+  return (fs::path(root_) / "runs.sqlite").string();
+}
+
+std::unique_ptr<store::RunStore> Workspace::openStore() const {
+  std::error_code ec;
+  fs::create_directories(root_, ec);
+  return std::make_unique<store::RunStore>(storeFile());
+}
+
+std::string Workspace::queueFile() const {
+  return (fs::path(root_) / "lab-queue.json").string();
+}
+
+std::string Workspace::datasetsDir() const {
+  return (fs::path(root_) / "datasets").string();
+}
+
+std::string Workspace::runDir(const std::string& run) const {
+  return (fs::path(root_) / "runs" / run).string();
+}
+
+std::string Workspace::runFile(const std::string& run, RunFile file) const {
+  const char* name = "";
+  switch (file) {
+    case RunFile::kLog:
+      name = "train.log";
+      break;
+    case RunFile::kConfig:
+      name = "config.json";
+      break;
+    case RunFile::kLastCheckpoint:
+      name = "last.ckpt";
+      break;
+    case RunFile::kBestCheckpoint:
+      name = "best.ckpt";
+      break;
+    case RunFile::kTelemetry:
+      name = "telemetry.bin";
+      break;
+  }
+  return (fs::path(runDir(run)) / name).string();
+}
+
+std::string Workspace::stepCheckpoint(const std::string& run, int64_t step) const {
+  return (fs::path(runDir(run)) / ("step-" + std::to_string(step) + ".ckpt")).string();
+}
+
+std::string Workspace::runCheckpoint(const std::string& run) const {
+  for (RunFile f : {RunFile::kBestCheckpoint, RunFile::kLastCheckpoint})
+    if (fs::exists(runFile(run, f))) return runFile(run, f);
+  return {};
+}
+
+std::string Workspace::runError(const std::string& run) const {
+  std::ifstream in(runFile(run, RunFile::kLog));
+  std::string line, last;
+  while (std::getline(in, line))
+    if (line.rfind("error: ", 0) == 0) last = line.substr(7);
+  return last;
+}
+
+std::vector<std::string> Workspace::runFolders() const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(fs::path(root_) / "runs", ec), end; !ec && it != end;
+       it.increment(ec))
+    if (it->is_directory()) out.push_back(it->path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string Workspace::resolveCheckpoint(const std::string& item) const {
+  if (fs::is_regular_file(item)) return item;
+  if (!fs::exists(storeFile()))
+    throw Error("'" + item + "' is neither a checkpoint file nor a run (no run store at " +
+                storeFile() + ")");
+  const auto db = openStore();
+  const auto run = db->findRun(item);
+  if (!run) throw Error("'" + item + "' is neither a checkpoint file nor a run in " + db->path());
+  const std::string ck = runCheckpoint(run->name);
+  if (ck.empty())
+    throw Error("run '" + run->name + "' has no checkpoint yet (" +
+                runFile(run->name, RunFile::kLastCheckpoint) + ")");
+  return ck;
+}
+
+std::string Workspace::syntheticSet(const config::SyntheticSettings& s) const {
+  const std::string dir = (fs::path(datasetsDir()) /
+                           ("synthetic-" + std::to_string(s.identities) + "x" +
+                            std::to_string(s.images_per_id) + "-seed" + std::to_string(s.seed)))
+                              .string();
+  if (!fs::exists(fs::path(dir) / "synth.json")) {
+    data::SynthOptions o;
+    o.identities = static_cast<int>(s.identities);
+    o.images_per_id = static_cast<int>(s.images_per_id);
+    o.seed = s.seed + 1;
+    o.pairs = 1000;
+    const std::string tmp = dir + ".partial";
+    fs::remove_all(tmp);
+    data::generateSyntheticFaces(tmp, o);
+    fs::remove_all(dir);
+    fs::rename(tmp, dir);
+  }
+  return dir;
+}
+
+std::string Workspace::trainingSet(const config::RunSettings& s) const {
+  return s.data.train == "synthetic" ? syntheticSet(s.data.synthetic) : s.data.train;
+}
+
+std::vector<std::string> Workspace::validationSets(const config::RunSettings& s) const {
+  std::vector<std::string> out;
+  for (const auto& v : s.data.val)
+    out.push_back(v == "synthetic" ? syntheticSet(s.data.synthetic) + "/val.bin" : v);
+  return out;
+}
+
+std::optional<Workspace> Workspace::ofCheckpoint(const std::string& ckpt) {
+  const fs::path runs = fs::absolute(ckpt).parent_path().parent_path();
+  if (runs.filename() == "runs" && fs::exists(runs.parent_path() / "runs.sqlite"))
+    return Workspace(runs.parent_path().string());
+  return std::nullopt;
+}
+
+std::vector<QueuedRun> readQueue(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    if (!fs::exists(file)) return {};
+    throw Error(file + ": cannot read");
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(ss.str());
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error(file + ": not a run queue (" + e.what() + ")");
+  }
+  if (!j.is_object() || !j.contains("queue") || !j["queue"].is_array())
+    throw Error(file + ": not a run queue (no \"queue\" list)");
+  std::vector<QueuedRun> out;
+  for (size_t i = 0; i < j["queue"].size(); ++i) {
+    const auto& o = j["queue"][i];
+    auto bad = [&] {
+      return Error(file + ": queue entry " + std::to_string(i) +
+                   " needs \"name\" (text) and \"settings\" (a list of key=value texts)");
+    };
+    if (!o.is_object() || !o.contains("name") || !o["name"].is_string() ||
+        !o.contains("settings") || !o["settings"].is_array())
+      throw bad();
+    QueuedRun r{o["name"].get<std::string>(), {}};
+    for (const auto& s : o["settings"]) {
+      if (!s.is_string()) throw bad();
+      r.settings.push_back(s.get<std::string>());
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+void writeQueue(const std::string& file, const std::vector<QueuedRun>& queue) {
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& r : queue) items.push_back({{"name", r.name}, {"settings", r.settings}});
+  std::error_code ec;
+  if (fs::path(file).has_parent_path()) fs::create_directories(fs::path(file).parent_path(), ec);
+  writeFileAtomically(file, nlohmann::json{{"queue", items}}.dump(2) + "\n");
+}
+
+void writeFileAtomically(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  auto fail = [&](const char* what, int err) {
+    ::unlink(tmp.c_str());
+    return Error(path + ": cannot " + what + ": " + std::strerror(err));
+  };
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw fail("write", errno);
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      throw fail("write", err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw fail("write", err);
+  }
+  if (::close(fd) != 0) throw fail("write", errno);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) throw fail("replace", errno);
+}
+
+}  // namespace msconv::workspace
