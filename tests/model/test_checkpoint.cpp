@@ -108,6 +108,7 @@ TEST(Checkpoint, RecordsTheSlopeShapeAndReadsVersionOneFilesAsPerChannel) {
   auto fresh = nn::makeBackbone("msnet-tiny", "msconv-official");
   for (const auto& p : fresh->named_parameters())
     if (p.key().find("prelu") != std::string::npos ||
-        p.key().find(".2.weight") != std::string::npos)
+        p.key().find(".2.weight") != std::string::npos) {
       EXPECT_EQ(p.value().numel(), 1) << p.key();
+    }
 }

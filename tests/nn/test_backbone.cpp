@@ -142,7 +142,9 @@ TEST(Backbone, ChannelsLastGivesTheSameResultsAndTrains) {
   // Backward through 8-channel strided 1x1 convolutions in channels-last (a oneDNN fault case).
   yb.sum().backward();
   for (const auto& p : b->named_parameters())
-    if (p.value().requires_grad()) EXPECT_TRUE(p.value().grad().defined()) << p.key();
+    if (p.value().requires_grad()) {
+      EXPECT_TRUE(p.value().grad().defined()) << p.key();
+    }
 }
 
 TEST(Backbone, ArchitectureOptionsShapeTheNetwork) {

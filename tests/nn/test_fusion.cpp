@@ -58,7 +58,9 @@ TEST(Fusion, FusedEqualsComposedForwardAndBackward) {
     ASSERT_EQ(want.size(), got.size());
     const char* names[] = {"V", "s", "c", "dU1", "dU2", "fc1.w", "fc1.b", "fc2.w", "fc2.b"};
     for (size_t i = 0; i < want.size(); ++i) EXPECT_LT(relErr(got[i], want[i]), 1e-5) << names[i];
-    if (k.channels_last) EXPECT_TRUE(got[0].is_contiguous(torch::MemoryFormat::ChannelsLast));
+    if (k.channels_last) {
+      EXPECT_TRUE(got[0].is_contiguous(torch::MemoryFormat::ChannelsLast));
+    }
   }
 }
 

@@ -170,6 +170,8 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
   } catch (const Error& e) {
     statusBar()->showMessage(QString::fromStdString(e.what()));
   }
+  status_ = new QLabel;
+  statusBar()->addPermanentWidget(status_);
   // A prepared queue (the demo's, or one left by an earlier session) waits for Train queued.
   connect(queue_, &RunQueue::launchRequested, this,
           [this](const QString& name, const QStringList& settings) { launch(name, settings); });
@@ -180,8 +182,6 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
     statusBar()->showMessage(error);
     showWarning(this, "Run queue", error);
   }
-  status_ = new QLabel;
-  statusBar()->addPermanentWidget(status_);
   connect(runs_, &RunsPanel::scopeRequested, this, [this](const QString& dir) {
     const QString program = scopeProgram();
     if (!QFileInfo::exists(program) || !QProcess::startDetached(program, scopeArguments(dir)))
@@ -341,6 +341,7 @@ TrainingWorker* MainWindow::launch(const QString& name, const QStringList& setti
     refreshAll();
     statusBar()->showMessage("run " + status + ": " + ckpt, 8000);
     queue_->schedule();
+    updatePending();
   });
   connect(w, &TrainingWorker::failed, this, [this, w, failed_early](const QString& message) {
     if (!w->hasStarted()) failed_early(message);  // the store never saw it
@@ -348,6 +349,7 @@ TrainingWorker* MainWindow::launch(const QString& name, const QStringList& setti
     showWarning(this, "Run failed", w->runName() + ": " + message);  // the other runs go on
     statusBar()->showMessage("run failed: " + message, 8000);
     queue_->schedule();
+    updatePending();
   });
   try {
     w->start();

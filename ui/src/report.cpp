@@ -44,36 +44,24 @@ QString farName(double far) {
   return QString::number(far, 'e', 0);
 }
 
-}  // namespace
+// Every run's checkpoint on the sets it was validated on: JSON per run, the verification table's
+// rows, and the ROC curves drawn on `roc`.
+struct Evaluations {
+  QJsonObject json;
+  QString rows;
+};
 
-QStringList writeReport(const QString& workspace, const QString& dir,
-                        const ReportOptions& options) {
-  if (!QDir().mkpath(dir)) throw Error(dir.toStdString() + ": cannot create the folder");
-  const QDir out(dir);
-  QStringList written;
-
-  // Training curves, exactly as the Training panel draws them.
-  TrainingPanel charts;
-  const auto histories = runHistories(workspace);
-  for (const auto& h : histories) charts.addHistory(h);
-  writeImage(out.filePath("training.png"), charts.render(1800, 960));
-  written << out.filePath("training.png");
-
-  // Every run's checkpoint on the sets it was validated on; the ROC curves on one chart.
-  QCustomPlot roc;
-  setupRocPlot(&roc);
-  stylePlot(&roc, false);
-  QJsonObject evaluations;
-  std::vector<std::pair<QString, QString>> checkpoints = runCheckpoints(workspace);
-  QString eval_rows;
+Evaluations evaluateRuns(const std::vector<std::pair<QString, QString>>& checkpoints,
+                         TrainingPanel& charts, QCustomPlot& roc) {
+  Evaluations ev;
   for (const auto& [name, ckpt] : checkpoints) {
     std::vector<SetEvaluation> sets;
     try {
       sets = evaluateCheckpoint(ckpt, {});
     } catch (const Error& e) {  // reported in the run's row; the other runs go on
-      evaluations[name] = QJsonObject{{"error", QString::fromStdString(e.what())}};
-      eval_rows += QString("<tr><td>%1</td><td colspan=\"6\">%2</td></tr>\n")
-                       .arg(name.toHtmlEscaped(), QString::fromStdString(e.what()).toHtmlEscaped());
+      ev.json[name] = QJsonObject{{"error", QString::fromStdString(e.what())}};
+      ev.rows += QString("<tr><td>%1</td><td colspan=\"6\">%2</td></tr>\n")
+                     .arg(name.toHtmlEscaped(), QString::fromStdString(e.what()).toHtmlEscaped());
       continue;
     }
     QJsonArray runs_sets;
@@ -92,106 +80,105 @@ QStringList writeReport(const QString& workspace, const QString& dir,
                                    {"xnorm", number(s.xnorm)},
                                    {"auc", number(s.auc)},
                                    {"tar_at_far", tars}});
-      eval_rows += QString(
-                       "<tr><td>%1</td><td>%2</td><td>%3</td><td>%4 &plusmn; %5</td>"
-                       "<td>%6</td><td>%7</td><td>%8</td></tr>\n")
-                       .arg(name.toHtmlEscaped(), s.name.toHtmlEscaped())
-                       .arg(s.pairs)
-                       .arg(pct(s.accuracy), pct(s.accuracy_std), pct(s.val), pct(s.auc),
-                            tar_text.trimmed());
+      ev.rows += QString(
+                     "<tr><td>%1</td><td>%2</td><td>%3</td><td>%4 &plusmn; %5</td>"
+                     "<td>%6</td><td>%7</td><td>%8</td></tr>\n")
+                     .arg(name.toHtmlEscaped(), s.name.toHtmlEscaped())
+                     .arg(s.pairs)
+                     .arg(pct(s.accuracy), pct(s.accuracy_std), pct(s.val), pct(s.auc),
+                          tar_text.trimmed());
       addRocCurve(&roc, name + " " + s.name, charts.colourOf(name), s.roc_far, s.roc_tar);
     }
-    evaluations[name] = runs_sets;
+    ev.json[name] = runs_sets;
   }
-  writeImage(out.filePath("roc.png"), roc.toPixmap(900, 640).toImage());
-  written << out.filePath("roc.png");
+  return ev;
+}
 
-  // The comparison table (paper Tables 7-8 layout).
+// The comparison table (paper Tables 7-8 layout) as JSON, CSV and HTML rows.
+struct Comparison {
+  QJsonArray runs;
+  QString csv, head, rows;
+};
+
+Comparison compareSection(const QString& workspace, const QJsonObject& evaluations) {
+  Comparison c;
   const auto rows = compareRuns(workspace);
   QStringList keys;
   for (const auto& r : rows)
     for (const auto& [k, v] : r.metrics)
       if (!keys.contains(k)) keys << k;
-  QJsonArray runs_json;
-  QString csv = "model,operator,status,params_m,gmacs,samples_per_s";
-  for (const auto& k : keys) csv += "," + k;
-  csv += "\n";
-  QString compare_head =
+  c.csv = "model,operator,status,params_m,gmacs,samples_per_s";
+  for (const auto& k : keys) c.csv += "," + k;
+  c.csv += "\n";
+  c.head =
       "<tr><th>model</th><th>operator</th><th>status</th><th>params (M)</th>"
       "<th>MACs (G)</th><th>train samples/s</th>";
-  for (const auto& k : keys) compare_head += "<th>" + k.toHtmlEscaped() + " %</th>";
-  compare_head += "</tr>\n";
-  QString compare_rows;
+  for (const auto& k : keys) c.head += "<th>" + k.toHtmlEscaped() + " %</th>";
+  c.head += "</tr>\n";
   for (const auto& r : rows) {
     QJsonObject metrics;
     for (const auto& [k, v] : r.metrics) metrics[k] = number(v);
-    runs_json.append(QJsonObject{{"name", r.name},
-                                 {"operator", r.op},
-                                 {"status", r.status},
-                                 {"params_m", number(r.params_m)},
-                                 {"gmacs", number(r.gmacs)},
-                                 {"samples_per_s", number(r.samples_per_s)},
-                                 {"metrics", metrics},
-                                 {"evaluation", evaluations.value(r.name)}});
-    csv += QString("%1,%2,%3,%4,%5,%6")
-               .arg(r.name, r.op, r.status)
-               .arg(r.params_m, 0, 'f', 4)
-               .arg(r.gmacs, 0, 'f', 5)
-               .arg(r.samples_per_s, 0, 'f', 1);
-    compare_rows +=
-        QString("<tr><td>%1</td><td>%2</td><td>%3</td><td>%4</td><td>%5</td><td>%6</td>")
-            .arg(r.name.toHtmlEscaped(), r.op.toHtmlEscaped(), r.status)
-            .arg(r.params_m, 0, 'f', 3)
-            .arg(r.gmacs, 0, 'f', 4)
-            .arg(r.samples_per_s, 0, 'f', 1);
+    c.runs.append(QJsonObject{{"name", r.name},
+                              {"operator", r.op},
+                              {"status", r.status},
+                              {"params_m", number(r.params_m)},
+                              {"gmacs", number(r.gmacs)},
+                              {"samples_per_s", number(r.samples_per_s)},
+                              {"metrics", metrics},
+                              {"evaluation", evaluations.value(r.name)}});
+    c.csv += QString("%1,%2,%3,%4,%5,%6")
+                 .arg(r.name, r.op, r.status)
+                 .arg(r.params_m, 0, 'f', 4)
+                 .arg(r.gmacs, 0, 'f', 5)
+                 .arg(r.samples_per_s, 0, 'f', 1);
+    c.rows += QString("<tr><td>%1</td><td>%2</td><td>%3</td><td>%4</td><td>%5</td><td>%6</td>")
+                  .arg(r.name.toHtmlEscaped(), r.op.toHtmlEscaped(), r.status)
+                  .arg(r.params_m, 0, 'f', 3)
+                  .arg(r.gmacs, 0, 'f', 4)
+                  .arg(r.samples_per_s, 0, 'f', 1);
     for (const auto& k : keys) {
       const auto it = r.metrics.find(k);
-      csv += "," + (it == r.metrics.end() ? QString() : QString::number(it->second, 'g', 8));
-      compare_rows += "<td>" + (it == r.metrics.end() ? QString("-") : pct(it->second)) + "</td>";
+      c.csv += "," + (it == r.metrics.end() ? QString() : QString::number(it->second, 'g', 8));
+      c.rows += "<td>" + (it == r.metrics.end() ? QString("-") : pct(it->second)) + "</td>";
     }
-    csv += "\n";
-    compare_rows += "</tr>\n";
+    c.csv += "\n";
+    c.rows += "</tr>\n";
   }
-  writeBytes(out.filePath("compare.csv"), csv.toUtf8());
-  written << out.filePath("compare.csv");
+  return c;
+}
 
-  // Inspection: each run's branch feature maps (a middle operator layer) and the Grad-CAM grid of
-  // every run across stages.
-  QString inspect_html;
-  if (!options.image.isEmpty() && !checkpoints.empty()) {
-    QStringList ckpts;
-    for (const auto& [name, ckpt] : checkpoints) {
-      ckpts << ckpt;
-      const QStringList layers = operatorLayers(ckpt);
-      if (layers.isEmpty()) continue;
-      const QString layer = layers[layers.size() / 2];
-      const QString file = "featuremaps-" + name + ".png";
-      writeImage(out.filePath(file),
-                 featureMapFigure(ckpt, options.image, layer, 6, "viridis", false));
-      written << out.filePath(file);
-      inspect_html += QString("<h3>%1: %2</h3>\n<img src=\"%3\" alt=\"feature maps of %1\">\n")
-                          .arg(name.toHtmlEscaped(), layer.toHtmlEscaped(), file.toHtmlEscaped());
-    }
-    const QString target = options.reference.isEmpty() ? "norm" : "cosine";
-    writeImage(out.filePath("gradcam.png"), gradcamFigure(ckpts, options.image, "gradcam", target,
-                                                          options.reference, "jet", 0.5));
-    written << out.filePath("gradcam.png");
-    inspect_html += QString(
-                        "<h3>Grad-CAM (target: %1), models &times; stages</h3>\n"
-                        "<img src=\"gradcam.png\" alt=\"Grad-CAM\">\n")
-                        .arg(target);
+// Inspection: each run's branch feature maps (a middle operator layer) and the Grad-CAM grid of
+// every run across stages. Returns the section's HTML ("" without an image).
+QString inspectSection(const std::vector<std::pair<QString, QString>>& checkpoints,
+                       const ReportOptions& options, const QDir& out, QStringList& written) {
+  QString html;
+  if (options.image.isEmpty() || checkpoints.empty()) return html;
+  QStringList ckpts;
+  for (const auto& [name, ckpt] : checkpoints) {
+    ckpts << ckpt;
+    const QStringList layers = operatorLayers(ckpt);
+    if (layers.isEmpty()) continue;
+    const QString layer = layers[layers.size() / 2];
+    const QString file = "featuremaps-" + name + ".png";
+    writeImage(out.filePath(file),
+               featureMapFigure(ckpt, options.image, layer, 6, "viridis", false));
+    written << out.filePath(file);
+    html += QString("<h3>%1: %2</h3>\n<img src=\"%3\" alt=\"feature maps of %1\">\n")
+                .arg(name.toHtmlEscaped(), layer.toHtmlEscaped(), file.toHtmlEscaped());
   }
+  const QString target = options.reference.isEmpty() ? "norm" : "cosine";
+  writeImage(out.filePath("gradcam.png"),
+             gradcamFigure(ckpts, options.image, "gradcam", target, options.reference, "jet", 0.5));
+  written << out.filePath("gradcam.png");
+  html += QString(
+              "<h3>Grad-CAM (target: %1), models &times; stages</h3>\n"
+              "<img src=\"gradcam.png\" alt=\"Grad-CAM\">\n")
+              .arg(target);
+  return html;
+}
 
-  const QJsonObject doc{
-      {"workspace", QFileInfo(workspace).absoluteFilePath()},
-      {"created", QDateTime::currentDateTimeUtc().toString(Qt::ISODate)},
-      {"device", QString::fromStdString(deviceSummary())},
-      {"image", options.image},
-      {"runs", runs_json},
-  };
-  writeBytes(out.filePath("metrics.json"), QJsonDocument(doc).toJson());
-  written << out.filePath("metrics.json");
-
+QString indexHtml(const QString& workspace, const ReportOptions& options, const Comparison& cmp,
+                  const Evaluations& ev, const QString& inspect_html) {
   QString html;
   QTextStream h(&html);
   h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>MSConv Lab report</title>\n"
@@ -206,17 +193,58 @@ QStringList writeReport(const QString& workspace, const QString& dir,
     << ". Numbers: <a href=\"metrics.json\">metrics.json</a>, "
        "<a href=\"compare.csv\">compare.csv</a>.</p>\n"
     << "<h2>Models side by side</h2>\n<table>\n"
-    << compare_head << compare_rows << "</table>\n"
+    << cmp.head << cmp.rows << "</table>\n"
     << "<h2>Training</h2>\n<img src=\"training.png\" alt=\"training curves\">\n"
     << "<h2>Verification</h2>\n<table>\n<tr><th>model</th><th>set</th><th>pairs</th>"
        "<th>accuracy %</th><th>VAL@FAR=1e-3 %</th><th>AUC %</th><th>TAR@FAR %</th></tr>\n"
-    << eval_rows << "</table>\n<img src=\"roc.png\" alt=\"ROC\">\n";
+    << ev.rows << "</table>\n<img src=\"roc.png\" alt=\"ROC\">\n";
   if (!inspect_html.isEmpty())
     h << "<h2>Inspection of <code>" << options.image.toHtmlEscaped() << "</code></h2>\n"
       << inspect_html;
   h << "</body></html>\n";
   h.flush();
-  writeBytes(out.filePath("index.html"), html.toUtf8());
+  return html;
+}
+
+}  // namespace
+
+QStringList writeReport(const QString& workspace, const QString& dir,
+                        const ReportOptions& options) {
+  if (!QDir().mkpath(dir)) throw Error(dir.toStdString() + ": cannot create the folder");
+  const QDir out(dir);
+  QStringList written;
+
+  // Training curves, exactly as the Training panel draws them.
+  TrainingPanel charts;
+  for (const auto& h : runHistories(workspace)) charts.addHistory(h);
+  writeImage(out.filePath("training.png"), charts.render(1800, 960));
+  written << out.filePath("training.png");
+
+  QCustomPlot roc;
+  setupRocPlot(&roc);
+  stylePlot(&roc, false);
+  const auto checkpoints = runCheckpoints(workspace);
+  const Evaluations ev = evaluateRuns(checkpoints, charts, roc);
+  writeImage(out.filePath("roc.png"), roc.toPixmap(900, 640).toImage());
+  written << out.filePath("roc.png");
+
+  const Comparison cmp = compareSection(workspace, ev.json);
+  writeBytes(out.filePath("compare.csv"), cmp.csv.toUtf8());
+  written << out.filePath("compare.csv");
+
+  const QString inspect_html = inspectSection(checkpoints, options, out, written);
+
+  const QJsonObject doc{
+      {"workspace", QFileInfo(workspace).absoluteFilePath()},
+      {"created", QDateTime::currentDateTimeUtc().toString(Qt::ISODate)},
+      {"device", QString::fromStdString(deviceSummary())},
+      {"image", options.image},
+      {"runs", cmp.runs},
+  };
+  writeBytes(out.filePath("metrics.json"), QJsonDocument(doc).toJson());
+  written << out.filePath("metrics.json");
+  writeBytes(out.filePath("index.html"),
+             indexHtml(workspace, options, cmp, ev, inspect_html).toUtf8());
   written << out.filePath("index.html");
   return written;
 }

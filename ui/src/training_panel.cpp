@@ -23,6 +23,7 @@
 #include <cmath>
 #include <limits>
 
+#include "msconv/eval/metric_name.h"
 #include "msconv/ui/smoothing.h"
 
 namespace msconv::ui {
@@ -36,17 +37,26 @@ const char* kTitles[] = {"loss",
                          "samples/s",
                          "gradient norm"};
 constexpr bool kLogCapable[] = {true, false, false, true, true, true};
-// Which way is best: -1 minimum, +1 maximum, 0 none. Validation plots use raw values.
-constexpr int kBestSign[] = {-1, +1, +1, 0, +1, 0};
+// Which way is best. Validation plots judge raw values.
+using Best = ChartSeries::Best;
+constexpr Best kBest[] = {Best::kMin, Best::kMax, Best::kMax, Best::kNone, Best::kMax, Best::kNone};
 constexpr bool kValidationPlot[] = {false, true, true, false, false, false};
 
 double nowSeconds() {
   return QDateTime::currentMSecsSinceEpoch() / 1000.0;
 }
 
-QString farOf(const QString& key) {  // "val/x.bin/tar@far=1e-03" -> "1e-03"
-  const int at = key.indexOf("/tar@far=");
-  return at < 0 ? QString() : key.mid(at + 9);
+// The FAR of a TAR@FAR metric ("val/x.bin/tar@far=1e-03" -> "1e-03"); "" for other metrics.
+QString farOf(const QString& key) {
+  const auto m = eval::MetricName::parse(key.toStdString());
+  return m && m->kind == eval::MetricName::Kind::kTarAtFar
+             ? QString::fromStdString(eval::MetricName::farText(m->far))
+             : QString();
+}
+
+bool isAccuracy(const QString& key) {
+  const auto m = eval::MetricName::parse(key.toStdString());
+  return m && m->kind == eval::MetricName::Kind::kAccuracy;
 }
 
 QString formatX(TrainingPanel::XAxis mode, double x) {
@@ -183,8 +193,7 @@ TrainingPanel::Series& TrainingPanel::series(const QString& run, int plot) {
   if (it != series_.end()) return it->second;
   const Run& info = runInfo(run);
   const QColor c = info.colour;
-  Series s;
-  s.smoother.reset(weight_);
+  Series s{ChartSeries(weight_, kBest[plot], kValidationPlot[plot])};
   s.raw = plots_[plot]->addGraph();
   QColor faint = c;
   faint.setAlpha(60);
@@ -220,32 +229,19 @@ void TrainingPanel::append(const QString& run, int plot, double step, double wal
   if (info.t0 < 0) info.t0 = wall;
   Series& s = series(run, plot);
   const double x = xOf(run, step, wall);
-  s.step.push_back(step);
-  s.wall.push_back(wall);
-  s.y.push_back(y);
-  s.x.push_back(x);
-  s.sm.push_back(s.smoother.add(y));  // the debiased EMA continues: O(1) per point
+  const bool best_moved = s.data.append(step, wall, y, x);
   s.raw->addData(x, y);
-  s.smooth->addData(x, s.sm.back());
-  updateBest(s, plot);
+  s.smooth->addData(x, s.data.smoothed().back());
+  if (best_moved) drawBest(s);
   dirty_ = true;
 }
 
-void TrainingPanel::updateBest(Series& s, int plot) {
-  const int sign = kBestSign[plot];
-  if (sign == 0 || s.y.empty()) return;
-  const auto& v = kValidationPlot[plot] ? s.y : s.sm;
-  const int last = static_cast<int>(v.size()) - 1;
-  if (s.best_index < 0) {  // after a rebuild: scan all points
-    s.best_index = 0;
-    for (int i = 1; i <= last; ++i)
-      if (sign * v[i] > sign * v[s.best_index]) s.best_index = i;
-  } else if (sign * v[last] > sign * v[s.best_index]) {
-    s.best_index = last;
-  } else {
+void TrainingPanel::drawBest(Series& s) {
+  if (s.data.bestIndex() < 0) {
+    s.best->data()->clear();
     return;
   }
-  s.best->setData(QVector<double>{s.x[s.best_index]}, QVector<double>{v[s.best_index]}, true);
+  s.best->setData(QVector<double>{s.data.bestX()}, QVector<double>{s.data.bestValue()}, true);
 }
 
 void TrainingPanel::addHistory(const RunHistory& h) {
@@ -277,7 +273,7 @@ void TrainingPanel::addValidation(const QString& run, qint64 step,
   int n = 0;
   bool rebuilt = false;
   for (auto it = metrics.begin(); it != metrics.end(); ++it) {
-    if (it.key().endsWith("/accuracy")) sum += it.value(), ++n;
+    if (isAccuracy(it.key())) sum += it.value(), ++n;
     const QString far = farOf(it.key());
     if (!far.isEmpty() && far_box_->findText(far) < 0) {
       far_box_->blockSignals(true);  // not the user's choice: no settingsChanged
@@ -316,10 +312,8 @@ void TrainingPanel::rebuildTar(const QString& run) {
   auto it = series_.find(std::make_pair(run, static_cast<int>(kTar)));
   if (it != series_.end()) {
     Series& s = it->second;
-    s.step.clear(), s.wall.clear(), s.y.clear(), s.x.clear(), s.sm.clear();
-    s.best_index = -1;
+    s.data.clear(weight_);
     s.raw->data()->clear(), s.smooth->data()->clear(), s.best->data()->clear();
-    s.smoother.reset(weight_);
   }
   for (const auto& [step, wall, m] : runs_[run].validations) addTarPoint(run, step, wall, m);
 }
@@ -371,20 +365,14 @@ void TrainingPanel::setXAxis(XAxis mode) {
 
 void TrainingPanel::rebuild() {
   for (auto& [key, s] : series_) {
-    s.smoother.reset(weight_);
-    s.x.clear();
-    s.sm.clear();
-    for (size_t i = 0; i < s.y.size(); ++i) {
-      s.x.push_back(xOf(key.first, s.step[i], s.wall[i]));
-      s.sm.push_back(s.smoother.add(s.y[i]));
-    }
-    QVector<double> x(s.x.begin(), s.x.end()), y(s.y.begin(), s.y.end()),
-        sm(s.sm.begin(), s.sm.end());
+    const QString& run = key.first;
+    s.data.rebuild(weight_, [&](double step, double wall) { return xOf(run, step, wall); });
+    const auto& d = s.data;
+    QVector<double> x(d.x().begin(), d.x().end()), y(d.raw().begin(), d.raw().end()),
+        sm(d.smoothed().begin(), d.smoothed().end());
     s.raw->setData(x, y, true);
     s.smooth->setData(x, sm, true);
-    s.best_index = -1;
-    s.best->data()->clear();
-    updateBest(s, key.second);
+    drawBest(s);
   }
   dirty_ = true;
 }
@@ -405,10 +393,8 @@ bool TrainingPanel::runVisible(const QString& run) const {
 double TrainingPanel::best(const QString& run, const QString& key) const {
   const int plot = static_cast<int>(seriesKeys().indexOf(key));
   const auto it = series_.find(std::make_pair(run, plot));
-  if (plot < 0 || it == series_.end() || it->second.best_index < 0)
-    return std::numeric_limits<double>::quiet_NaN();
-  const Series& s = it->second;
-  return (kValidationPlot[plot] ? s.y : s.sm)[s.best_index];
+  if (plot < 0 || it == series_.end()) return std::numeric_limits<double>::quiet_NaN();
+  return it->second.data.bestValue();
 }
 
 QString TrainingPanel::readout(const QString& key, double x) const {
@@ -416,11 +402,12 @@ QString TrainingPanel::readout(const QString& key, double x) const {
   if (plot < 0) return {};
   QStringList lines = {formatX(x_mode_, x)};
   for (const auto& [k, s] : series_) {
-    if (k.second != plot || s.x.empty() || !runVisible(k.first)) continue;
-    auto at = std::lower_bound(s.x.begin(), s.x.end(), x);
-    size_t i = static_cast<size_t>(at - s.x.begin());
-    if (i == s.x.size() || (i > 0 && x - s.x[i - 1] < s.x[i] - x)) i = i == 0 ? 0 : i - 1;
-    lines << QString("%1  %2 (raw %3)").arg(k.first).arg(s.sm[i], 0, 'g', 5).arg(s.y[i], 0, 'g', 5);
+    if (k.second != plot || s.data.empty() || !runVisible(k.first)) continue;
+    const size_t i = s.data.nearest(x);
+    lines << QString("%1  %2 (raw %3)")
+                 .arg(k.first)
+                 .arg(s.data.smoothed()[i], 0, 'g', 5)
+                 .arg(s.data.raw()[i], 0, 'g', 5);
   }
   return lines.join('\n');
 }
@@ -466,7 +453,7 @@ void TrainingPanel::replotIfDirty() {
 int TrainingPanel::pointCount(const QString& run, const QString& key) const {
   const int plot = static_cast<int>(seriesKeys().indexOf(key));
   const auto it = series_.find(std::make_pair(run, plot));
-  return it == series_.end() ? 0 : static_cast<int>(it->second.y.size());
+  return it == series_.end() ? 0 : static_cast<int>(it->second.data.size());
 }
 
 void TrainingPanel::setLogY(bool on) {
@@ -553,12 +540,14 @@ bool TrainingPanel::exportCsv(const QString& path) const {
   QTextStream out(&f);
   out.setRealNumberPrecision(10);
   out << "run,series,step,wall,value\n";
-  for (const auto& [key, s] : series_)
-    for (size_t i = 0; i < s.y.size(); ++i)
+  for (const auto& [key, s] : series_) {
+    const auto& d = s.data;
+    for (size_t i = 0; i < d.size(); ++i)
       out << key.first << ","
           << (key.second == kTar ? "tar@far=" + far() : seriesKeys()[key.second]) << ","
-          << qint64(s.step[i]) << "," << qint64(std::llround(s.wall[i] * 1000)) / 1000.0 << ","
-          << s.y[i] << "\n";
+          << qint64(d.steps()[i]) << "," << qint64(std::llround(d.walls()[i] * 1000)) / 1000.0
+          << "," << d.raw()[i] << "\n";
+  }
   out.flush();
   return f.commit();
 }

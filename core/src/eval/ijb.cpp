@@ -60,7 +60,13 @@ __attribute__((target("avx512f"))) float dotAvx512(const float* x, const float* 
   }
   for (; i + 16 <= d; i += 16)
     a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), a0);
-  float r = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+  // The lanes summed by halves, as _mm512_reduce_add_ps does (whose GCC 12 expansion warns of an
+  // uninitialised temporary, GCC bug 105593).
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, _mm512_add_ps(a0, a1));
+  for (int w = 8; w >= 1; w /= 2)
+    for (int k = 0; k < w; ++k) lanes[k] += lanes[k + w];
+  float r = lanes[0];
   for (; i < d; ++i) r += x[i] * y[i];
   return r;
 }

@@ -53,250 +53,284 @@ class Machine {
       if (pos_ >= size_) fail("ends before its STOP opcode");
       op_pos_ = pos_;
       const uint8_t op = p_[pos_++];
-      switch (op) {
-        case 0x80:
-          u8();
-          break;  // PROTO
-        case 0x95:
-          take(8);
-          break;     // FRAME
-        case '.': {  // STOP
-          if (stack_.empty()) fail("STOP with an empty stack");
-          return pop();
-        }
-        case '(':
-          marks_.push_back(stack_.size());
-          break;  // MARK
-        case '0':
-          pop();
-          break;  // POP
-        case '1':
-          popMark();
-          break;  // POP_MARK
-        case '2':
-          push(top());
-          break;  // DUP
-        case 'N':
-          push(make(Kind::kNone));
-          break;
-        case 0x88:
-          pushBool(true);
-          break;  // NEWTRUE
-        case 0x89:
-          pushBool(false);
-          break;  // NEWFALSE
-        case 'J':
-          pushInt(static_cast<int32_t>(le(4)));
-          break;  // BININT
-        case 'K':
-          pushInt(u8());
-          break;  // BININT1
-        case 'M':
-          pushInt(static_cast<int64_t>(le(2)));
-          break;  // BININT2
-        case 0x8a:
-          pushLong(u8());
-          break;  // LONG1
-        case 0x8b:
-          pushLong(le(4));
-          break;  // LONG4
-        case 'I':
-          pushTextInt(line());
-          break;  // INT (protocol 0)
-        case 'L':
-          pushTextInt(line());
-          break;     // LONG (protocol 0)
-        case 'G': {  // BINFLOAT (big-endian)
-          uint64_t bits = 0;
-          const uint8_t* b = take(8);
-          for (int i = 0; i < 8; ++i) bits = (bits << 8) | b[i];
-          auto v = make(Kind::kFloat);
-          std::memcpy(&v->real, &bits, 8);
-          push(v);
-          break;
-        }
-        case 'T':
-          pushBytes(Kind::kBytes, le(4));
-          break;  // BINSTRING (Python 2 str)
-        case 'U':
-          pushBytes(Kind::kBytes, u8());
-          break;  // SHORT_BINSTRING
-        case 'B':
-          pushBytes(Kind::kBytes, le(4));
-          break;  // BINBYTES
-        case 'C':
-          pushBytes(Kind::kBytes, u8());
-          break;  // SHORT_BINBYTES
-        case 0x8e:
-          pushBytes(Kind::kBytes, le(8));
-          break;  // BINBYTES8
-        case 0x96:
-          pushBytes(Kind::kBytes, le(8));
-          break;  // BYTEARRAY8
-        case 'X':
-          pushBytes(Kind::kString, le(4));
-          break;  // BINUNICODE
-        case 0x8c:
-          pushBytes(Kind::kString, u8());
-          break;  // SHORT_BINUNICODE
-        case 0x8d:
-          pushBytes(Kind::kString, le(8));
-          break;  // BINUNICODE8
-        case ')':
-          push(make(Kind::kTuple));
-          break;     // EMPTY_TUPLE
-        case 't': {  // TUPLE
-          auto v = make(Kind::kTuple);
-          v->items = popMark();
-          push(v);
-          break;
-        }
-        case 0x85:
-        case 0x86:
-        case 0x87: {  // TUPLE1..3
-          const size_t n = op - 0x84;
-          need(n);
-          auto v = make(Kind::kTuple);
-          v->items.assign(stack_.end() - n, stack_.end());
-          stack_.resize(stack_.size() - n);
-          push(v);
-          break;
-        }
-        case ']':
-          push(make(Kind::kList));
-          break;     // EMPTY_LIST
-        case 'l': {  // LIST
-          auto v = make(Kind::kList);
-          v->items = popMark();
-          push(v);
-          break;
-        }
-        case 'a': {  // APPEND
-          auto x = pop();
-          container(Kind::kList)->items.push_back(x);
-          break;
-        }
-        case 'e': {  // APPENDS
-          auto xs = popMark();
-          auto& items = container(Kind::kList)->items;
-          items.insert(items.end(), xs.begin(), xs.end());
-          break;
-        }
-        case '}':
-          push(make(Kind::kDict));
-          break;     // EMPTY_DICT
-        case 'd': {  // DICT
-          auto xs = popMark();
-          auto v = make(Kind::kDict);
-          addEntries(v, xs);
-          push(v);
-          break;
-        }
-        case 's': {  // SETITEM
-          auto value = pop();
-          auto key = pop();
-          container(Kind::kDict)->entries.emplace_back(key, value);
-          break;
-        }
-        case 'u': {  // SETITEMS
-          auto xs = popMark();
-          addEntries(container(Kind::kDict), xs);
-          break;
-        }
-        case 0x8f:
-          push(make(Kind::kSet));
-          break;      // EMPTY_SET
-        case 0x90: {  // ADDITEMS
-          auto xs = popMark();
-          auto& items = container(Kind::kSet)->items;
-          items.insert(items.end(), xs.begin(), xs.end());
-          break;
-        }
-        case 0x91: {  // FROZENSET
-          auto v = make(Kind::kSet);
-          v->items = popMark();
-          push(v);
-          break;
-        }
-        case 'c': {  // GLOBAL "module\nname\n"
-          const std::string module = line();
-          const std::string name = line();
-          pushGlobal(module, name);
-          break;
-        }
-        case 0x93: {  // STACK_GLOBAL
-          auto name = pop();
-          auto module = pop();
-          if (module->kind != Kind::kString || name->kind != Kind::kString)
-            fail("STACK_GLOBAL wants two strings");
-          pushGlobal(module->text, name->text);
-          break;
-        }
-        case 'R': {  // REDUCE
-          auto args = pop();
-          auto callable = pop();
-          push(call(callable, args));
-          break;
-        }
-        case 0x81: {  // NEWOBJ
-          auto args = pop();
-          auto cls = pop();
-          push(call(cls, args));
-          break;
-        }
-        case 0x92: {  // NEWOBJ_EX
-          pop();      // kwargs
-          auto args = pop();
-          auto cls = pop();
-          push(call(cls, args));
-          break;
-        }
-        case 'b': {  // BUILD
-          auto state = pop();
-          auto obj = top();
-          if (obj->kind != Kind::kObject && obj->kind != Kind::kDict)
-            fail("BUILD on a " + obj->kindName());
-          obj->state = state;
-          break;
-        }
-        case 'Q': {  // BINPERSID
-          auto v = make(Kind::kPersistentId);
-          v->args = pop();
-          push(v);
-          break;
-        }
-        case 'h':
-          push(memoGet(u8()));
-          break;  // BINGET
-        case 'j':
-          push(memoGet(le(4)));
-          break;  // LONG_BINGET
-        case 'g':
-          push(memoGet(textIndex(line())));
-          break;  // GET
-        case 'q':
-          memo_[u8()] = top();
-          break;  // BINPUT
-        case 'r':
-          memo_[le(4)] = top();
-          break;  // LONG_BINPUT
-        case 'p':
-          memo_[textIndex(line())] = top();
-          break;  // PUT
-        case 0x94:
-          memo_[static_cast<uint64_t>(memo_.size())] = top();
-          break;  // MEMOIZE
-        default: {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "0x%02x", op);
-          fail(std::string("unsupported opcode ") + buf);
-        }
+      if (op == '.') {  // STOP
+        if (stack_.empty()) fail("STOP with an empty stack");
+        return pop();
+      }
+      if (!stackOp(op) && !scalarOp(op) && !containerOp(op) && !objectOp(op)) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "0x%02x", op);
+        fail(std::string("unsupported opcode ") + buf);
       }
       if (stack_.size() > kMaxStack) fail("stack deeper than allowed");
     }
   }
 
  private:
+  // The protocol, frame, mark and stack opcodes, None and booleans. False: not one of them.
+  bool stackOp(uint8_t op) {
+    switch (op) {
+      case 0x80:
+        u8();
+        break;  // PROTO
+      case 0x95:
+        take(8);
+        break;  // FRAME
+      case '(':
+        marks_.push_back(stack_.size());
+        break;  // MARK
+      case '0':
+        pop();
+        break;  // POP
+      case '1':
+        popMark();
+        break;  // POP_MARK
+      case '2':
+        push(top());
+        break;  // DUP
+      case 'N':
+        push(make(Kind::kNone));
+        break;
+      case 0x88:
+        pushBool(true);
+        break;  // NEWTRUE
+      case 0x89:
+        pushBool(false);
+        break;  // NEWFALSE
+      default:
+        return false;
+    }
+    return true;
+  }
+
+  // Numbers, byte strings and texts. False: not one of them.
+  bool scalarOp(uint8_t op) {
+    switch (op) {
+      case 'J':
+        pushInt(static_cast<int32_t>(le(4)));
+        break;  // BININT
+      case 'K':
+        pushInt(u8());
+        break;  // BININT1
+      case 'M':
+        pushInt(static_cast<int64_t>(le(2)));
+        break;  // BININT2
+      case 0x8a:
+        pushLong(u8());
+        break;  // LONG1
+      case 0x8b:
+        pushLong(le(4));
+        break;  // LONG4
+      case 'I':
+        pushTextInt(line());
+        break;  // INT (protocol 0)
+      case 'L':
+        pushTextInt(line());
+        break;     // LONG (protocol 0)
+      case 'G': {  // BINFLOAT (big-endian)
+        uint64_t bits = 0;
+        const uint8_t* b = take(8);
+        for (int i = 0; i < 8; ++i) bits = (bits << 8) | b[i];
+        auto v = make(Kind::kFloat);
+        std::memcpy(&v->real, &bits, 8);
+        push(v);
+        break;
+      }
+      case 'T':
+        pushBytes(Kind::kBytes, le(4));
+        break;  // BINSTRING (Python 2 str)
+      case 'U':
+        pushBytes(Kind::kBytes, u8());
+        break;  // SHORT_BINSTRING
+      case 'B':
+        pushBytes(Kind::kBytes, le(4));
+        break;  // BINBYTES
+      case 'C':
+        pushBytes(Kind::kBytes, u8());
+        break;  // SHORT_BINBYTES
+      case 0x8e:
+        pushBytes(Kind::kBytes, le(8));
+        break;  // BINBYTES8
+      case 0x96:
+        pushBytes(Kind::kBytes, le(8));
+        break;  // BYTEARRAY8
+      case 'X':
+        pushBytes(Kind::kString, le(4));
+        break;  // BINUNICODE
+      case 0x8c:
+        pushBytes(Kind::kString, u8());
+        break;  // SHORT_BINUNICODE
+      case 0x8d:
+        pushBytes(Kind::kString, le(8));
+        break;  // BINUNICODE8
+      default:
+        return false;
+    }
+    return true;
+  }
+
+  // Tuples, lists, dicts and sets. False: not one of them.
+  bool containerOp(uint8_t op) {
+    switch (op) {
+      case ')':
+        push(make(Kind::kTuple));
+        break;     // EMPTY_TUPLE
+      case 't': {  // TUPLE
+        auto v = make(Kind::kTuple);
+        v->items = popMark();
+        push(v);
+        break;
+      }
+      case 0x85:
+      case 0x86:
+      case 0x87: {  // TUPLE1..3
+        const size_t n = op - 0x84;
+        need(n);
+        auto v = make(Kind::kTuple);
+        v->items.assign(stack_.end() - n, stack_.end());
+        stack_.resize(stack_.size() - n);
+        push(v);
+        break;
+      }
+      case ']':
+        push(make(Kind::kList));
+        break;     // EMPTY_LIST
+      case 'l': {  // LIST
+        auto v = make(Kind::kList);
+        v->items = popMark();
+        push(v);
+        break;
+      }
+      case 'a': {  // APPEND
+        auto x = pop();
+        container(Kind::kList)->items.push_back(x);
+        break;
+      }
+      case 'e': {  // APPENDS
+        auto xs = popMark();
+        auto& items = container(Kind::kList)->items;
+        items.insert(items.end(), xs.begin(), xs.end());
+        break;
+      }
+      case '}':
+        push(make(Kind::kDict));
+        break;     // EMPTY_DICT
+      case 'd': {  // DICT
+        auto xs = popMark();
+        auto v = make(Kind::kDict);
+        addEntries(v, xs);
+        push(v);
+        break;
+      }
+      case 's': {  // SETITEM
+        auto value = pop();
+        auto key = pop();
+        container(Kind::kDict)->entries.emplace_back(key, value);
+        break;
+      }
+      case 'u': {  // SETITEMS
+        auto xs = popMark();
+        addEntries(container(Kind::kDict), xs);
+        break;
+      }
+      case 0x8f:
+        push(make(Kind::kSet));
+        break;      // EMPTY_SET
+      case 0x90: {  // ADDITEMS
+        auto xs = popMark();
+        auto& items = container(Kind::kSet)->items;
+        items.insert(items.end(), xs.begin(), xs.end());
+        break;
+      }
+      case 0x91: {  // FROZENSET
+        auto v = make(Kind::kSet);
+        v->items = popMark();
+        push(v);
+        break;
+      }
+      default:
+        return false;
+    }
+    return true;
+  }
+
+  // Globals, calls, BUILD, persistent ids and the memo. False: not one of them.
+  bool objectOp(uint8_t op) {
+    switch (op) {
+      case 'c': {  // GLOBAL "module\nname\n"
+        const std::string module = line();
+        const std::string name = line();
+        pushGlobal(module, name);
+        break;
+      }
+      case 0x93: {  // STACK_GLOBAL
+        auto name = pop();
+        auto module = pop();
+        if (module->kind != Kind::kString || name->kind != Kind::kString)
+          fail("STACK_GLOBAL wants two strings");
+        pushGlobal(module->text, name->text);
+        break;
+      }
+      case 'R': {  // REDUCE
+        auto args = pop();
+        auto callable = pop();
+        push(call(callable, args));
+        break;
+      }
+      case 0x81: {  // NEWOBJ
+        auto args = pop();
+        auto cls = pop();
+        push(call(cls, args));
+        break;
+      }
+      case 0x92: {  // NEWOBJ_EX
+        pop();      // kwargs
+        auto args = pop();
+        auto cls = pop();
+        push(call(cls, args));
+        break;
+      }
+      case 'b': {  // BUILD
+        auto state = pop();
+        auto obj = top();
+        if (obj->kind != Kind::kObject && obj->kind != Kind::kDict)
+          fail("BUILD on a " + obj->kindName());
+        obj->state = state;
+        break;
+      }
+      case 'Q': {  // BINPERSID
+        auto v = make(Kind::kPersistentId);
+        v->args = pop();
+        push(v);
+        break;
+      }
+      case 'h':
+        push(memoGet(u8()));
+        break;  // BINGET
+      case 'j':
+        push(memoGet(le(4)));
+        break;  // LONG_BINGET
+      case 'g':
+        push(memoGet(textIndex(line())));
+        break;  // GET
+      case 'q':
+        memo_[u8()] = top();
+        break;  // BINPUT
+      case 'r':
+        memo_[le(4)] = top();
+        break;  // LONG_BINPUT
+      case 'p':
+        memo_[textIndex(line())] = top();
+        break;  // PUT
+      case 0x94:
+        memo_[static_cast<uint64_t>(memo_.size())] = top();
+        break;  // MEMOIZE
+      default:
+        return false;
+    }
+    return true;
+  }
+
   static constexpr size_t kMaxStack = 1u << 22;
 
   [[noreturn]] void fail(const std::string& what) const {

@@ -10,10 +10,6 @@
 
 #include "msconv/error.h"
 
-#ifndef MSCONV_SOURCE_REVISION
-#define MSCONV_SOURCE_REVISION "unknown"
-#endif
-
 namespace msconv::store {
 namespace {
 
@@ -121,8 +117,10 @@ RunStatus parseStatus(const std::string& name) {
   return RunStatus::kUnknown;
 }
 
+const char* buildRevision();  // revision.cpp, generated at build time
+
 std::string sourceRevision() {
-  return MSCONV_SOURCE_REVISION;
+  return buildRevision();
 }
 
 RunStore::RunStore(const std::string& file) : path_(file) {

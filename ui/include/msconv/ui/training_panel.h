@@ -15,8 +15,8 @@
 #include <QTimer>
 #include <QWidget>
 
+#include "msconv/ui/chart_series.h"
 #include "msconv/ui/engine.h"
-#include "msconv/ui/smoothing.h"
 
 #include <map>
 #include <tuple>
@@ -92,13 +92,10 @@ class TrainingPanel : public QWidget {
 
  private:
   struct Series {
-    std::vector<double> step, wall, y;  // raw points, as reported
-    std::vector<double> x, sm;          // x in the current axis units; the smoothed values
+    ChartSeries data;
     QCPGraph* raw = nullptr;
     QCPGraph* smooth = nullptr;
     QCPGraph* best = nullptr;  // one point: the best-value marker
-    Smoother smoother;
-    int best_index = -1;
   };
   struct Run {
     QColor colour;
@@ -110,7 +107,7 @@ class TrainingPanel : public QWidget {
   Run& runInfo(const QString& run);
   double xOf(const QString& run, double step, double wall) const;
   void append(const QString& run, int plot, double step, double wall, double y);
-  void updateBest(Series& s, int plot);
+  void drawBest(Series& s);
   void rebuild();  // every graph from the raw points (axis, smoothing, FAR changes)
   void showFar(const QString& far);  // the TAR chart's title and every run's TAR series
   void rebuildTar(const QString& run);
