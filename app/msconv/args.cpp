@@ -1,5 +1,7 @@
 #include "args.h"
 
+#include "msconv/workspace/workspace.h"
+
 #include "msconv/error.h"
 
 namespace msconv::cli {
@@ -78,6 +80,15 @@ std::string Args::usage() const {
     out += left + " " + d.help + "\n";
   }
   return out;
+}
+
+std::string resolveCheckpoint(const Args& args, const std::string& item) {
+  const workspace::Workspace ws(args.value("--workspace").value_or(workspace::kDefaultWorkspace));
+  try {
+    return ws.resolveCheckpoint(item);
+  } catch (const Error& e) {
+    throw Error(std::string("--checkpoint: ") + e.what());
+  }
 }
 
 }  // namespace msconv::cli

@@ -35,4 +35,8 @@ class Args {
   std::vector<std::string> positionals_;
 };
 
+// A --checkpoint value: a checkpoint file as it is, or a run (name or id) of the --workspace
+// (default ./runs): its best, else last, checkpoint. Throws msconv::Error saying which is missing.
+std::string resolveCheckpoint(const Args& args, const std::string& item);
+
 }  // namespace msconv::cli

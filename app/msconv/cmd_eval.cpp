@@ -85,7 +85,8 @@ void printTable(const std::vector<std::vector<std::string>>& rows) {
 int cmdEval(const Argv& argv) {
   Args args(argv,
             {
-                {"--checkpoint", true, "checkpoint to evaluate"},
+                {"--checkpoint", true, "checkpoint file, or a run of --workspace (its best)"},
+                {"--workspace", true, "workspace of the runs (default ./runs)"},
                 {"--bin", true, "verification .bin (repeatable; default: the run's data.val)"},
                 {"--ijb", true, "IJB-B/C root (meta/, loose_crop/)"},
                 {"--ijb-set", true, "ijbc or ijbb (default: the one under meta/)"},
@@ -97,12 +98,13 @@ int cmdEval(const Argv& argv) {
                 {"--help", false, "this help"},
             });
   if (args.flag("--help")) {
-    std::cout << "usage: msconv eval --checkpoint CKPT [--bin FILE]... [--ijb DIR [--ijb-set "
+    std::cout << "usage: msconv eval --checkpoint CKPT_OR_RUN [--workspace DIR] [--bin FILE]... "
+                 "[--ijb DIR [--ijb-set "
                  "ijbc]] [--roc-dir DIR] [--json]\n"
               << args.usage();
     return 0;
   }
-  const std::string ckpt = args.required("--checkpoint");
+  const std::string ckpt = resolveCheckpoint(args, args.required("--checkpoint"));
   eval::EvaluateOptions o;
   o.batch = args.integer("--batch", 64);
   o.sets = args.values("--bin");

@@ -43,7 +43,8 @@ double realOption(const Args& args, const std::string& name, double fallback) {
 
 int cmdFeatureMaps(const Argv& argv) {
   Args args(argv, {
-                      {"--checkpoint", true, "model checkpoint"},
+                      {"--checkpoint", true, "checkpoint file, or a run of --workspace"},
+                      {"--workspace", true, "workspace of the runs (default ./runs)"},
                       {"--image", true, "face image (resized to 112x112)"},
                       {"--layer", true, "operator layer (default: the first, e.g. stage1.0.op)"},
                       {"--top", true, "channels shown, by activation energy (5)"},
@@ -59,7 +60,7 @@ int cmdFeatureMaps(const Argv& argv) {
               << args.usage();
     return 0;
   }
-  auto loaded = model::loadModel(args.required("--checkpoint"));
+  auto loaded = model::loadModel(resolveCheckpoint(args, args.required("--checkpoint")));
   if (args.flag("--list-layers")) {
     for (const auto& l : loaded.model->operatorLayers()) std::cout << l << "\n";
     return 0;
@@ -78,7 +79,8 @@ int cmdFeatureMaps(const Argv& argv) {
 
 int cmdGradCam(const Argv& argv) {
   Args args(argv, {
-                      {"--checkpoint", true, "model checkpoint (repeatable: one row each)"},
+                      {"--checkpoint", true, "checkpoint file or run (repeatable: one row each)"},
+                      {"--workspace", true, "workspace of the runs (default ./runs)"},
                       {"--image", true, "face image (resized to 112x112)"},
                       {"--reference", true, "target: cosine similarity to this image's embedding"},
                       {"--target", true, "cosine (with --reference), norm, or identity:N"},
@@ -93,7 +95,8 @@ int cmdGradCam(const Argv& argv) {
                       {"--output", true, "PNG to write", "-o"},
                       {"--help", false, "this help"},
                   });
-  const auto ckpts = args.values("--checkpoint");
+  std::vector<std::string> ckpts;
+  for (const auto& c : args.values("--checkpoint")) ckpts.push_back(resolveCheckpoint(args, c));
   if (args.flag("--help") || ckpts.empty()) {
     std::cout << "usage: msconv gradcam --checkpoint A [--checkpoint B ...] --image IMG "
                  "[--reference IMG] [--method gradcam] [--layers ...] -o fig.png\n"

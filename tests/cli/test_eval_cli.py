@@ -39,6 +39,18 @@ class Eval(unittest.TestCase):
     def tearDownClass(cls):
         shutil.rmtree(cls.tmp)
 
+    def test_a_run_name_resolves_to_its_best_checkpoint(self):
+        by_file = json.loads(run("eval", "--checkpoint", os.path.join(self.ws, "runs", "a",
+                                                                      "best.ckpt"), "--json").stdout)
+        r = run("eval", "--checkpoint", "a", "--workspace", self.ws, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        by_run = json.loads(r.stdout)
+        self.assertTrue(by_run["checkpoint"].endswith(os.path.join("runs", "a", "best.ckpt")))
+        self.assertEqual(by_run["sets"][0]["accuracy"], by_file["sets"][0]["accuracy"])
+        r = run("eval", "--checkpoint", "nope", "--workspace", self.ws)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--checkpoint: 'nope' is neither a checkpoint file nor a run", r.stderr)
+
     def test_json_on_the_runs_validation_set_with_roc_csv(self):
         rocs = os.path.join(self.tmp, "rocs")
         r = run("eval", "--checkpoint", self.ckpt, "--json", "--roc-dir", rocs)

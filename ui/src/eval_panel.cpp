@@ -30,6 +30,7 @@
 
 #include <QThread>
 
+#include "msconv/eval/metric_name.h"
 #include "msconv/ui/dialogs.h"
 #include "msconv/ui/engine.h"
 #include "plot_style.h"
@@ -235,7 +236,7 @@ void EvalPanel::show(const QString& label, const std::vector<SetEvaluation>& set
     tar_table_->setItem(t, 0, new QTableWidgetItem(label));
     tar_table_->setItem(t, 1, new QTableWidgetItem(s.name));
     for (const auto& [far, tar] : s.tar_at_far) {
-      const QString head = QString("%1").arg(far, 0, 'e', 0);
+      const QString head = QString::fromStdString(eval::MetricName::farText(far));
       int col = -1;
       for (int c = 2; c < tar_table_->columnCount(); ++c)
         if (tar_table_->horizontalHeaderItem(c)->text() == head) col = c;

@@ -12,6 +12,7 @@
 #include <cmath>
 
 #include "msconv/error.h"
+#include "msconv/eval/metric_name.h"
 #include "msconv/runtime.h"
 #include "msconv/ui/engine.h"
 #include "msconv/ui/training_panel.h"
@@ -41,7 +42,7 @@ QString pct(double v) {
 }
 
 QString farName(double far) {
-  return QString::number(far, 'e', 0);
+  return QString::fromStdString(eval::MetricName::farText(far));
 }
 
 // Every run's checkpoint on the sets it was validated on: JSON per run, the verification table's
