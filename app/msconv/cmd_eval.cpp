@@ -13,6 +13,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "msconv/atomic_file.h"
 #include "msconv/data/ijb.h"
 #include "msconv/data/pairs.h"
 #include "msconv/error.h"
@@ -50,8 +51,7 @@ void writeRocCsv(const std::string& dir, const std::string& name, const eval::Ro
   if (dir.empty()) return;
   fs::create_directories(dir);
   const std::string path = (fs::path(dir) / (name + ".roc.csv")).string();
-  std::ofstream(path + ".tmp") << eval::rocCsv(eval::thinRoc(roc, 2000));
-  fs::rename(path + ".tmp", path);
+  writeFileAtomically(path, eval::rocCsv(eval::thinRoc(roc, 2000)));
   j["roc_csv"] = path;
 }
 
@@ -280,8 +280,7 @@ int cmdCompare(const Argv& argv) {
     }
   }
   if (auto path = args.value("--output")) {
-    std::ofstream(*path + ".tmp") << out.str();
-    fs::rename(*path + ".tmp", *path);
+    writeFileAtomically(*path, out.str());
     std::cout << *path << "\n";
   } else {
     std::cout << out.str();

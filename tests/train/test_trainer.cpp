@@ -2,9 +2,13 @@
 // exactly the losses of an uninterrupted one; NaN stops the run; schedules.
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <iostream>
 
+#include "msconv/atomic_file.h"
 #include "msconv/error.h"
 #include "msconv/store/run_store.h"
 #include "msconv/train/trainer.h"
@@ -106,4 +110,48 @@ TEST(Trainer, AccumulationTakesSeveralBatchesPerStep) {
   c.set("train.accum", "8");
   Trainer too_many(c, ws, "accum8");
   EXPECT_NE(test::errorOf([&] { too_many.run(); }).find("make no full batch"), std::string::npos);
+}
+
+// A write, fsync or rename of a checkpoint that fails (ENOSPC, EIO) at any point of a run: the
+// run fails naming the file and the cause, it is marked failed with that reason, no temporary
+// file remains, and the last good checkpoint resumes to exactly the uninterrupted run's losses.
+TEST(Trainer, AFailedCheckpointWriteLosesNothing) {
+  const std::string ws = ::testing::TempDir() + "/train_faults";
+  fs::remove_all(ws);
+  Config c = tiny();
+  c.set("train.epochs", "1");
+  c.set("train.max_steps", "6");
+  c.set("train.checkpoint_every", "2");
+  c.set("telemetry.every", "0");
+  Trainer(c, ws, "warm").run();  // the synthetic set, generated once for every run below
+  failNthFileOperation(0, 0);
+  const TrainResult clean = Trainer(c, ws, "clean").run();
+  const int64_t ops = failNthFileOperation(0, 0);  // writes, fsyncs and renames of one run
+  ASSERT_GT(ops, 9);                               // three checkpoints at least
+  std::vector<int64_t> at = {1, 2, ops - 2, ops - 1, ops};
+  for (int64_t n = 3; n < ops - 2; n += std::max<int64_t>(1, ops / 12)) at.push_back(n);
+  std::cout << ops << " checkpoint file operations in a clean run; faults injected at " << at.size()
+            << " of them\n";
+  store::RunStore db(ws + "/runs.sqlite");
+  for (const int64_t n : at) {
+    const int err = n % 2 ? ENOSPC : EIO;
+    const std::string name = "fault-" + std::to_string(n);
+    SCOPED_TRACE(name);
+    failNthFileOperation(n, err);
+    const std::string message = test::errorOf([&] { Trainer(c, ws, name).run(); });
+    failNthFileOperation(0, 0);
+    EXPECT_NE(message.find(std::strerror(err)), std::string::npos) << message;
+    EXPECT_NE(message.find(ws + "/runs/" + name + "/"), std::string::npos) << message;
+    EXPECT_EQ(db.run(name).status, store::RunStatus::kFailed);
+    for (const auto& e : fs::directory_iterator(ws + "/runs/" + name))
+      EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << e.path();
+    const std::string last = ws + "/runs/" + name + "/last.ckpt";
+    if (!fs::exists(last)) continue;  // the first checkpoint failed: nothing to resume
+    const TrainResult resumed = Trainer(c, ws).run(name);
+    EXPECT_EQ(resumed.status, store::RunStatus::kDone);
+    ASSERT_LE(resumed.losses.size(), clean.losses.size());
+    const size_t from = clean.losses.size() - resumed.losses.size();
+    for (size_t i = 0; i < resumed.losses.size(); ++i)
+      EXPECT_EQ(resumed.losses[i], clean.losses[from + i]) << "step " << from + i + 1;
+  }
 }

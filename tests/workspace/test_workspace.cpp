@@ -6,6 +6,7 @@
 #include <fstream>
 #include <functional>
 
+#include "msconv/atomic_file.h"
 #include "msconv/error.h"
 #include "msconv/eval/metric_name.h"
 #include "msconv/store/run_store.h"

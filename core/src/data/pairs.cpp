@@ -3,6 +3,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "msconv/atomic_file.h"
 #include "msconv/data/decode.h"
 #include "msconv/error.h"
 #include "msconv/io/pickle.h"
@@ -144,16 +145,7 @@ void writePairsBin(const std::string& path, const PairSet& set) {
   }
   out += '\x86';
   out += '.';
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw Error(path + ": cannot write");
-  const bool ok = std::fwrite(out.data(), 1, out.size(), f) == out.size() && std::fflush(f) == 0;
-  std::fclose(f);
-  if (!ok) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": write failed (disk full?)");
-  }
-  std::filesystem::rename(tmp, path);
+  writeFileAtomically(path, out);
 }
 
 }  // namespace msconv::data

@@ -1,11 +1,11 @@
 #include "msconv/model/checkpoint.h"
 
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include "msconv/atomic_file.h"
 #include "msconv/error.h"
 #include "util/torch_error.h"
 
@@ -32,28 +32,18 @@ void saveArchiveAtomically(torch::serialize::OutputArchive& archive, const std::
     fs::create_directories(target.parent_path(), ec);
     if (ec) throw Error(path + ": cannot create its folder: " + ec.message());
   }
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  AtomicFile file(path);
   try {
-    archive.save_to(tmp);
+    // LibTorch's zip writer throws from its destructor when a write comes up short (a full
+    // disk): it always sees its bytes taken, and the first failure is reported by commit().
+    archive.save_to([&file](const void* data, size_t size) -> size_t {
+      file.writeNoThrow(data, size);
+      return size;
+    });
   } catch (const c10::Error& e) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
     throw Error(path + ": cannot write checkpoint: " + firstLine(e));
   }
-  {
-    // Flush the data to disk before the rename makes it visible under the final name.
-    std::FILE* f = std::fopen(tmp.c_str(), "rb");
-    if (f) {
-      ::fsync(::fileno(f));
-      std::fclose(f);
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw Error(path + ": cannot move the checkpoint into place: " + ec.message());
-  }
+  file.commit();
 }
 
 void writeModelEntries(torch::serialize::OutputArchive& archive, nn::BackboneImpl& model) {

@@ -1,8 +1,5 @@
 #include "msconv/workspace/workspace.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -11,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "msconv/atomic_file.h"
 #include "msconv/data/synth.h"
 #include "msconv/error.h"
 #include "msconv/store/run_store.h"
@@ -189,34 +187,6 @@ void writeQueue(const std::string& file, const std::vector<QueuedRun>& queue) {
   std::error_code ec;
   if (fs::path(file).has_parent_path()) fs::create_directories(fs::path(file).parent_path(), ec);
   writeFileAtomically(file, nlohmann::json{{"queue", items}}.dump(2) + "\n");
-}
-
-void writeFileAtomically(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  auto fail = [&](const char* what, int err) {
-    ::unlink(tmp.c_str());
-    return Error(path + ": cannot " + what + ": " + std::strerror(err));
-  };
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw fail("write", errno);
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      throw fail("write", err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    throw fail("write", err);
-  }
-  if (::close(fd) != 0) throw fail("write", errno);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) throw fail("replace", errno);
 }
 
 }  // namespace msconv::workspace

@@ -78,8 +78,4 @@ struct QueuedRun {
 std::vector<QueuedRun> readQueue(const std::string& file);
 void writeQueue(const std::string& file, const std::vector<QueuedRun>& queue);
 
-// Writes `bytes` to `path` through a temporary file beside it, flushed to disk and renamed into
-// place; the temporary file is removed on failure. Throws msconv::Error naming the path and cause.
-void writeFileAtomically(const std::string& path, const std::string& bytes);
-
 }  // namespace msconv::workspace

@@ -1,0 +1,130 @@
+#include "msconv/atomic_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "msconv/error.h"
+
+namespace msconv {
+namespace {
+
+std::atomic<int64_t> g_ops{0}, g_fail_at{0};
+std::atomic<int> g_fail_errno{0};
+
+// Counts an operation; true (with errno set) when the injected fault hits it.
+bool injected() {
+  const int64_t n = ++g_ops;
+  if (g_fail_at > 0 && n == g_fail_at) {
+    errno = g_fail_errno;
+    return true;
+  }
+  return false;
+}
+
+ssize_t writeSome(int fd, const void* p, size_t n) {
+  if (injected()) return -1;
+  return ::write(fd, p, n);
+}
+
+int writeAll(int fd, const void* data, size_t size) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t k = writeSome(fd, p, size);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    p += k;
+    size -= static_cast<size_t>(k);
+  }
+  return 0;
+}
+
+}  // namespace
+
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  tmp_ = path_ + ".tmp-" + std::to_string(::getpid());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw Error(path_ + ": cannot write: " + std::strerror(errno));
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(tmp_.c_str());
+}
+
+void AtomicFile::fail(const char* what, int err) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  ::unlink(tmp_.c_str());
+  throw Error(path_ + ": cannot " + what + ": " + std::strerror(err));
+}
+
+int AtomicFile::append(const void* data, size_t size) noexcept {
+  constexpr size_t kBuffer = 1 << 20;  // LibTorch's zip writer hands over many small pieces
+  if (buffer_.size() + size > kBuffer) {
+    if (const int err = flush()) return err;
+    if (size >= kBuffer) return writeAll(fd_, data, size);
+  }
+  const char* p = static_cast<const char*>(data);
+  buffer_.insert(buffer_.end(), p, p + size);
+  return 0;
+}
+
+int AtomicFile::flush() noexcept {
+  const int err = buffer_.empty() ? 0 : writeAll(fd_, buffer_.data(), buffer_.size());
+  buffer_.clear();
+  return err;
+}
+
+void AtomicFile::write(const void* data, size_t size) {
+  if (error_) fail("write", error_);
+  if (const int err = append(data, size)) fail("write", err);
+}
+
+void AtomicFile::writeNoThrow(const void* data, size_t size) noexcept {
+  if (error_ || fd_ < 0) return;
+  try {
+    error_ = append(data, size);
+  } catch (const std::bad_alloc&) {
+    error_ = ENOMEM;
+  }
+}
+
+void AtomicFile::commit() {
+  if (error_) fail("write", error_);
+  if (const int err = flush()) fail("write", err);
+  if (injected() || ::fsync(fd_) != 0) fail("write", errno);
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) fail("write", errno);
+  if (injected() || ::rename(tmp_.c_str(), path_.c_str()) != 0) fail("replace", errno);
+  committed_ = true;
+  // The rename is durable once the folder is flushed (a failure here loses nothing written).
+  const std::filesystem::path dir = std::filesystem::path(path_).parent_path();
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+void writeFileAtomically(const std::string& path, const std::string& bytes) {
+  AtomicFile f(path);
+  f.write(bytes.data(), bytes.size());
+  f.commit();
+}
+
+int64_t failNthFileOperation(int64_t n, int err) {
+  const int64_t ran = g_ops.exchange(0);
+  g_fail_errno = err;
+  g_fail_at = n;
+  return ran;
+}
+
+}  // namespace msconv
