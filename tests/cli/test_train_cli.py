@@ -141,3 +141,68 @@ class Train(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class FullDisk(unittest.TestCase):
+    """Training into a 4 MiB filesystem that fills up (a tmpfs this test mounts: root only)."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.fs = os.path.join(self.tmp, "small")
+        os.makedirs(self.fs)
+        if os.geteuid() != 0:
+            self.skipTest("mounting a small tmpfs needs root")
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", self.fs],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            self.skipTest("cannot mount a tmpfs here: " + r.stderr.strip())
+
+    def tearDown(self):
+        subprocess.run(["umount", self.fs], capture_output=True)
+        subprocess.run(["rm", "-rf", self.tmp])
+
+    def test_a_full_disk_fails_the_run_in_one_line_and_loses_nothing(self):
+        data = os.path.join(self.tmp, "faces")  # outside the small filesystem
+        r = run("data", "synth", "-o", data, "--identities", "8", "--images-per-id", "4",
+                "--pairs", "20")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ws = os.path.join(self.fs, "ws")
+        r = run("train", "--workspace", ws, "--name", "full", "--set", "model.arch=msnet-tiny",
+                "--set", "train.batch_size=8", "--set", "train.max_steps=400",
+                "--set", "train.checkpoint_every=2", "--set", "train.keep_last=400",
+                "--set", "data.train=" + os.path.join(data, "train"), "--set", "data.val=",
+                "--set", "telemetry.every=0", "--set", "train.threads=1",
+                "--set", "data.threads=1")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        err = r.stderr.strip().splitlines()[-1]
+        self.assertRegex(err, r"^msconv: .*/runs/full/step-\d+\.ckpt: cannot write: "
+                              r"No space left on device$")
+        self.assertNotIn("terminate called", r.stderr)
+        run_dir = os.path.join(ws, "runs", "full")
+        self.assertEqual([f for f in os.listdir(run_dir) if ".tmp" in f], [])
+        # Fill what is left: reading commands still work on the full disk.
+        with open(os.path.join(self.fs, "filler"), "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        r = run("runs", "list", "--workspace", ws, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        (row,) = json.loads(r.stdout)
+        self.assertEqual(row["status"], "failed")
+        self.assertIn("No space left on device", row["error"])
+        last = os.path.join(run_dir, "last.ckpt")
+        r = run("eval", "--checkpoint", last, "--bin", os.path.join(data, "val.bin"), "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # With room again, the last good checkpoint resumes (and trains until the disk, a little
+        # larger now, is full again).
+        failed_at = int(err.rsplit("step-", 1)[1].split(".")[0])
+        os.remove(os.path.join(self.fs, "filler"))
+        subprocess.run(["mount", "-o", "remount,size=12m", self.fs], check=True)
+        r = run("train", "--workspace", ws, "--resume", "full")
+        self.assertIn("(from step %d)" % (failed_at - 2), r.stderr)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        again = int(r.stderr.strip().splitlines()[-1].rsplit("step-", 1)[1].split(".")[0])
+        self.assertGreater(again, failed_at)

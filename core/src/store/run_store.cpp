@@ -147,7 +147,9 @@ RunStore::RunStore(const std::string& file) : path_(file) {
   } catch (const Error& e) {
     sqlite3_close(db_);
     db_ = nullptr;
-    throw Error(path_ + ": not a usable run store (" + e.what() + ")");
+    // A store that exists but cannot be written (a full disk, a read-only mount) still reads.
+    if (!openReadOnly()) throw Error(path_ + ": not a usable run store (" + e.what() + ")");
+    return;
   }
   // Runs of this host whose process is gone were interrupted.
   const std::string host = hostName();
@@ -155,8 +157,34 @@ RunStore::RunStore(const std::string& file) : path_(file) {
     if (r.status != RunStatus::kRunning || r.host != host) continue;
     if (r.pid > 0 && ::kill(static_cast<pid_t>(r.pid), 0) == 0) continue;
     if (r.pid > 0 && errno == EPERM) continue;
-    setStatus(r.id, RunStatus::kInterrupted);
+    try {
+      setStatus(r.id, RunStatus::kInterrupted);
+    } catch (const Error&) {  // no room to write it: the next writable open marks it
+      break;
+    }
   }
+}
+
+bool RunStore::openReadOnly() {
+  // Read-only first; then immutable (no -shm / -wal files to create, which a full disk refuses).
+  const std::string uri = "file:" + path_ + "?immutable=1";
+  for (const auto& [name, flags] :
+       {std::pair<std::string, int>{path_, SQLITE_OPEN_READONLY},
+        std::pair<std::string, int>{uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI}}) {
+    if (!std::filesystem::exists(path_)) return false;
+    if (sqlite3_open_v2(name.c_str(), &db_, flags, nullptr) == SQLITE_OK) {
+      sqlite3_busy_timeout(db_, 5000);
+      try {
+        exec("SELECT count(*) FROM runs");
+        read_only_ = true;
+        return true;
+      } catch (const Error&) {
+      }
+    }
+    sqlite3_close(db_);
+    db_ = nullptr;
+  }
+  return false;
 }
 
 RunStore::~RunStore() {

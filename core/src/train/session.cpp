@@ -478,10 +478,18 @@ TrainResult Session::finish(store::RunStatus status) {
   return result_;
 }
 
-void Session::fail(const std::string& message) {
+void Session::fail(const std::string& message) noexcept {
   if (!hasRun()) return;
-  if (db_) db_->setStatus(run_.id, store::RunStatus::kFailed);
-  log_ << "error: " << oneLine(message) << std::endl;  // what Workspace::runError() reads back
+  // Called while an error propagates: neither step may replace it (a full disk fails both).
+  try {
+    if (db_) db_->setStatus(run_.id, store::RunStatus::kFailed);
+  } catch (const std::exception&) {  // the store reads "running" until it is writable again
+  }
+  try {
+    log_ << "error: " << oneLine(message) << std::endl;  // what Workspace::runError() reads
+    log_.clear();  // a log on a full disk sets failbit; nothing else reads it here
+  } catch (const std::exception&) {
+  }
 }
 
 }  // namespace msconv::train

@@ -54,8 +54,8 @@ class Session {
   TrainResult finish(store::RunStatus status);
   // Whether prepare() got as far as the run's row and folder.
   bool hasRun() const { return !dir_.empty(); }
-  // A failure once the run exists: marked failed, the error recorded in train.log.
-  void fail(const std::string& message);
+  // A failure once the run exists: marked failed, the error recorded in train.log. Never throws.
+  void fail(const std::string& message) noexcept;
 
  private:
   void resolveResume(const std::string& resume);

@@ -43,14 +43,17 @@ struct ArtifactRow {
 
 class RunStore {
  public:
-  // Opens (creating) the database `file` (a workspace's is workspace::Workspace::storeFile()).
-  // Throws msconv::Error naming the file.
+  // Opens (creating) the database `file` (a workspace's is workspace::Workspace::storeFile());
+  // an existing store that cannot be written opens read-only. Throws msconv::Error naming the file.
   explicit RunStore(const std::string& file);
   ~RunStore();
   RunStore(const RunStore&) = delete;
   RunStore& operator=(const RunStore&) = delete;
 
   const std::string& path() const { return path_; }
+  // Opened for reading only: the file exists but cannot be written (a full disk, a read-only
+  // mount). Listing works; writes throw msconv::Error naming the file.
+  bool readOnly() const { return read_only_; }
   // A new run named `name` (made unique with -2, -3... when taken), status "running".
   RunRow createRun(const std::string& name, const std::string& config, const std::string& arch,
                    const std::string& op);
@@ -71,7 +74,9 @@ class RunStore {
 
  private:
   void exec(const std::string& sql) const;
+  bool openReadOnly();
   std::string path_;
+  bool read_only_ = false;
   sqlite3* db_ = nullptr;
 };
 
