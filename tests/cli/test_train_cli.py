@@ -206,3 +206,53 @@ class FullDisk(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stderr)
         again = int(r.stderr.strip().splitlines()[-1].rsplit("step-", 1)[1].split(".")[0])
         self.assertGreater(again, failed_at)
+
+
+class KillAnywhere(unittest.TestCase):
+    """SIGKILL at 20 moments spread over a run (start-up, steps, checkpoint writes, store
+    writes): each time the store opens, the run reads interrupted, the metrics before its last
+    checkpoint are there, and a resume ends with exactly the losses of an uninterrupted run."""
+
+    ARGS = [*TINY, "--set", "train.max_steps=24", "--set", "train.checkpoint_every=3",
+            "--set", "telemetry.every=4", "--set", "seed=5"]
+
+    def losses(self, ws, name):
+        j = json.loads(run("runs", "export", name, "--workspace", ws).stdout)
+        return [m["value"] for m in j["metrics"] if m["key"] == "loss"]
+
+    def test_kill_at_twenty_moments_then_resume_exactly(self):
+        with tempfile.TemporaryDirectory() as ws:
+            t0 = time.monotonic()
+            r = run("train", "--workspace", ws, "--name", "ref", *self.ARGS)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            span = time.monotonic() - t0
+            ref = self.losses(ws, "ref")
+            self.assertEqual(len(ref), 24)
+            killed = resumed = 0
+            for i in range(20):
+                name = "k%d" % i
+                p = subprocess.Popen([BIN, "train", "--workspace", ws, "--name", name, *self.ARGS],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                time.sleep(span * (i + 0.5) / 20)
+                if p.poll() is None:
+                    p.kill()
+                    killed += 1
+                p.communicate()
+                runs = {x["name"]: x for x in
+                        json.loads(run("runs", "list", "--workspace", ws, "--json").stdout)}
+                if name not in runs:  # killed before the store knew it: nothing to resume
+                    continue
+                self.assertIn(runs[name]["status"], ("interrupted", "done"), name)
+                run_dir = os.path.join(ws, "runs", name)
+                if not os.path.exists(os.path.join(run_dir, "last.ckpt")):
+                    continue  # killed before its first checkpoint
+                before = self.losses(ws, name)
+                self.assertEqual(before, ref[:len(before)], name)  # nothing lost, nothing altered
+                r = run("train", "--workspace", ws, "--resume", name)
+                self.assertEqual(r.returncode, 0, name + ": " + r.stderr)
+                self.assertEqual(self.losses(ws, name), ref, name)
+                self.assertEqual([f for f in os.listdir(run_dir) if ".tmp" in f], [], name)
+                resumed += 1
+            print("\nkilled %d of 20 runs while alive; %d resumed to the reference losses"
+                  % (killed, resumed))
+            self.assertGreaterEqual(killed, 10)  # most kills landed while the run was alive

@@ -46,6 +46,10 @@ class AtomicFile {
 // Writes `bytes` to `path` through an AtomicFile.
 void writeFileAtomically(const std::string& path, const std::string& bytes);
 
+// Removes the temporary files (NAME.tmp-PID) that processes no longer alive left in `dir` (a
+// process killed while writing); returns how many. Never throws.
+int removeStaleTemporaries(const std::string& dir) noexcept;
+
 // Tests: the n-th (1-based) write, fsync or rename of AtomicFile from now on fails with `err`;
 // n = 0 switches injection off. Returns how many such operations ran since the last call.
 int64_t failNthFileOperation(int64_t n, int err);

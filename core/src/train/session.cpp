@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "msconv/atomic_file.h"
 #include "msconv/data/dataset.h"
 #include "msconv/error.h"
 #include "msconv/eval/evaluate.h"
@@ -243,7 +244,11 @@ void Session::openRun() {
   best_path_ = ws_.runFile(run_.name, RunFile::kBestCheckpoint);
   if (rank0_) {
     fs::create_directories(dir_);
+    const int stale = removeStaleTemporaries(dir_);  // a killed run's half-written checkpoint
     log_.open(ws_.runFile(run_.name, RunFile::kLog), std::ios::app);
+    if (stale > 0)
+      log_ << "removed " << stale << " temporary file(s) of a process that died while writing"
+           << std::endl;
     std::ofstream(ws_.runFile(run_.name, RunFile::kConfig)) << config_.toJson() << "\n";
   }
   result_.run_name = run_.name;
