@@ -38,15 +38,7 @@
 #include "msconv/ui/training_panel.h"
 #include "msconv/ui/training_worker.h"
 #include "msconv/workspace/workspace.h"
-#define signals Q_SIGNALS
-#define slots Q_SLOTS
-#define emit Q_EMIT
-#define foreach Q_FOREACH
-#include <qcustomplot.h>
-#undef signals
-#undef slots
-#undef emit
-#undef foreach
+#include "qcustomplot_include.h"  // ui/src: QCustomPlot under QT_NO_KEYWORDS
 
 using namespace msconv::ui;
 

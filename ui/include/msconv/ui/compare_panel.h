@@ -2,25 +2,10 @@
 // training speed, the last validation's accuracy and TAR@FAR), exported as CSV.
 #pragma once
 
-#include <QImage>
 #include <QString>
 #include <QWidget>
 
-#include <thread>
-#include <utility>
-#include <vector>
-
-class QComboBox;
-class QLineEdit;
-class QLabel;
-class QListWidget;
-class QPushButton;
 class QTableWidget;
-class QCustomPlot;
-class QSpinBox;
-class QDoubleSpinBox;
-class QCheckBox;
-class QTreeWidget;
 
 namespace msconv::ui {
 

@@ -2,7 +2,6 @@
 // folders, in the background: verification and TAR@FAR tables and ROC curves, overlaid per model.
 #pragma once
 
-#include <QImage>
 #include <QString>
 #include <QWidget>
 
@@ -10,21 +9,15 @@
 #include <vector>
 
 class QComboBox;
-class QLineEdit;
+class QCustomPlot;
 class QLabel;
-class QListWidget;
+class QLineEdit;
 class QPushButton;
 class QTableWidget;
-class QCustomPlot;
-class QSpinBox;
-class QDoubleSpinBox;
-class QCheckBox;
-class QTreeWidget;
 class QThread;
 
 namespace msconv::ui {
 
-class InspectQueue;
 struct SetEvaluation;
 
 class EvalPanel : public QWidget {

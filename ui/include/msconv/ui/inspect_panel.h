@@ -10,22 +10,18 @@
 #include <utility>
 #include <vector>
 
-class QComboBox;
-class QLineEdit;
-class QLabel;
-class QListWidget;
-class QPushButton;
-class QTableWidget;
-class QCustomPlot;
-class QSpinBox;
-class QDoubleSpinBox;
 class QCheckBox;
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QListWidget;
+class QSpinBox;
 class QTreeWidget;
 
 namespace msconv::ui {
 
 class InspectQueue;
-struct SetEvaluation;
 
 class InspectPanel : public QWidget {
   Q_OBJECT
