@@ -10,6 +10,7 @@
 
 int main(int argc, char** argv) {
   const char* base = std::getenv("TMPDIR");
+  // mkdtemp's template: it replaces the six trailing X with a unique suffix.
   std::string pattern = std::string(base && *base ? base : "/tmp") + "/msconv-test-XXXXXX";
   if (!mkdtemp(pattern.data())) {
     std::perror(pattern.c_str());

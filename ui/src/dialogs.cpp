@@ -13,10 +13,6 @@ void setWarningBoxesEnabled(bool enabled) {
   g_enabled = enabled;
 }
 
-bool warningBoxesEnabled() {
-  return g_enabled;
-}
-
 void showWarning(QWidget* parent, const QString& title, const QString& message) {
   if (!g_enabled) return;
   auto* box = new QMessageBox(QMessageBox::Warning, title, message, QMessageBox::Ok, parent);

@@ -176,7 +176,6 @@ bool RunStore::openReadOnly() {
       sqlite3_busy_timeout(db_, 5000);
       try {
         exec("SELECT count(*) FROM runs");
-        read_only_ = true;
         return true;
       } catch (const Error&) {
       }

@@ -51,9 +51,6 @@ class RunStore {
   RunStore& operator=(const RunStore&) = delete;
 
   const std::string& path() const { return path_; }
-  // Opened for reading only: the file exists but cannot be written (a full disk, a read-only
-  // mount). Listing works; writes throw msconv::Error naming the file.
-  bool readOnly() const { return read_only_; }
   // A new run named `name` (made unique with -2, -3... when taken), status "running".
   RunRow createRun(const std::string& name, const std::string& config, const std::string& arch,
                    const std::string& op);
@@ -74,9 +71,10 @@ class RunStore {
 
  private:
   void exec(const std::string& sql) const;
+  // Reopens an existing store that cannot be written (a full disk, a read-only mount) for
+  // reading; writes then throw msconv::Error naming the file. False when it cannot be read either.
   bool openReadOnly();
   std::string path_;
-  bool read_only_ = false;
   sqlite3* db_ = nullptr;
 };
 

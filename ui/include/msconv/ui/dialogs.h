@@ -10,7 +10,6 @@ class QWidget;
 namespace msconv::ui {
 
 void setWarningBoxesEnabled(bool enabled);
-bool warningBoxesEnabled();
 void showWarning(QWidget* parent, const QString& title, const QString& message);
 
 }  // namespace msconv::ui

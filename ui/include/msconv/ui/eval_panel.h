@@ -28,7 +28,6 @@ class EvalPanel : public QWidget {
   void refresh();      // the runs' checkpoints
   void evaluate();     // the selected checkpoint, in the background
   void evaluateAll();  // every listed checkpoint, one after another, in the background
-  bool busy() const { return worker_ != nullptr; }
   QComboBox* checkpointBox() const { return checkpoint_; }
   bool selectRun(const QString& run);  // the run's checkpoint in the list; false when absent
   // Adds a checkpoint file from anywhere (the Open... button); false with a dialog for a file

@@ -49,7 +49,6 @@ class MainWindow : public QMainWindow {
   // Train queued: from now on queued runs start whenever a slot is free.
   void startQueue();
   const std::vector<QueuedRun>& queue() const;
-  RunQueue* runQueue() const { return queue_; }
   int runningCount() const;
   int maxParallel() const;
   void setMaxParallel(int n);

@@ -26,12 +26,10 @@ class RunQueue : public QObject {
   // Reads the queue file. Returns the error (naming the file) of an unreadable one, else "".
   QString load();
   const std::vector<QueuedRun>& runs() const { return runs_; }
-  QString file() const { return file_; }
   void enqueue(const QString& name, const QStringList& settings);
   bool remove(const QString& name);  // false when no queued run has the name
   // From now on queued runs start whenever a slot is free.
   void start();
-  bool started() const { return started_; }
   int maxParallel() const { return max_parallel_; }
   void setMaxParallel(int n);
   // Starts queued runs while slots are free: each leaves the queue (and the file) and is handed
