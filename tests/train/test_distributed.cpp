@@ -158,7 +158,7 @@ TEST(Trainer, TwoRanksAgreeAndOnlyRankZeroWrites) {
   ASSERT_EQ(errors[1], "");
   ASSERT_EQ(results[0].losses.size(), 3u);
   EXPECT_EQ(results[0].losses, results[1].losses);  // one replicated loss
-  store::RunStore db(ws + "/runs.sqlite");
+  store::RunStore db(ws + "/runs.sqlite", store::RunStore::Access::kRead);
   EXPECT_EQ(db.runs().size(), 2u);  // "warm" and one "ranks": rank 1 created nothing
   EXPECT_TRUE(fs::exists(ws + "/runs/ranks/last.ckpt"));
   // The checkpoint holds the whole head: it resumes with one rank.

@@ -41,7 +41,7 @@ TEST(Workspace, LayoutAndResolution) {
   // Resolution: no store, a run without checkpoints, last.ckpt, then best.ckpt preferred.
   EXPECT_NE(test::errorOf([&] { ws.resolveCheckpoint("a"); }).find("no run store"),
             std::string::npos);
-  const auto run = ws.openStore()->createRun("a", "{}", "msnet-tiny", "msconv");
+  const auto run = ws.openStoreToWrite()->createRun("a", "{}", "msnet-tiny", "msconv");
   EXPECT_EQ(ws.runCheckpoint("a"), "");
   EXPECT_NE(test::errorOf([&] { ws.resolveCheckpoint("a"); }).find("no checkpoint yet"),
             std::string::npos);

@@ -6,12 +6,69 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <functional>
 
 #include "msconv/error.h"
+#include "store/fault_vfs.h"
 
 namespace msconv::store {
 namespace {
+
+// SQLite's primary result code of an extended one.
+int primary(int rc) {
+  return rc & 0xff;
+}
+
+// Another connection holds the lock. SQLite answers SQLITE_BUSY without waiting in its busy
+// handler where waiting could deadlock (a reader upgrading to a writer while another connection
+// writes, two connections creating the same new database), so such statements are run again.
+bool locked(int rc) {
+  return primary(rc) == SQLITE_BUSY || primary(rc) == SQLITE_LOCKED;
+}
+
+// The file or its folder cannot be written: a full disk, a read-only mount or file, an I/O error.
+bool cannotWrite(int rc) {
+  switch (primary(rc)) {
+    case SQLITE_READONLY:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// How often and how long a statement that met a lock is tried again (on top of the busy
+// handler's own wait): about 10 s in all.
+constexpr int kLockedAttempts = 1000;
+constexpr useconds_t kLockedPause = 10000;
+
+// An error of the store that keeps SQLite's result code, so that the constructor can tell a full
+// or read-only disk from a damaged file.
+class SqlError : public Error {
+ public:
+  SqlError(const std::string& where, const std::string& cause, int rc)
+      : Error(where + ": " + cause), cause_(cause), rc_(rc) {}
+  int rc() const { return rc_; }
+  const std::string& cause() const { return cause_; }
+
+ private:
+  std::string cause_;
+  int rc_;
+};
+
+// What went wrong, as a person reads it: SQLite's text, with the system's cause of an I/O error
+// ("disk I/O error (Input/output error)") and a full disk said the way every other writer says it.
+std::string cause(sqlite3* db, int rc, const std::string& text) {
+  if (primary(rc) == SQLITE_FULL) return std::strerror(ENOSPC);
+  const int sys = lastFaultCause() ? lastFaultCause() : db ? sqlite3_system_errno(db) : 0;
+  if (primary(rc) == SQLITE_IOERR && sys != 0) return text + " (" + std::strerror(sys) + ")";
+  return text;
+}
 
 double now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -21,8 +78,15 @@ double now() {
 class Stmt {
  public:
   Stmt(sqlite3* db, const std::string& sql, const std::string& where) : db_(db), where_(where) {
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s_, nullptr) != SQLITE_OK)
-      throw Error(where_ + ": " + sqlite3_errmsg(db));
+    for (int attempt = 0;; ++attempt) {
+      const int rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &s_, nullptr);
+      if (rc == SQLITE_OK) return;
+      if (locked(rc) && attempt < kLockedAttempts) {  // reading the schema met a lock
+        ::usleep(kLockedPause);
+        continue;
+      }
+      throw SqlError(where_, cause(db, rc, sqlite3_errmsg(db)), rc);
+    }
   }
   ~Stmt() { sqlite3_finalize(s_); }
   Stmt& bind(int i, int64_t v) {
@@ -39,14 +103,16 @@ class Stmt {
   }
   bool step() {
     for (int attempt = 0;; ++attempt) {
+      clearFaultCause();
       const int rc = sqlite3_step(s_);
       if (rc == SQLITE_ROW) return true;
       if (rc == SQLITE_DONE) return false;
-      if (rc == SQLITE_BUSY && attempt < 200) {
-        ::usleep(10000);
+      if (locked(rc) && attempt < kLockedAttempts) {
+        sqlite3_reset(s_);
+        ::usleep(kLockedPause);
         continue;
       }
-      throw Error(where_ + ": " + sqlite3_errmsg(db_));
+      throw SqlError(where_, cause(db_, rc, sqlite3_errmsg(db_)), rc);
     }
   }
   void reset() {
@@ -123,8 +189,9 @@ std::string sourceRevision() {
   return buildRevision();
 }
 
-RunStore::RunStore(const std::string& file) : path_(file) {
-  if (sqlite3_open(path_.c_str(), &db_) != SQLITE_OK) {
+RunStore::RunStore(const std::string& file, Access access) : path_(file) {
+  if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                      faultVfsName()) != SQLITE_OK) {
     const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     throw Error(path_ + ": cannot open run store: " + msg);
@@ -144,11 +211,15 @@ RunStore::RunStore(const std::string& file) : path_(file) {
     exec(
         "CREATE TABLE IF NOT EXISTS artifacts (run INTEGER NOT NULL, kind TEXT, path TEXT, "
         "step INTEGER, created REAL)");
-  } catch (const Error& e) {
+  } catch (const SqlError& e) {
     sqlite3_close(db_);
     db_ = nullptr;
-    // A store that exists but cannot be written (a full disk, a read-only mount) still reads.
-    if (!openReadOnly()) throw Error(path_ + ": not a usable run store (" + e.what() + ")");
+    // A store that exists but cannot be written (a full disk, a read-only mount) still reads, for
+    // those that only read. A lock held too long, or a damaged file, is an error for everyone.
+    if (access == Access::kWrite && cannotWrite(e.rc()))
+      throw Error(path_ + ": cannot write the run store: " + e.cause());
+    if (access == Access::kWrite || !cannotWrite(e.rc()) || !openReadOnly())
+      throw Error(path_ + ": not a usable run store (" + e.cause() + ")");
     return;
   }
   // Runs of this host whose process is gone were interrupted.
@@ -172,7 +243,7 @@ bool RunStore::openReadOnly() {
        {std::pair<std::string, int>{path_, SQLITE_OPEN_READONLY},
         std::pair<std::string, int>{uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI}}) {
     if (!std::filesystem::exists(path_)) return false;
-    if (sqlite3_open_v2(name.c_str(), &db_, flags, nullptr) == SQLITE_OK) {
+    if (sqlite3_open_v2(name.c_str(), &db_, flags, faultVfsName()) == SQLITE_OK) {
       sqlite3_busy_timeout(db_, 5000);
       try {
         exec("SELECT count(*) FROM runs");
@@ -191,25 +262,38 @@ RunStore::~RunStore() {
 }
 
 void RunStore::exec(const std::string& sql) const {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    const std::string msg = err ? err : "error";
+  for (int attempt = 0;; ++attempt) {
+    char* err = nullptr;
+    clearFaultCause();
+    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+    if (rc == SQLITE_OK) return;
+    const std::string msg = err ? err : sqlite3_errstr(rc);
     sqlite3_free(err);
-    throw Error(path_ + ": " + msg);
+    // Inside a transaction the statement fails alone and the caller rolls back; outside one the
+    // whole statement runs again.
+    if (locked(rc) && attempt < kLockedAttempts && sqlite3_get_autocommit(db_)) {
+      ::usleep(kLockedPause);
+      continue;
+    }
+    throw SqlError(path_, cause(db_, rc, msg), rc);
   }
 }
 
 RunRow RunStore::createRun(const std::string& name, const std::string& config,
                            const std::string& arch, const std::string& op) {
   std::string unique = name;
-  for (int k = 2; findRun(unique); ++k) unique = name + "-" + std::to_string(k);
-  Stmt s(db_,
-         "INSERT INTO runs (name, config, arch, op, status, host, revision, created, pid) "
-         "VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?)",
-         path_);
-  s.bind(1, unique).bind(2, config).bind(3, arch).bind(4, op).bind(5, hostName());
-  s.bind(6, sourceRevision()).bind(7, now()).bind(8, static_cast<int64_t>(::getpid()));
-  s.step();
+  // One transaction: two processes creating runs of one name at once get two names.
+  transaction([&] {
+    unique = name;
+    for (int k = 2; findRun(unique); ++k) unique = name + "-" + std::to_string(k);
+    Stmt s(db_,
+           "INSERT INTO runs (name, config, arch, op, status, host, revision, created, pid) "
+           "VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+           path_);
+    s.bind(1, unique).bind(2, config).bind(3, arch).bind(4, op).bind(5, hostName());
+    s.bind(6, sourceRevision()).bind(7, now()).bind(8, static_cast<int64_t>(::getpid()));
+    s.step();
+  });
   return run(unique);
 }
 
@@ -232,21 +316,27 @@ void RunStore::truncateMetrics(int64_t run, int64_t after_step) {
   s.bind(1, run).bind(2, after_step).step();
 }
 
+void RunStore::transaction(const std::function<void()>& body) {
+  exec("BEGIN IMMEDIATE");  // takes the write lock now, through the busy handler
+  try {
+    body();
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);  // the error being thrown stays
+    throw;
+  }
+}
+
 void RunStore::addMetrics(int64_t run, int64_t step,
                           const std::vector<std::pair<std::string, double>>& kv) {
-  exec("BEGIN");
-  try {
+  transaction([&] {
     Stmt s(db_, "INSERT INTO metrics (run, step, wall, key, value) VALUES (?, ?, ?, ?, ?)", path_);
     const double wall = now();
     for (const auto& [k, v] : kv) {
       s.bind(1, run).bind(2, step).bind(3, wall).bind(4, k).bind(5, v).step();
       s.reset();
     }
-    exec("COMMIT");
-  } catch (...) {
-    exec("ROLLBACK");
-    throw;
-  }
+  });
 }
 
 void RunStore::addArtifact(int64_t run, const std::string& kind, const std::string& path,

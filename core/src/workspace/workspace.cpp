@@ -27,7 +27,13 @@ std::string Workspace::storeFile() const {
 std::unique_ptr<store::RunStore> Workspace::openStore() const {
   std::error_code ec;
   fs::create_directories(root_, ec);
-  return std::make_unique<store::RunStore>(storeFile());
+  return std::make_unique<store::RunStore>(storeFile(), store::RunStore::Access::kRead);
+}
+
+std::unique_ptr<store::RunStore> Workspace::openStoreToWrite() const {
+  std::error_code ec;
+  fs::create_directories(root_, ec);
+  return std::make_unique<store::RunStore>(storeFile(), store::RunStore::Access::kWrite);
 }
 
 std::string Workspace::queueFile() const {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -43,9 +44,16 @@ struct ArtifactRow {
 
 class RunStore {
  public:
-  // Opens (creating) the database `file` (a workspace's is workspace::Workspace::storeFile());
-  // an existing store that cannot be written opens read-only. Throws msconv::Error naming the file.
-  explicit RunStore(const std::string& file);
+  // kWrite: the store must take writes (a training run); one that cannot be written is an error.
+  // kRead: the caller only reads (runs list, eval, compare, the workbench); the store opens for
+  // writing where it can (so that runs of dead processes are marked interrupted) and read-only
+  // where it cannot (a full disk, a read-only mount). A store locked by another process is
+  // waited for, never taken as unwritable.
+  enum class Access { kWrite, kRead };
+
+  // Opens (creating) the database `file` (a workspace's is workspace::Workspace::storeFile()).
+  // Throws msconv::Error naming the file.
+  RunStore(const std::string& file, Access access);
   ~RunStore();
   RunStore(const RunStore&) = delete;
   RunStore& operator=(const RunStore&) = delete;
@@ -71,6 +79,8 @@ class RunStore {
 
  private:
   void exec(const std::string& sql) const;
+  // Runs `body` in one write transaction, rolled back when it throws.
+  void transaction(const std::function<void()>& body);
   // Reopens an existing store that cannot be written (a full disk, a read-only mount) for
   // reading; writes then throw msconv::Error naming the file. False when it cannot be read either.
   bool openReadOnly();

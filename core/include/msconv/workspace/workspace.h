@@ -34,8 +34,12 @@ class Workspace {
   const std::string& root() const { return root_; }
 
   std::string storeFile() const;
-  // Opens (creating) the run store. Throws msconv::Error naming the file.
+  // Opens (creating) the run store for a reader: read-only where it cannot be written (a full
+  // disk). Throws msconv::Error naming the file.
   std::unique_ptr<store::RunStore> openStore() const;
+  // Opens (creating) the run store for a writer (a training run): one that cannot be written is
+  // an error naming the file and the cause.
+  std::unique_ptr<store::RunStore> openStoreToWrite() const;
   std::string queueFile() const;
   std::string datasetsDir() const;
 
