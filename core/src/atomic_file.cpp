@@ -4,8 +4,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -17,9 +20,26 @@ namespace {
 std::atomic<int64_t> g_ops{0}, g_fail_at{0};
 std::atomic<int> g_fail_errno{0};
 
-// Counts an operation; true (with errno set) when the injected fault hits it.
-bool injected() {
+// Tests: MSCONV_KILL_AT_FILE_OPERATION=N kills the process (SIGKILL) at its N-th counted file
+// operation, inside a checkpoint write or a store transaction, for the CLI's kill tests.
+const int64_t g_kill_at = [] {
+  const char* v = std::getenv("MSCONV_KILL_AT_FILE_OPERATION");
+  return v ? std::atoll(v) : 0;
+}();
+
+// Counts an operation (`op` on `file`); true (with errno set) when the injected fault hits it.
+bool injected(const char* op, const char* file) {
   const int64_t n = ++g_ops;
+  if (g_kill_at > 0 && n == g_kill_at) {
+    char line[512];
+    const int k =
+        std::snprintf(line, sizeof line, "msconv: killed at file operation %lld (%s %s)\n",
+                      static_cast<long long>(n), op, file);
+    if (k > 0 && ::write(2, line, std::min<size_t>(k, sizeof line - 1)) < 0) {
+      // nothing to do about a stderr that cannot be written: the kill is what matters
+    }
+    ::raise(SIGKILL);
+  }
   if (g_fail_at > 0 && n == g_fail_at) {
     errno = g_fail_errno;
     return true;
@@ -27,15 +47,15 @@ bool injected() {
   return false;
 }
 
-ssize_t writeSome(int fd, const void* p, size_t n) {
-  if (injected()) return -1;
+ssize_t writeSome(int fd, const void* p, size_t n, const std::string& file) {
+  if (injected("write", file.c_str())) return -1;
   return ::write(fd, p, n);
 }
 
-int writeAll(int fd, const void* data, size_t size) {
+int writeAll(int fd, const void* data, size_t size, const std::string& file) {
   const char* p = static_cast<const char*>(data);
   while (size > 0) {
-    const ssize_t k = writeSome(fd, p, size);
+    const ssize_t k = writeSome(fd, p, size, file);
     if (k < 0) {
       if (errno == EINTR) continue;
       return errno;
@@ -70,7 +90,7 @@ int AtomicFile::append(const void* data, size_t size) noexcept {
   constexpr size_t kBuffer = 1 << 20;  // LibTorch's zip writer hands over many small pieces
   if (buffer_.size() + size > kBuffer) {
     if (const int err = flush()) return err;
-    if (size >= kBuffer) return writeAll(fd_, data, size);
+    if (size >= kBuffer) return writeAll(fd_, data, size, tmp_);
   }
   const char* p = static_cast<const char*>(data);
   buffer_.insert(buffer_.end(), p, p + size);
@@ -78,7 +98,7 @@ int AtomicFile::append(const void* data, size_t size) noexcept {
 }
 
 int AtomicFile::flush() noexcept {
-  const int err = buffer_.empty() ? 0 : writeAll(fd_, buffer_.data(), buffer_.size());
+  const int err = buffer_.empty() ? 0 : writeAll(fd_, buffer_.data(), buffer_.size(), tmp_);
   buffer_.clear();
   return err;
 }
@@ -100,11 +120,12 @@ void AtomicFile::writeNoThrow(const void* data, size_t size) noexcept {
 void AtomicFile::commit() {
   if (error_) fail("write", error_);
   if (const int err = flush()) fail("write", err);
-  if (injected() || ::fsync(fd_) != 0) fail("write", errno);
+  if (injected("fsync", tmp_.c_str()) || ::fsync(fd_) != 0) fail("write", errno);
   const int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0) fail("write", errno);
-  if (injected() || ::rename(tmp_.c_str(), path_.c_str()) != 0) fail("replace", errno);
+  if (injected("rename", tmp_.c_str()) || ::rename(tmp_.c_str(), path_.c_str()) != 0)
+    fail("replace", errno);
   committed_ = true;
   // The rename is durable once the folder is flushed (a failure here loses nothing written).
   const std::filesystem::path dir = std::filesystem::path(path_).parent_path();
@@ -136,6 +157,12 @@ int removeStaleTemporaries(const std::string& dir) noexcept {
     if (std::filesystem::remove(it->path(), rm)) ++removed;
   }
   return removed;
+}
+
+bool injectedFileFault(const char* op, const char* file, int& err) noexcept {
+  if (!injected(op, file)) return false;
+  err = errno;
+  return true;
 }
 
 int64_t failNthFileOperation(int64_t n, int err) {

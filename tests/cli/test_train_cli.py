@@ -139,8 +139,6 @@ class Train(unittest.TestCase):
             self.assertIn("error: step", run("runs", "list", "--workspace", ws).stdout)
 
 
-if __name__ == "__main__":
-    unittest.main()
 
 
 class FullDisk(unittest.TestCase):
@@ -218,7 +216,7 @@ class KillAnywhere(unittest.TestCase):
 
     def losses(self, ws, name):
         j = json.loads(run("runs", "export", name, "--workspace", ws).stdout)
-        return [m["value"] for m in j["metrics"] if m["key"] == "loss"]
+        return [m["value"] for m in j.get("metrics", []) if m["key"] == "loss"]  # none: no key
 
     def test_kill_at_twenty_moments_then_resume_exactly(self):
         with tempfile.TemporaryDirectory() as ws:
@@ -256,3 +254,57 @@ class KillAnywhere(unittest.TestCase):
             print("\nkilled %d of 20 runs while alive; %d resumed to the reference losses"
                   % (killed, resumed))
             self.assertGreaterEqual(killed, 10)  # most kills landed while the run was alive
+
+    def test_kill_inside_checkpoint_writes_and_store_transactions(self):
+        # Aimed kills: MSCONV_KILL_AT_FILE_OPERATION=N makes msconv train SIGKILL itself at its
+        # N-th file operation (a write, fsync or rename of a checkpoint or config.json, a write or
+        # sync of the store's SQLite files), so the kills land inside those writes. N grows by a
+        # third each time until a run outlives it.
+        with tempfile.TemporaryDirectory() as ws:
+            r = run("train", "--workspace", ws, "--name", "ref", *self.ARGS)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            ref = self.losses(ws, "ref")
+            kinds = {"checkpoint": 0, "store": 0, "other": 0}
+            n, kills, resumed = 1, 0, 0
+            while True:
+                name = "at%d" % n
+                env = dict(os.environ, MSCONV_KILL_AT_FILE_OPERATION=str(n))
+                p = subprocess.run([BIN, "train", "--workspace", ws, "--name", name, *self.ARGS],
+                                   capture_output=True, text=True, env=env, timeout=600)
+                if p.returncode == 0:  # the run has fewer operations than n
+                    break
+                self.assertEqual(p.returncode, -signal.SIGKILL, name + ": " + p.stderr)
+                said = [l for l in p.stderr.splitlines() if "killed at file operation" in l]
+                self.assertEqual(len(said), 1, p.stderr)
+                kinds["checkpoint" if ".ckpt" in said[0] else
+                      "store" if "runs.sqlite" in said[0] else "other"] += 1
+                kills += 1
+                # The store opens and reads the run as interrupted (or never created).
+                listing = run("runs", "list", "--workspace", ws, "--json")
+                self.assertEqual(listing.returncode, 0, said[0] + ": " + listing.stderr)
+                runs = {x["name"]: x for x in json.loads(listing.stdout)}
+                if name in runs and runs[name]["status"] == "done":  # killed as the store closed
+                    self.assertEqual(self.losses(ws, name), ref, said[0])
+                elif name in runs:
+                    self.assertEqual(runs[name]["status"], "interrupted", said[0])
+                    before = self.losses(ws, name)
+                    self.assertEqual(before, ref[:len(before)], said[0])
+                    run_dir = os.path.join(ws, "runs", name)
+                    if os.path.exists(os.path.join(run_dir, "last.ckpt")):
+                        r = run("train", "--workspace", ws, "--resume", name)
+                        self.assertEqual(r.returncode, 0, said[0] + ": " + r.stderr)
+                        self.assertEqual(self.losses(ws, name), ref, said[0])
+                        self.assertEqual([f for f in os.listdir(run_dir) if ".tmp" in f], [],
+                                         said[0])
+                        resumed += 1
+                n += max(1, n // 3)
+            print("\n%d aimed kills (%d in a checkpoint write, %d in a store write, %d elsewhere) "
+                  "up to file operation %d; %d resumed to the reference losses"
+                  % (kills, kinds["checkpoint"], kinds["store"], kinds["other"], n, resumed))
+            self.assertGreater(kinds["checkpoint"], 2)
+            self.assertGreater(kinds["store"], 2)
+            self.assertGreater(resumed, 5)
+
+
+if __name__ == "__main__":
+    unittest.main()

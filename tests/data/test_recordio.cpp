@@ -1,10 +1,13 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 
+#include "msconv/atomic_file.h"
 #include "msconv/data/dataset.h"
 #include "msconv/data/decode.h"
 #include "msconv/data/recordio.h"
@@ -53,6 +56,48 @@ TEST(RecordIO, RoundTripSplitsAroundTheMagic) {
   RecordReader r(prefix + ".rec");
   ASSERT_EQ(r.size(), payloads.size());
   for (size_t i = payloads.size(); i-- > 0;) EXPECT_EQ(r.readPayload(100 + i), payloads[i]) << i;
+}
+
+// A write, fsync or rename of a pack that fails (a full disk, EIO) at any point: the error names
+// the file and the cause, and the pack that was there before stays whole beside its index, with no
+// temporary file.
+TEST(RecordIO, AFailedPackLeavesThePreviousOneWhole) {
+  const std::string dir = ::testing::TempDir() + "/rec_faults";
+  fs::remove_all(dir);
+  const std::string prefix = dir + "/pack";
+  const std::vector<std::string> before = {"old-0", "old-1"};
+  auto pack = [&](const std::vector<std::string>& payloads) {
+    RecordWriter w(prefix);
+    for (size_t i = 0; i < payloads.size(); ++i) w.write(i, payloads[i]);
+    w.finish();
+  };
+  pack(before);
+  std::vector<std::string> after;
+  for (int i = 0; i < 300; ++i) after.push_back(std::string(9000, static_cast<char>('a' + i % 26)));
+  failNthFileOperation(0, 0);
+  pack(after);
+  const int64_t ops = failNthFileOperation(0, 0);
+  ASSERT_GT(ops, 5);  // records over more than one buffer, two fsyncs, two renames
+  pack(before);
+  for (int64_t n = 1; n <= ops; ++n) {
+    SCOPED_TRACE("operation " + std::to_string(n));
+    const int err = n % 2 ? ENOSPC : EIO;
+    failNthFileOperation(n, err);
+    const std::string message = errorOf([&] { pack(after); });
+    failNthFileOperation(0, 0);
+    EXPECT_NE(message.find(std::strerror(err)), std::string::npos) << message;
+    EXPECT_NE(message.find(prefix + "."), std::string::npos) << message;
+    for (const auto& e : fs::directory_iterator(dir))
+      EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << e.path();
+    if (!fs::exists(prefix + ".rec")) {  // the index failed after the records: neither stands
+      EXPECT_FALSE(fs::exists(prefix + ".idx"));
+      pack(before);
+      continue;
+    }
+    RecordReader r(prefix + ".rec");
+    ASSERT_EQ(r.size(), before.size());
+    for (size_t i = 0; i < before.size(); ++i) EXPECT_EQ(r.readPayload(i), before[i]);
+  }
 }
 
 TEST(RecordIO, ReadsFilesFromAnIndependentWriter) {

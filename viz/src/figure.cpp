@@ -132,8 +132,22 @@ void writePng(const std::string& path, const cv::Mat& image) {
   const fs::path p(path);
   if (p.has_parent_path()) fs::create_directories(p.parent_path());
   const std::string tmp = path + ".tmp.png";
-  if (!cv::imwrite(tmp, image)) throw Error(path + ": cannot write the PNG");
-  fs::rename(tmp, path);
+  bool written = false;
+  try {
+    written = cv::imwrite(tmp, image);
+  } catch (const cv::Exception&) {
+  }
+  std::error_code ec;
+  if (!written) {
+    fs::remove(tmp, ec);
+    throw Error(path + ": cannot write the PNG");
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    std::error_code rm;
+    fs::remove(tmp, rm);
+    throw Error(path + ": cannot write the PNG: " + ec.message());
+  }
 }
 
 bool matchesGolden(const cv::Mat& image, const std::string& reference, double mean_tol,

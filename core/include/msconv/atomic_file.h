@@ -4,7 +4,8 @@
 // temporary file; the previous file under the target name, if any, stays as it was.
 //
 // Fault injection (tests only): failNthFileOperation(n, err) makes the n-th write, fsync or
-// rename from now on (counted over every AtomicFile of the process) fail with errno `err`.
+// rename from now on (counted over every AtomicFile of the process, and the run store's SQLite
+// writes and syncs) fail with errno `err`.
 #pragma once
 
 #include <cstddef>
@@ -53,5 +54,12 @@ int removeStaleTemporaries(const std::string& dir) noexcept;
 // Tests: the n-th (1-based) write, fsync or rename of AtomicFile from now on fails with `err`;
 // n = 0 switches injection off. Returns how many such operations ran since the last call.
 int64_t failNthFileOperation(int64_t n, int err);
+// The same count for the other writers that take part (the run store's SQLite files): counts one
+// operation (`op`, "write" or "fsync", on `file`); true, with the injected errno in `err`, when
+// the fault hits it.
+bool injectedFileFault(const char* op, const char* file, int& err) noexcept;
+// Tests of whole processes: MSCONV_KILL_AT_FILE_OPERATION=N in the environment makes the process
+// kill itself (SIGKILL) at its N-th counted operation, after saying which one on stderr
+// ("msconv: killed at file operation N (write PATH)").
 
 }  // namespace msconv

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "msconv/atomic_file.h"
 #include "msconv/error.h"
 
 namespace msconv::data {
@@ -175,35 +176,27 @@ IRHeader RecordReader::readHeader(uint64_t key) const {
   return unpackRecord(buf, where(key)).header;
 }
 
-RecordWriter::RecordWriter(const std::string& prefix)
-    : rec_(prefix + ".rec"), idx_(prefix + ".idx") {
-  const auto parent = std::filesystem::path(rec_).parent_path();
+RecordWriter::RecordWriter(const std::string& prefix) {
+  const auto parent = std::filesystem::path(prefix).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
-  rec_file_ = std::fopen((rec_ + ".tmp").c_str(), "wb");
-  idx_file_ = std::fopen((idx_ + ".tmp").c_str(), "wb");
-  if (!rec_file_ || !idx_file_) throw Error(rec_ + ": cannot create RecordIO files");
+  rec_ = std::make_unique<AtomicFile>(prefix + ".rec");
+  idx_ = std::make_unique<AtomicFile>(prefix + ".idx");
 }
 
-RecordWriter::~RecordWriter() {
-  if (!finished_) {
-    if (rec_file_) std::fclose(rec_file_);
-    if (idx_file_) std::fclose(idx_file_);
-    std::remove((rec_ + ".tmp").c_str());
-    std::remove((idx_ + ".tmp").c_str());
-  }
-}
+RecordWriter::~RecordWriter() = default;  // unfinished files remove their temporaries
 
 void RecordWriter::write(uint64_t key, const std::string& payload) {
-  std::fprintf(idx_file_, "%llu\t%llu\n", static_cast<unsigned long long>(key),
-               static_cast<unsigned long long>(offset_));
+  if (!rec_) throw Error("RecordIO: write after finish");
+  const std::string line = std::to_string(key) + "\t" + std::to_string(offset_) + "\n";
+  idx_->write(line.data(), line.size());
   const char* magic = reinterpret_cast<const char*>(&kRecordMagic);
   const uint32_t len = static_cast<uint32_t>(payload.size());
-  if (payload.size() > kLengthMask) throw Error(rec_ + ": record too large");
+  if (payload.size() > kLengthMask) throw Error(rec_->path() + ": record too large");
   auto emit = [&](uint32_t cflag, const char* data, uint32_t n) {
     const uint32_t lrec = (cflag << 29) | n;
-    std::fwrite(magic, 1, 4, rec_file_);
-    std::fwrite(&lrec, 4, 1, rec_file_);
-    if (n) std::fwrite(data, 1, n, rec_file_);
+    rec_->write(magic, 4);
+    rec_->write(&lrec, 4);
+    if (n) rec_->write(data, n);
     offset_ += 8 + n;
   };
   // Split where the payload holds the magic at a 4-byte boundary, as dmlc-core does.
@@ -219,22 +212,26 @@ void RecordWriter::write(uint64_t key, const std::string& payload) {
   const uint32_t pad = ((len + 3u) & ~3u) - len;
   const uint32_t zero = 0;
   if (pad) {
-    std::fwrite(&zero, 1, pad, rec_file_);
+    rec_->write(&zero, pad);
     offset_ += pad;
   }
 }
 
 void RecordWriter::finish() {
-  const bool ok = std::fflush(rec_file_) == 0 && std::fflush(idx_file_) == 0;
-  ::fsync(::fileno(rec_file_));
-  ::fsync(::fileno(idx_file_));
-  std::fclose(rec_file_);
-  std::fclose(idx_file_);
-  rec_file_ = idx_file_ = nullptr;
-  if (!ok) throw Error(rec_ + ": write failed (disk full?)");
-  std::filesystem::rename(rec_ + ".tmp", rec_);
-  std::filesystem::rename(idx_ + ".tmp", idx_);
-  finished_ = true;
+  if (!rec_) return;
+  // The records first: an index never points into a file that is not there. An index that then
+  // fails takes the new records and the old index with it: no .rec stands beside another's index.
+  rec_->commit();
+  try {
+    idx_->commit();
+  } catch (const Error&) {
+    std::error_code ec;
+    std::filesystem::remove(rec_->path(), ec);
+    std::filesystem::remove(idx_->path(), ec);
+    throw;
+  }
+  rec_.reset();
+  idx_.reset();
 }
 
 }  // namespace msconv::data

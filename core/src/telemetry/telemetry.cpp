@@ -1,5 +1,6 @@
 #include "msconv/telemetry/telemetry.h"
 
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -77,12 +78,12 @@ uint32_t crc32(const void* data, size_t size) {
 
 Writer::Writer(const std::string& path, const Header& header) : path_(path), header_(header) {
   f_ = std::fopen(path.c_str(), "wb");
-  if (!f_) throw Error(path + ": cannot create the telemetry file");
+  if (!f_) throw Error(path + ": cannot create the telemetry file: " + std::strerror(errno));
   const std::string json = headerJson(header);
   const uint32_t n = static_cast<uint32_t>(json.size());
   if (std::fwrite(kMagic, 1, 8, f_) != 8 || std::fwrite(&n, 4, 1, f_) != 1 ||
       std::fwrite(json.data(), 1, n, f_) != n || std::fflush(f_) != 0)
-    throw Error(path + ": cannot write the telemetry header");
+    throw Error(path + ": cannot write the telemetry header: " + std::strerror(errno));
 }
 
 Writer Writer::append(const std::string& path, const Header& header) {
@@ -95,7 +96,7 @@ Writer Writer::append(const std::string& path, const Header& header) {
   w.path_ = path;
   w.header_ = header;
   w.f_ = std::fopen(path.c_str(), "ab");
-  if (!w.f_) throw Error(path + ": cannot append to the telemetry file");
+  if (!w.f_) throw Error(path + ": cannot append to the telemetry file: " + std::strerror(errno));
   return w;
 }
 
@@ -135,7 +136,7 @@ void Writer::write(const Record& r) {
   rec.insert(rec.end(), p.begin(), p.end());
   put(rec, crc32(p.data(), p.size()));
   if (std::fwrite(rec.data(), 1, rec.size(), f_) != rec.size() || std::fflush(f_) != 0)
-    throw Error(path_ + ": cannot append a telemetry record");
+    throw Error(path_ + ": cannot append a telemetry record: " + std::strerror(errno));
 }
 
 size_t readMore(const std::string& path, ReadResult& r) {

@@ -3,7 +3,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -90,7 +92,7 @@ Session::Session(config::Config config, workspace::Workspace ws, std::string nam
 Session::~Session() = default;
 
 void Session::prepare(const std::string& resume) {
-  if (rank0_) db_ = ws_.openStore();  // only rank 0 opens (and so writes) the store
+  if (rank0_) db_ = ws_.openStoreToWrite();  // only rank 0 opens (and so writes) the store
   if (!resume.empty()) resolveResume(resume);
   s_ = config_.settings();
   checkDevice();
@@ -246,10 +248,14 @@ void Session::openRun() {
     fs::create_directories(dir_);
     const int stale = removeStaleTemporaries(dir_);  // a killed run's half-written checkpoint
     log_.open(ws_.runFile(run_.name, RunFile::kLog), std::ios::app);
+    if (!log_.is_open())
+      throw Error(ws_.runFile(run_.name, RunFile::kLog) +
+                  ": cannot write: " + std::strerror(errno));
     if (stale > 0)
       log_ << "removed " << stale << " temporary file(s) of a process that died while writing"
            << std::endl;
-    std::ofstream(ws_.runFile(run_.name, RunFile::kConfig)) << config_.toJson() << "\n";
+    checkLog();
+    writeFileAtomically(ws_.runFile(run_.name, RunFile::kConfig), config_.toJson() + "\n");
   }
   result_.run_name = run_.name;
   result_.run_dir = dir_;
@@ -273,6 +279,7 @@ void Session::openTelemetry() {
           std::make_unique<telemetry::Writer>(telemetry::Writer::append(path, probe_->header()));
     } catch (const Error& e) {
       log_ << "telemetry: " << e.what() << "; starting a new file" << std::endl;
+      checkLog();
     }
   }
   if (!telemetry_) telemetry_ = std::make_unique<telemetry::Writer>(path, probe_->header());
@@ -390,6 +397,7 @@ void Session::logStep(int64_t epoch, double lr) {
                      {"epoch", static_cast<double>(epoch)}});
   log_ << "step " << step_ << "/" << total_ << " epoch " << epoch << " loss " << e.loss << " lr "
        << lr << " samples/s " << e.samples_per_s << " grad_norm " << grad_norm_ << std::endl;
+  checkLog();
   emit_(e);
   window_start_ = Clock::now();
   window_samples_ = window_steps_ = 0;
@@ -435,6 +443,7 @@ void Session::checkpoint() {
   e.message = p;
   emit_(e);
   log_ << "checkpoint step " << step_ << " " << p << std::endl;
+  checkLog();
 }
 
 void Session::validate() {
@@ -458,6 +467,7 @@ void Session::validate() {
   if (rank0_) emit_(e);
   for (const auto& [k, v] : e.metrics) log_ << "step " << step_ << " " << k << " " << v << "\n";
   log_.flush();
+  checkLog();
   if (rank0_ && !val_sets_.empty() && mean_acc > best_) improved.fill_(1.0);
   g_.allReduceMax(improved);
   if (improved.item<double>() > 0) {
@@ -481,6 +491,14 @@ TrainResult Session::finish(store::RunStatus status) {
   done.message = last_path_;
   emit_(done);
   return result_;
+}
+
+void Session::checkLog() {
+  // A stream that failed (a full disk) says so once, naming the file; errno is its cause.
+  if (!log_.is_open() || log_.good()) return;
+  const int err = errno ? errno : EIO;
+  log_.clear();
+  throw Error(ws_.runFile(run_.name, RunFile::kLog) + ": cannot write: " + std::strerror(err));
 }
 
 void Session::fail(const std::string& message) noexcept {

@@ -99,6 +99,7 @@ class Session {
   store::RunRow run_;
   std::string dir_, last_path_, best_path_;
   std::ofstream log_;              // stays closed (writes nothing) on ranks other than 0
+  void checkLog();                 // throws msconv::Error naming train.log once a write failed
   std::vector<std::string> kept_;  // step checkpoints, oldest first
   std::unique_ptr<TelemetryProbe> probe_;
   std::unique_ptr<telemetry::Writer> telemetry_;

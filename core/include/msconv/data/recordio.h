@@ -5,8 +5,13 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace msconv {
+class AtomicFile;
+}
 
 namespace msconv::data {
 
@@ -62,19 +67,19 @@ class RecordReader {
 
 // Writes .rec and .idx; records are split around the magic as dmlc-core's writer does. Files are
 // written under temporary names and renamed into place by finish().
+// Writes PREFIX.rec and PREFIX.idx through AtomicFile: they appear, whole, at finish(); a writer
+// destroyed before it (or a failed write: a full disk) leaves neither, nor a temporary file.
+// Errors throw msconv::Error naming the file and the cause.
 class RecordWriter {
  public:
-  explicit RecordWriter(const std::string& prefix);  // writes PREFIX.rec and PREFIX.idx
+  explicit RecordWriter(const std::string& prefix);
   ~RecordWriter();
   void write(uint64_t key, const std::string& payload);
   void finish();
 
  private:
-  std::string rec_, idx_;
-  std::FILE* rec_file_ = nullptr;
-  std::FILE* idx_file_ = nullptr;
+  std::unique_ptr<AtomicFile> rec_, idx_;
   uint64_t offset_ = 0;
-  bool finished_ = false;
 };
 
 }  // namespace msconv::data
