@@ -112,12 +112,66 @@ void fillCharts(TrainingPanel& p) {
 class UiTest : public QObject {
   Q_OBJECT
   QTemporaryDir settings_dir_;
+  QStringList unexpected_dialogs_;  // captions of file dialogs a test reached without its stub
 
  private Q_SLOTS:
   void initTestCase() {
     // Settings go to a temporary folder, not the user's.
     QCoreApplication::setOrganizationName("MSConvLabTest");
     QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, settings_dir_.path());
+    // No real file dialog ever opens here (Qt's own deletes files from the Delete key): a test
+    // that reaches one without its own stub is reported at the end.
+    setFileDialogStub([this](const FileDialogRequest& r) {
+      unexpected_dialogs_ << r.caption;
+      return QString();
+    });
+  }
+
+  void cleanupTestCase() {
+    QVERIFY2(unexpected_dialogs_.isEmpty(), qPrintable(unexpected_dialogs_.join(", ")));
+  }
+
+  // Every button and menu action that opens a file dialog asks through msconv::ui's stub, and
+  // asks for a read-only dialog (no renaming, deleting or new folders).
+  void everyFileDialogIsReadOnlyAndStubbed() {
+    QTemporaryDir ws;
+    MainWindow w(ws.path());
+    QList<FileDialogRequest> asked;
+    setFileDialogStub([&](const FileDialogRequest& r) {
+      asked << r;
+      return QString();  // cancelled
+    });
+    int buttons = 0;
+    for (auto* b : w.findChildren<QPushButton*>()) {
+      if (!b->text().endsWith("...")) continue;
+      ++buttons;
+      b->click();
+    }
+    for (auto* a : w.findChildren<QAction*>())
+      if (a->text().endsWith("...")) ++buttons, a->trigger();
+    QCOMPARE(buttons, 8);  // Open, Add set, face Open, two figure exports, curves, CSV, menu
+    QCOMPARE(asked.size(), buttons);
+    int opens = 0;
+    for (const auto& r : asked) {
+      QVERIFY2(r.options.testFlag(QFileDialog::ReadOnly), qPrintable(r.caption));
+      opens += r.kind == FileDialogKind::kOpen;
+    }
+    QCOMPARE(opens, 4);
+    // A path the stub answers is used: the Evaluation panel's Open... takes the checkpoint.
+    QFile junk(ws.filePath("picked.ckpt"));
+    QVERIFY(junk.open(QIODevice::WriteOnly));
+    junk.write("not a checkpoint");
+    junk.close();
+    setFileDialogStub([&](const FileDialogRequest&) { return ws.filePath("picked.ckpt"); });
+    for (auto* b : w.evaluation()->findChildren<QPushButton*>())
+      if (b->text() == "Open...") b->click();
+    const auto boxes = w.evaluation()->findChildren<QMessageBox*>();
+    QCOMPARE(boxes.size(), 1);  // the foreign file, named
+    QVERIFY2(boxes.front()->text().contains("picked.ckpt"), qPrintable(boxes.front()->text()));
+    setFileDialogStub([this](const FileDialogRequest& r) {
+      unexpected_dialogs_ << r.caption;
+      return QString();
+    });
   }
 
   void chartsReadBestAndCrosshair() {

@@ -6,7 +6,6 @@
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFile>
-#include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QHBoxLayout>
@@ -28,6 +27,7 @@
 #include <cmath>
 #include <map>
 
+#include "msconv/ui/dialogs.h"
 #include "msconv/ui/engine.h"
 #include "plot_style.h"
 #include "qcustomplot_include.h"
@@ -51,7 +51,7 @@ ComparePanel::ComparePanel(QString workspace, QWidget* parent)
   layout->addWidget(table_, 1);
   connect(reload, &QPushButton::clicked, this, &ComparePanel::refresh);
   connect(save, &QPushButton::clicked, this, [this] {
-    const QString f = QFileDialog::getSaveFileName(this, "Export", "compare.csv", "CSV (*.csv)");
+    const QString f = saveFileName(this, "Export", "compare.csv", "CSV (*.csv)");
     if (!f.isEmpty()) exportCsv(f);
   });
 }

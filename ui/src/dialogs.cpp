@@ -7,6 +7,30 @@
 namespace msconv::ui {
 namespace {
 std::atomic<bool> g_enabled{true};
+FileDialogStub g_stub;  // GUI thread only
+
+QString fileName(QWidget* parent, FileDialogKind kind, const QString& caption, const QString& dir,
+                 const QString& filter) {
+  const FileDialogRequest request{kind, caption, dir, filter, QFileDialog::ReadOnly};
+  if (g_stub) return g_stub(request);
+  return kind == FileDialogKind::kOpen
+             ? QFileDialog::getOpenFileName(parent, caption, dir, filter, nullptr, request.options)
+             : QFileDialog::getSaveFileName(parent, caption, dir, filter, nullptr, request.options);
+}
+}  // namespace
+
+void setFileDialogStub(FileDialogStub stub) {
+  g_stub = std::move(stub);
+}
+
+QString openFileName(QWidget* parent, const QString& caption, const QString& dir,
+                     const QString& filter) {
+  return fileName(parent, FileDialogKind::kOpen, caption, dir, filter);
+}
+
+QString saveFileName(QWidget* parent, const QString& caption, const QString& dir,
+                     const QString& filter) {
+  return fileName(parent, FileDialogKind::kSave, caption, dir, filter);
 }
 
 void setWarningBoxesEnabled(bool enabled) {

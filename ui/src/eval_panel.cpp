@@ -6,7 +6,6 @@
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFile>
-#include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QHBoxLayout>
@@ -100,12 +99,12 @@ EvalPanel::EvalPanel(QString workspace, QWidget* parent)
     run_all_->setEnabled(true);
   });
   connect(open, &QPushButton::clicked, this, [this] {
-    const QString f = QFileDialog::getOpenFileName(this, "Checkpoint", workspace_,
-                                                   "Checkpoints (*.ckpt *.pt);;All files (*)");
+    const QString f =
+        openFileName(this, "Checkpoint", workspace_, "Checkpoints (*.ckpt *.pt);;All files (*)");
     if (!f.isEmpty()) addCheckpoint(f);
   });
   connect(add_set, &QPushButton::clicked, this, [this] {
-    const QString f = QFileDialog::getOpenFileName(this, "Pair set", {}, "Pair sets (*.bin)");
+    const QString f = openFileName(this, "Pair set", {}, "Pair sets (*.bin)");
     if (!f.isEmpty()) bins_->setText((bins_->text() + " " + f).trimmed());
   });
   connect(this, &EvalPanel::evaluated, this, &EvalPanel::show, Qt::QueuedConnection);

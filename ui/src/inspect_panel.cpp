@@ -6,7 +6,6 @@
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFile>
-#include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QHBoxLayout>
@@ -123,8 +122,7 @@ InspectPanel::InspectPanel(QString workspace, QWidget* parent)
   connect(image_, &QLineEdit::editingFinished, this, &InspectPanel::request);
   connect(reference_, &QLineEdit::editingFinished, this, &InspectPanel::request);
   auto exporter = [this](const QString& kind) {
-    const QString f =
-        QFileDialog::getSaveFileName(this, "Export " + kind, kind + ".png", "PNG (*.png)");
+    const QString f = saveFileName(this, "Export " + kind, kind + ".png", "PNG (*.png)");
     if (!f.isEmpty() && !exportPng(kind, f)) message_->setText("cannot write " + f);
   };
   connect(export_maps, &QPushButton::clicked, this, [exporter] { exporter("featuremaps"); });
@@ -260,8 +258,7 @@ void InspectPanel::setReference(const QString& path) {
 }
 
 void InspectPanel::browse() {
-  const QString f =
-      QFileDialog::getOpenFileName(this, "Face image", {}, "Images (*.jpg *.jpeg *.png *.bmp)");
+  const QString f = openFileName(this, "Face image", {}, "Images (*.jpg *.jpeg *.png *.bmp)");
   if (!f.isEmpty()) setImage(f);
 }
 

@@ -5,7 +5,6 @@
 #include <QDateTime>
 #include <QEvent>
 #include <QFile>
-#include <QFileDialog>
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -24,6 +23,7 @@
 #include <limits>
 
 #include "msconv/eval/metric_name.h"
+#include "msconv/ui/dialogs.h"
 #include "msconv/ui/smoothing.h"
 
 namespace msconv::ui {
@@ -121,8 +121,8 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
     Q_EMIT settingsChanged();
   });
   connect(save, &QPushButton::clicked, this, [this] {
-    const QString f = QFileDialog::getSaveFileName(this, "Export the curves", "curves.png",
-                                                   "PNG (*.png);;PDF (*.pdf);;CSV (*.csv)");
+    const QString f = saveFileName(this, "Export the curves", "curves.png",
+                                   "PNG (*.png);;PDF (*.pdf);;CSV (*.csv)");
     if (f.endsWith(".pdf"))
       exportPdf(f);
     else if (f.endsWith(".csv"))
