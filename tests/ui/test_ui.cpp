@@ -313,6 +313,14 @@ class UiTest : public QObject {
     while ((!w.queue().empty() || w.runningCount() > 0) && t.elapsed() < 240000) QTest::qWait(50);
     QCOMPARE(w.runningCount(), 0);
     QVERIFY(w.queue().empty());
+    // Stop holds the queue: a queued run waits for the next Train queued.
+    w.startQueue();
+    w.stopAll();
+    w.enqueue("held", tiny);
+    QTest::qWait(300);
+    QCOMPARE(w.runningCount(), 0);
+    QCOMPARE(w.queue().size(), size_t(1));
+    QCOMPARE(w.runs()->cell(w.runs()->rowOf("held"), RunsPanel::kStatus), QString("queued"));
     QCOMPARE(w.runs()->cell(w.runs()->rowOf("first"), RunsPanel::kStatus), QString("done"));
     QCOMPARE(w.runs()->cell(w.runs()->rowOf("second"), RunsPanel::kStatus), QString("done"));
     QCOMPARE(w.runs()->cell(w.runs()->rowOf("second"), RunsPanel::kSteps), QString("3"));

@@ -70,7 +70,7 @@ const char* kShortcuts =
     "Ctrl+Return\tLaunch the New Run form's run\n"
     "Ctrl+R\tTrain the queued runs\n"
     "Ctrl+P\tPause / resume the running runs\n"
-    "Ctrl+.\tStop the running runs (each keeps a checkpoint)\n"
+    "Ctrl+.\tStop the running runs (each keeps a checkpoint); the queue waits\n"
     "Ctrl+E\tExport the training charts (PNG, PDF, CSV)\n"
     "Ctrl+L\tLogarithmic value axes\n"
     "Ctrl+Shift+T\tDark / light theme\n"
@@ -132,9 +132,7 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
     pause->setText(on ? "Resume" : "Pause");
     for (auto& w : workers_) w->pause(on);
   });
-  connect(stop, &QAction::triggered, this, [this] {
-    for (auto& w : workers_) w->stop();
-  });
+  connect(stop, &QAction::triggered, this, &MainWindow::stopAll);
   connect(parallel_, &QSpinBox::valueChanged, this, &MainWindow::setMaxParallel);
 
   auto* file = menuBar()->addMenu("&File");
@@ -226,6 +224,11 @@ QString MainWindow::scopeProgram() {
 }
 
 MainWindow::~MainWindow() {
+  stopAll();
+}
+
+void MainWindow::stopAll() {
+  queue_->hold();
   for (auto& w : workers_) w->stop();
 }
 

@@ -48,6 +48,9 @@ class MainWindow : public QMainWindow {
   void enqueue(const QString& name, const QStringList& settings);
   // Train queued: from now on queued runs start whenever a slot is free.
   void startQueue();
+  // Stop (Ctrl+.): the running runs stop, each keeping a checkpoint, and the queue waits for the
+  // next Train queued instead of filling the freed slots.
+  void stopAll();
   const std::vector<QueuedRun>& queue() const;
   int runningCount() const;
   int maxParallel() const;

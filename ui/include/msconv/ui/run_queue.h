@@ -30,6 +30,8 @@ class RunQueue : public QObject {
   bool remove(const QString& name);  // false when no queued run has the name
   // From now on queued runs start whenever a slot is free.
   void start();
+  // Queued runs wait again (in the queue and its file) until the next start().
+  void hold() { started_ = false; }
   int maxParallel() const { return max_parallel_; }
   void setMaxParallel(int n);
   // Starts queued runs while slots are free: each leaves the queue (and the file) and is handed
