@@ -1,6 +1,7 @@
 #include "msconv/config/config.h"
 
 #include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -110,10 +111,15 @@ ConfigValue fromJsonValue(const KeyDef& d, const nlohmann::json& v, const std::s
   };
   switch (d.type) {
     case Type::kInt:
-      if (v.is_number_integer()) return v.get<int64_t>();
-      if (v.is_number_float() && v.get<double>() == std::floor(v.get<double>()))
+      // Within int64's range only: beyond it the conversions below are undefined (floats) or
+      // wrap (unsigned); every integer key's range lies well inside.
+      if (v.is_number_unsigned() && v.get<uint64_t>() <= uint64_t{INT64_MAX})
+        return static_cast<int64_t>(v.get<uint64_t>());
+      if (v.is_number_integer() && !v.is_number_unsigned()) return v.get<int64_t>();
+      if (v.is_number_float() && v.get<double>() == std::floor(v.get<double>()) &&
+          std::fabs(v.get<double>()) < 9.2e18)
         return static_cast<int64_t>(v.get<double>());
-      throw bad("an integer");
+      throw bad("an integer (at most 9.2e18 in magnitude)");
     case Type::kReal:
       if (v.is_number()) return v.get<double>();
       throw bad("a number");
@@ -189,6 +195,12 @@ void Config::set(const std::string& key, const std::string& value) {
   auto bad = [&](const char* want) {
     return Error("config: '" + key + "' must be " + want + ", got '" + value + "'");
   };
+  // toJson() (config.json, the run store, checkpoints) can only print UTF-8 text.
+  try {
+    (void)nlohmann::json(value).dump();
+  } catch (const nlohmann::json::type_error&) {
+    throw bad("UTF-8 text");
+  }
   try {
     size_t used = 0;
     switch (d.type) {
@@ -231,7 +243,7 @@ Config Config::fromJson(const std::string& text, const std::string& source) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for 1e999
     throw Error(source + ": not valid JSON: " + e.what());
   }
   if (!j.is_object()) throw Error(source + ": the configuration must be a JSON object");

@@ -81,6 +81,10 @@ PairSet readPairsBin(const std::string& path) {
   set.path = path;
   const auto bins = sequence(root->items[0]);
   if (bins.empty()) throw Error(path + ": bins is not a non-empty list of images");
+  // Every image is copied out, and memo references let a small file name one image thousands of
+  // times: allow an image used twice, not gigabytes from a megabyte.
+  const uint64_t budget = 2 * uint64_t{bytes.size()} + (uint64_t{1} << 20);
+  uint64_t total = 0;
   for (size_t i = 0; i < bins.size(); ++i) {
     const auto& b = bins[i];
     std::string dtype, raw;
@@ -95,6 +99,11 @@ PairSet readPairsBin(const std::string& path) {
       throw Error(path + ": image " + std::to_string(i) + " is a " + b->kindName() +
                   ", not encoded bytes");
     }
+    total += set.images.back().size();
+    if (total > budget)
+      throw Error(path + ": images repeat (memo references): " + std::to_string(total) +
+                  " bytes of images by image " + std::to_string(i) + " from a file of " +
+                  std::to_string(bytes.size()) + " bytes");
   }
   const PicklePtr& same = root->items[1];
   std::string dtype, raw;

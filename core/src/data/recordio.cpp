@@ -135,6 +135,11 @@ std::string RecordReader::readPayload(uint64_t key) const {
     if ((part == 0 && cflag != 0 && cflag != 1) || (part > 0 && cflag != 2 && cflag != 3))
       throw Error(where(key) + ": record part flag " + std::to_string(cflag) +
                   " out of sequence at byte " + std::to_string(pos));
+    // Before allocating: a corrupt length (up to 512 MiB) must not cost memory.
+    if (pos + 8 + len > file_size_)
+      throw Error(where(key) + ": truncated record at byte " + std::to_string(pos + 8) +
+                  " (needs " + std::to_string(len) + " bytes, file has " +
+                  std::to_string(file_size_) + ")");
     if (part > 0) out.append(reinterpret_cast<const char*>(&kRecordMagic), 4);
     const size_t start = out.size();
     out.resize(start + len);
@@ -165,8 +170,11 @@ IRHeader RecordReader::readHeader(uint64_t key) const {
   readAt(key, head, 8, it->second);
   const uint32_t lrec = getLE<uint32_t>(head + 4);
   const uint32_t len = lrec & kLengthMask;
-  if (getLE<uint32_t>(head) != kRecordMagic || (lrec >> 29) != 0 || len < 24)
-    return read(key).header;  // split, short or bad: the full path reports precisely
+  // Split, short, cut off or bad: the full path reports precisely. (A length past the end of the
+  // file would otherwise size the label buffer below: up to 512 MiB from a few bytes.)
+  if (getLE<uint32_t>(head) != kRecordMagic || (lrec >> 29) != 0 || len < 24 ||
+      it->second + 8 + len > file_size_)
+    return read(key).header;
   readAt(key, head + 8, 24, it->second + 8);
   const uint32_t flag = getLE<uint32_t>(head + 8);
   if (flag == 0) return unpackRecord(std::string(head + 8, 24), where(key)).header;

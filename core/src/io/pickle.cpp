@@ -1,5 +1,6 @@
 #include "msconv/io/pickle.h"
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 
@@ -9,12 +10,6 @@ namespace msconv::io {
 namespace {
 
 using Kind = PickleValue::Kind;
-
-PicklePtr make(Kind k) {
-  auto v = std::make_shared<PickleValue>();
-  v->kind = k;
-  return v;
-}
 
 // Calls whose meaning is plain data: building an (ordered) dict, or latin-1 encoding of a text
 // (how Python 3 pickles bytes at protocol 2: _codecs.encode(text, "latin1")).
@@ -47,6 +42,15 @@ class Machine {
  public:
   Machine(const uint8_t* data, size_t size, const PickleOptions& o)
       : p_(data), size_(size), opts_(o) {}
+  Machine(const Machine&) = delete;
+  Machine& operator=(const Machine&) = delete;
+  // Unless run() handed out a checked tree, every node is taken apart before it is freed: values
+  // of a malformed pickle can refer to themselves (memo, DUP, then APPEND, SETITEM or BUILD),
+  // which shared_ptr never frees, or nest deeply enough for a recursive destruction to overflow
+  // the stack.
+  ~Machine() {
+    for (const auto& v : made_) takeApart(*v);
+  }
 
   PicklePtr run() {
     while (true) {
@@ -55,7 +59,14 @@ class Machine {
       const uint8_t op = p_[pos_++];
       if (op == '.') {  // STOP
         if (stack_.empty()) fail("STOP with an empty stack");
-        return pop();
+        PicklePtr root = pop();
+        const auto reachable = checkShape(root);
+        // The caller owns a finite, shallow tree; what it cannot reach (values left on the stack
+        // or in the memo) may still form cycles.
+        for (const auto& v : made_)
+          if (!reachable.count(v.get())) takeApart(*v);
+        made_.clear();
+        return root;
       }
       if (!stackOp(op) && !scalarOp(op) && !containerOp(op) && !objectOp(op)) {
         char buf[8];
@@ -332,6 +343,68 @@ class Machine {
   }
 
   static constexpr size_t kMaxStack = 1u << 22;
+  // Nesting no file the readers take comes near (state_dicts nest a few levels; the optimizer's
+  // state a few more), small enough for recursive readers and destruction on any thread's stack.
+  static constexpr size_t kMaxDepth = 1000;
+
+  PicklePtr make(Kind k) {
+    auto v = std::make_shared<PickleValue>();
+    v->kind = k;
+    made_.push_back(v);
+    return v;
+  }
+
+  static void takeApart(PickleValue& v) {
+    v.items.clear();
+    v.entries.clear();
+    v.callable.reset();
+    v.args.reset();
+    v.state.reset();
+  }
+
+  // Fails for a value that contains itself or whose longest chain of nested values is longer
+  // than kMaxDepth. Depth-first without recursion; shared values (memo references) are measured
+  // once. Returns the height of every value reachable from `root`.
+  std::unordered_map<const PickleValue*, size_t> checkShape(const PicklePtr& root) {
+    struct Open {
+      const PickleValue* value;
+      std::vector<const PickleValue*> children;
+      size_t next = 0;
+    };
+    std::unordered_map<const PickleValue*, size_t> height;  // 0: still open (on the path)
+    std::vector<Open> path;
+    auto open = [&](const PickleValue* v) {
+      Open o{v, {}};
+      for (const auto& x : v->items) o.children.push_back(x.get());
+      for (const auto& [k, x] : v->entries) {
+        o.children.push_back(k.get());
+        o.children.push_back(x.get());
+      }
+      for (const auto* x : {v->callable.get(), v->args.get(), v->state.get()})
+        if (x) o.children.push_back(x);
+      height[v] = 0;
+      path.push_back(std::move(o));
+    };
+    open(root.get());
+    while (!path.empty()) {
+      Open& top = path.back();
+      if (top.next == top.children.size()) {
+        size_t h = 1;
+        for (const auto* c : top.children) h = std::max(h, height[c] + 1);
+        if (h > kMaxDepth) fail("nests deeper than " + std::to_string(kMaxDepth) + " levels");
+        height[top.value] = h;
+        path.pop_back();
+        continue;
+      }
+      const PickleValue* c = top.children[top.next++];
+      const auto it = height.find(c);
+      if (it == height.end())
+        open(c);
+      else if (it->second == 0)
+        fail("holds a value that contains itself");
+    }
+    return height;
+  }
 
   [[noreturn]] void fail(const std::string& what) const {
     throw Error((opts_.source.empty() ? std::string("pickle") : opts_.source) + ": " + what +
@@ -486,6 +559,7 @@ class Machine {
   std::vector<PicklePtr> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PicklePtr> memo_;
+  std::vector<PicklePtr> made_;  // every node built, until run() hands the tree out
 };
 
 }  // namespace

@@ -67,16 +67,34 @@ class Rebuilder {
     const auto stride = intList(a[3], "stride", src_ + " '" + name + "'");
     if (size.size() != stride.size())
       throw Error(src_ + ": '" + name + "': size and stride differ in length");
-    int64_t last = offset;
+    // In checked arithmetic: sizes and strides are the file's, and a product that overflows
+    // would slip past the bounds check. The tensor may not hold more elements than its storage
+    // (an expanded view, stride 0, would otherwise turn a few bytes into gigabytes at clone()).
+    const auto past = [&] {
+      return Error(src_ + ": '" + name + "' reaches past its storage (" +
+                   std::to_string(storage.numel()) + " elements)");
+    };
+    int64_t last = offset, numel = 1;
     for (size_t i = 0; i < size.size(); ++i) {
       if (size[i] < 0 || stride[i] < 0) throw Error(src_ + ": '" + name + "': negative size");
-      if (size[i] > 0) last += (size[i] - 1) * stride[i];
+      int64_t reach = 0;
+      if (size[i] > 0 && (__builtin_mul_overflow(size[i] - 1, stride[i], &reach) ||
+                          __builtin_add_overflow(last, reach, &last)))
+        throw past();
+      if (__builtin_mul_overflow(numel, size[i], &numel)) throw past();
     }
-    int64_t numel = 1;
-    for (auto s : size) numel *= s;
-    if (numel > 0 && (offset < 0 || last >= storage.numel()))
-      throw Error(src_ + ": '" + name + "' reaches past its storage (" +
-                  std::to_string(storage.numel()) + " elements)");
+    if (numel > 0 && (offset < 0 || last >= storage.numel())) throw past();
+    if (numel > storage.numel())
+      throw Error(src_ + ": '" + name + "' views " + std::to_string(numel) +
+                  " elements of a storage of " + std::to_string(storage.numel()) +
+                  " (an expanded tensor; save it contiguous)");
+    // Each reference is cloned, and memo references let a small file name one tensor thousands
+    // of times: allow tied weights, not that.
+    built_ += static_cast<uint64_t>(std::max<int64_t>(numel, 0)) * storage.element_size();
+    if (built_ > 2 * stored_ + (uint64_t{1} << 20))
+      throw Error(src_ + ": '" + name + "': the tensors repeat their storages (" +
+                  std::to_string(built_) + " bytes of tensors from " + std::to_string(stored_) +
+                  " bytes of storage)");
     return storage.as_strided(size, stride, offset).clone();
   }
 
@@ -99,19 +117,23 @@ class Rebuilder {
     if (!reader_.hasRecord(record))
       throw Error(src_ + ": storage record '" + record + "' for '" + name + "' is missing");
     auto [data, bytes] = reader_.getRecord(record);
-    torch::Tensor out = torch::empty({numel}, torch::TensorOptions().dtype(type->dtype));
-    const size_t want = static_cast<size_t>(numel) * out.element_size();
-    if (bytes < want)
+    // The record's size bounds the allocation, not the size the pickle claims.
+    const size_t element = c10::elementSize(type->dtype);
+    if (static_cast<uint64_t>(numel) > bytes / element)
       throw Error(src_ + ": storage record '" + record + "' holds " + std::to_string(bytes) +
-                  " bytes, " + std::to_string(want) + " needed");
+                  " bytes, " + std::to_string(numel) + " x " + std::to_string(element) + " needed");
+    torch::Tensor out = torch::empty({numel}, torch::TensorOptions().dtype(type->dtype));
+    const size_t want = static_cast<size_t>(numel) * element;
     std::memcpy(out.data_ptr(), data.get(), want);
     cache_[key] = out;
+    stored_ += want;
     return out;
   }
 
   caffe2::serialize::PyTorchStreamReader& reader_;
   std::string src_;
   std::map<std::string, torch::Tensor> cache_;
+  uint64_t built_ = 0, stored_ = 0;  // bytes of the tensors built, of the storages read
 };
 
 void flatten(const PicklePtr& dict, const std::string& prefix, Rebuilder& rb, NamedTensors& out,

@@ -1,6 +1,7 @@
 #include "msconv/telemetry/telemetry.h"
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -20,17 +21,29 @@ std::string headerJson(const Header& h) {
   return j.dump();
 }
 
+// An integer header field. get<int>() would convert any number: a float beyond int's range is
+// undefined behaviour, a large integer wraps.
+int headerInt(const nlohmann::json& j, const char* key, const std::string& path) {
+  const auto& v = j.at(key);
+  if (v.is_number_unsigned() && v.get<uint64_t>() <= uint64_t{INT_MAX})
+    return static_cast<int>(v.get<uint64_t>());
+  if (v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() >= INT_MIN &&
+      v.get<int64_t>() <= INT_MAX)
+    return static_cast<int>(v.get<int64_t>());
+  throw Error(path + ": telemetry header: '" + key + "' is " + v.dump() + ", not an integer");
+}
+
 Header parseHeader(const std::string& text, const std::string& path) {
   try {
     const auto j = nlohmann::json::parse(text);
-    if (j.at("version").get<int>() != 1)
+    if (headerInt(j, "version", path) != 1)
       throw Error(path + ": telemetry version " + j.at("version").dump() + " is not 1");
     Header h;
     h.layers = j.at("layers").get<std::vector<std::string>>();
     h.gates = j.at("gates").get<std::vector<std::string>>();
     h.groups = j.at("groups").get<std::vector<std::string>>();
-    h.bins = j.at("bins").get<int>();
-    h.every = j.at("every").get<int>();
+    h.bins = headerInt(j, "bins", path);
+    h.every = headerInt(j, "every", path);
     if (h.bins < 1 || h.bins > 1024) throw Error(path + ": telemetry header: bad bin count");
     return h;
   } catch (const nlohmann::json::exception& e) {
@@ -171,9 +184,12 @@ size_t readMore(const std::string& path, ReadResult& r) {
       r.problem = "record at byte " + std::to_string(r.bytes) + " is corrupt (bad magic or length)";
       break;
     }
-    if (buf.size() - at < 8 + len + 4) {
+    // In 64 bits: len is as large as the header makes it (up to 2^32 - 1), and 8 + len + 4 in
+    // uint32 arithmetic wraps to a few bytes, which would pass for a complete record.
+    const uint64_t whole = 8 + uint64_t{len} + 4;
+    if (buf.size() - at < whole) {
       r.problem = "record at byte " + std::to_string(r.bytes) + " is incomplete (" +
-                  std::to_string(buf.size() - at) + " of " + std::to_string(len + 12) + " bytes)";
+                  std::to_string(buf.size() - at) + " of " + std::to_string(whole) + " bytes)";
       break;
     }
     const char* payload = p;
@@ -200,8 +216,8 @@ size_t readMore(const std::string& path, ReadResult& r) {
     for (auto& hist : rec.gates)
       for (auto& v : hist) v = get<float>(q);
     r.records.push_back(std::move(rec));
-    at += 8 + len + 4;
-    r.bytes += 8 + len + 4;
+    at += whole;
+    r.bytes += whole;
     ++added;
   }
   return added;

@@ -162,7 +162,7 @@ std::vector<QueuedRun> readQueue(const std::string& file) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for 1e999
     throw Error(file + ": not a run queue (" + e.what() + ")");
   }
   if (!j.is_object() || !j.contains("queue") || !j["queue"].is_array())
