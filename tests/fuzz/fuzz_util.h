@@ -7,6 +7,7 @@
 #include <sanitizer/common_interface_defs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -54,6 +55,20 @@ inline void writeFile(const std::string& path, std::string_view bytes) {
 
 inline std::string_view bytesOf(const uint8_t* data, size_t size) {
   return {reinterpret_cast<const char*>(data), size};
+}
+
+// The RecordIO layout of the recordio targets: the first two bytes (little-endian) give the length
+// of the .idx text that follows them, the rest is the .rec. Writes train.idx and train.rec in the
+// scratch folder and returns the .rec's path; empty for an input under two bytes.
+inline std::string writeRecordPair(const uint8_t* data, size_t size) {
+  if (size < 2) return {};
+  static const std::string rec = scratchPath("train.rec");
+  static const std::string idx = scratchPath("train.idx");
+  const std::string_view in = bytesOf(data + 2, size - 2);
+  const size_t idx_len = std::min<size_t>(data[0] | (size_t{data[1]} << 8), in.size());
+  writeFile(idx, in.substr(0, idx_len));
+  writeFile(rec, in.substr(idx_len));
+  return rec;
 }
 
 // The input cut at the first `parts - 1` occurrences of `sep`; missing parts are empty.

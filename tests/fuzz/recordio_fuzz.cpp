@@ -24,13 +24,8 @@ bool sameHeader(const msconv::data::IRHeader& a, const msconv::data::IRHeader& b
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   msconv::fuzz::capAllocations(size);
-  if (size < 2) return 0;
-  static const std::string rec = msconv::fuzz::scratchPath("train.rec");
-  static const std::string idx = msconv::fuzz::scratchPath("train.idx");
-  const std::string_view in = msconv::fuzz::bytesOf(data + 2, size - 2);
-  const size_t idx_len = std::min<size_t>(data[0] | (size_t{data[1]} << 8), in.size());
-  msconv::fuzz::writeFile(idx, in.substr(0, idx_len));
-  msconv::fuzz::writeFile(rec, in.substr(idx_len));
+  const std::string rec = msconv::fuzz::writeRecordPair(data, size);
+  if (rec.empty()) return 0;
   try {
     const msconv::data::RecordReader reader(rec);  // the .idx beside it, by name
     if (reader.keys().size() != reader.size())
