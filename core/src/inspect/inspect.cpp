@@ -292,15 +292,17 @@ at::Tensor camFromGradients(CamMethod method, const at::Tensor& A, const at::Ten
     case CamMethod::kLayerCam:
       return (torch::relu(G) * A).sum(1)[0];
     case CamMethod::kEigenCam: {
-      // Projection of the (centred) spatial positions on the first principal component; the
-      // sign, arbitrary in an SVD, is chosen so that the projection sums to a positive value.
+      // Projection of the (centred) spatial positions on the first principal component
+      // (pytorch-grad-cam's get_2d_projection). The component's sign is arbitrary in an SVD and
+      // the projection of centred data always sums to zero, so the sign is fixed on the
+      // component: its channel weights sum to a positive value, i.e. the map correlates
+      // positively with the channels' mean activation.
       const int64_t C = A.size(1), h = A.size(2), w = A.size(3);
       auto r = A[0].reshape({C, h * w}).t().to(torch::kFloat64);
       r = r - r.mean(0, true);
-      const auto v = std::get<2>(torch::linalg_svd(r, /*full_matrices=*/false));  // Vh
-      auto proj = r.matmul(v[0]);
-      if (proj.sum().item<double>() < 0) proj = -proj;
-      return proj.reshape({h, w}).to(A.scalar_type());
+      auto v = std::get<2>(torch::linalg_svd(r, /*full_matrices=*/false))[0];  // Vh's first row
+      if (v.sum().item<double>() < 0) v = -v;
+      return r.matmul(v).reshape({h, w}).to(A.scalar_type());
     }
     case CamMethod::kScoreCam:
       throw Error("ScoreCAM needs forward passes of masked images: use computeCams");
