@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of the fuzz targets (standard library and numpy only).
+"""Writes the seed corpus of the fuzz targets (standard library and numpy; python3-torch for the
+checkpoint target's archive seed).
 
 usage: make_corpus.py [OUTDIR]   (default: the corpus/ folder beside this script)
 
 One folder per target, a few small valid inputs each, in the input layout the target's harness
 documents (recordio: uint16 index length, index, records; ijb: three files cut at "\\n--\\n";
 state_dict: storage records, then data.pkl). The files are committed; rerun this after changing a
-harness's input layout. The output is deterministic.
+harness's input layout. The output is deterministic but for the checkpoint archive (torch.jit.save).
 """
 import collections
 import json
@@ -182,6 +183,38 @@ def torch_pickle(obj):
     return out.getvalue()
 
 
+def checkpoint_archive(attributes):
+    """A LibTorch archive holding `attributes` (str or int), as torch.jit.save writes a scripted
+    module's attributes and MSConv Lab's OutputArchive does; None without python3-torch. (In a
+    process of its own: this one stands in fake torch modules for pickling.)"""
+    import subprocess
+    script = """
+import io, json, sys, torch
+attributes = json.loads(sys.argv[1])
+class Entries(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        for key, value in attributes.items():
+            setattr(self, key, value)
+    def forward(self):
+        return 0
+buf = io.BytesIO()
+torch.jit.save(torch.jit.script(Entries()), buf)
+sys.stdout.buffer.write(buf.getvalue())
+"""
+    import tempfile
+    # From a file: torch.jit.script reads the class's source.
+    with tempfile.NamedTemporaryFile("w", suffix=".py") as f:
+        f.write(script)
+        f.flush()
+        for python in ("/usr/bin/python3", sys.executable):
+            r = subprocess.run([python, f.name, json.dumps(attributes)], capture_output=True)
+            if r.returncode == 0:
+                return r.stdout
+    print("no python3-torch: the checkpoint target gets no raw archive seed", file=sys.stderr)
+    return None
+
+
 def state_dict_input(storages, obj):
     """The state_dict harness's layout: count, (uint16 length, bytes) per storage, data.pkl."""
     out = bytearray([len(storages)])
@@ -316,6 +349,18 @@ def main():
             "state_lr_scheduler": {"last_epoch": 3}}
     put("state_dict", "checkpoint.in", state_dict_input([f32, b"", struct.pack("<4e", 1, 2, 3, 4)],
                                                         ckpt))
+
+    # checkpoint: structured entries (the harness's layout: byte 0 even, then format, version,
+    # arch, op and prelu cut at "\n"; "i" an int, "x" missing), and raw archives when python3-torch
+    # is there to write one the way LibTorch's OutputArchive does (a scripted module's attributes).
+    marker = "msconv-lab-checkpoint"
+    put("checkpoint", "entries.in", b"\x00\ni\x02\nmsnet-tiny:embedding=128\nmsconv:G=8\nchannel")
+    put("checkpoint", "version1.in", b"\x00\nx\nmsnet26\nskconv\nx")
+    put("checkpoint", "foreign.in", b"\x02other-format\ni\x02\nmsnet50\nscconv\nshared")
+    archive = checkpoint_archive({"format": marker, "version": 2, "arch": "msnet-tiny",
+                                  "op": "msconv-official", "prelu": "shared"})
+    if archive:
+        put("checkpoint", "archive.in", b"\x01" + archive)
 
     for (target, name), data in sorted(files.items()):
         os.makedirs(os.path.join(root, target), exist_ok=True)

@@ -14,14 +14,6 @@ namespace {
 
 using util::firstLine;
 
-std::string readString(torch::serialize::InputArchive& a, const std::string& key,
-                       const std::string& path) {
-  c10::IValue v;
-  if (!a.try_read(key, v) || !v.isString())
-    throw Error(path + ": checkpoint has no '" + key + "' entry");
-  return v.toStringRef();
-}
-
 }  // namespace
 
 void saveArchiveAtomically(torch::serialize::OutputArchive& archive, const std::string& path) {
@@ -66,47 +58,6 @@ void saveModel(const std::string& path, nn::BackboneImpl& model, const at::Tenso
     archive.write("head", h);
   }
   saveArchiveAtomically(archive, path);
-}
-
-void openCheckpoint(const std::string& path, torch::serialize::InputArchive& archive) {
-  if (!std::filesystem::exists(path)) throw Error(path + ": no such checkpoint file");
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error& e) {
-    throw Error(path + ": not an MSConv Lab checkpoint (" + firstLine(e) +
-                "); a PyTorch state_dict must first go through 'msconv import'");
-  }
-  c10::IValue format;
-  if (!archive.try_read("format", format) || !format.isString() ||
-      format.toStringRef() != kCheckpointFormat)
-    throw Error(path + ": not an MSConv Lab checkpoint (no format marker)");
-  c10::IValue version;
-  if (archive.try_read("version", version) && version.isInt() &&
-      version.toInt() > kCheckpointVersion)
-    throw Error(path + ": checkpoint version " + std::to_string(version.toInt()) +
-                " is newer than this build understands (" + std::to_string(kCheckpointVersion) +
-                ")");
-}
-
-ModelDescription describeModel(torch::serialize::InputArchive& archive, const std::string& path) {
-  ModelDescription d;
-  try {
-    d.arch = nn::parseArch(readString(archive, "arch", path));
-    d.op = nn::parseOpSpec(readString(archive, "op", path));
-  } catch (const Error& e) {
-    throw Error(path + ": " + e.what());
-  }
-  c10::IValue prelu;
-  if (!archive.try_read("prelu", prelu)) {
-    d.arch.prelu = nn::PReluSlopes::kPerChannel;  // every frame, before version 2
-  } else if (prelu.isString() && prelu.toStringRef() == "shared") {
-    d.arch.prelu = nn::PReluSlopes::kShared;
-  } else if (prelu.isString() && prelu.toStringRef() == "channel") {
-    d.arch.prelu = nn::PReluSlopes::kPerChannel;
-  } else {
-    throw Error(path + ": checkpoint entry 'prelu' is neither 'shared' nor 'channel'");
-  }
-  return d;
 }
 
 LoadedModel loadModel(const std::string& path) {
