@@ -206,6 +206,9 @@ class FullDisk(unittest.TestCase):
         self.assertGreater(again, failed_at)
 
 
+@unittest.skipIf(os.environ.get("MSCONV_SANITIZER"),
+                 "the sanitizer run (tests/sanitize/run.sh) kills and resumes once "
+                 "(Train.test_sigkill_then_resume); these 40 kills repeat it, in the Release run")
 class KillAnywhere(unittest.TestCase):
     """SIGKILL at 20 moments spread over a run (start-up, steps, checkpoint writes, store
     writes): each time the store opens, the run reads interrupted, the metrics before its last

@@ -13,9 +13,6 @@ using namespace msconv;
 using namespace msconv::data;
 
 namespace {
-std::string dataFixtures() {
-  return test::dataFixtureDir();
-}
 std::string errorOf(const std::string& path) {
   try {
     readPairsBin(path);
@@ -27,17 +24,17 @@ std::string errorOf(const std::string& path) {
 }  // namespace
 
 TEST(PairsBin, EveryPickleVariantReadsTheSame) {
-  std::ifstream f(dataFixtures() + "/manifest.json");
+  std::ifstream f(test::dataFixtureDir() + "/manifest.json");
   const auto m = nlohmann::json::parse(f);
   std::vector<std::string> expect;
   for (int i = 0; i < 12; ++i) {
     char name[32];
     std::snprintf(name, sizeof name, "/img_%02d.pnm", i);
-    expect.push_back(readFile(dataFixtures() + name));
+    expect.push_back(readFile(test::dataFixtureDir() + name));
   }
   for (const auto& file : m["pairs"]) {
     SCOPED_TRACE(file.get<std::string>());
-    const auto set = readPairsBin(dataFixtures() + "/" + file.get<std::string>());
+    const auto set = readPairsBin(test::dataFixtureDir() + "/" + file.get<std::string>());
     ASSERT_EQ(set.pairs(), m["issame"].size());
     EXPECT_EQ(set.images, expect);
     for (size_t i = 0; i < set.pairs(); ++i)
@@ -62,7 +59,7 @@ TEST(PairsBin, WriterRoundTrips) {
 }
 
 TEST(PairsBin, ForeignGlobalsAndBadShapesAreNamed) {
-  const std::string d = dataFixtures();
+  const std::string d = test::dataFixtureDir();
   EXPECT_NE(errorOf(d + "/pairs_foreign.bin").find("global 'os.system', which is not allowed"),
             std::string::npos);
   EXPECT_NE(errorOf(d + "/pairs_mismatch.bin").find("5 images for 6 pairs"), std::string::npos);

@@ -20,12 +20,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string dataFixtures() {
-  return test::dataFixtureDir();
-}
-
 nlohmann::json manifest() {
-  std::ifstream f(dataFixtures() + "/manifest.json");
+  std::ifstream f(test::dataFixtureDir() + "/manifest.json");
   return nlohmann::json::parse(f);
 }
 
@@ -102,14 +98,15 @@ TEST(RecordIO, AFailedPackLeavesThePreviousOneWhole) {
 
 TEST(RecordIO, ReadsFilesFromAnIndependentWriter) {
   const auto m = manifest();
-  const auto ds = openRecordDataset(dataFixtures() + "/insightface.rec");
+  const auto ds = openRecordDataset(test::dataFixtureDir() + "/insightface.rec");
   ASSERT_EQ(ds->size(), m["images"].get<size_t>());
   EXPECT_EQ(ds->numClasses(), m["classes"].get<int>());
   for (size_t i = 0; i < ds->size(); ++i) {
     EXPECT_EQ(ds->label(i), m["labels"][i].get<int>()) << i;
     char name[32];
     std::snprintf(name, sizeof name, "/img_%02zu.pnm", i);
-    EXPECT_EQ(ds->encoded(i), readFile(dataFixtures() + name)) << i;  // split records re-joined
+    EXPECT_EQ(ds->encoded(i), readFile(test::dataFixtureDir() + name))
+        << i;  // split records re-joined
     const cv::Mat img = decodeFace(ds->encoded(i), ds->describe(i));
     EXPECT_EQ(img.rows, 112);
     EXPECT_EQ(img.channels(), 3);
@@ -118,7 +115,7 @@ TEST(RecordIO, ReadsFilesFromAnIndependentWriter) {
 
 TEST(RecordIO, FilesWithoutAHeaderTakeLabelsFromEachRecord) {
   const auto m = manifest();
-  const auto ds = openRecordDataset(dataFixtures() + "/noheader.rec");
+  const auto ds = openRecordDataset(test::dataFixtureDir() + "/noheader.rec");
   ASSERT_EQ(ds->size(), m["images"].get<size_t>());
   EXPECT_EQ(ds->numClasses(), m["classes"].get<int>());
   // Keys are visited in key order; key k holds image k - 10.
@@ -128,7 +125,7 @@ TEST(RecordIO, FilesWithoutAHeaderTakeLabelsFromEachRecord) {
 TEST(RecordIO, BadFilesNameTheFileKeyAndOffset) {
   const std::string dir = ::testing::TempDir() + "/bad";
   fs::create_directories(dir);
-  const std::string good = dataFixtures() + "/insightface";
+  const std::string good = test::dataFixtureDir() + "/insightface";
   fs::copy_file(good + ".rec", dir + "/a.rec", fs::copy_options::overwrite_existing);
   fs::copy_file(good + ".idx", dir + "/a.idx", fs::copy_options::overwrite_existing);
   {
@@ -152,7 +149,7 @@ TEST(RecordIO, BadFilesNameTheFileKeyAndOffset) {
 }
 
 TEST(RecordIO, CorruptedBytesNeverCrashTheReaders) {
-  const std::string src = dataFixtures() + "/insightface";
+  const std::string src = test::dataFixtureDir() + "/insightface";
   const std::string rec = readFile(src + ".rec"), idx = readFile(src + ".idx");
   const std::string dir = ::testing::TempDir() + "/fuzz";
   fs::create_directories(dir);

@@ -13,8 +13,6 @@
 namespace msconv::data {
 namespace {
 
-constexpr auto mix = util::splitmix64;
-
 // One decoded RGB image (size x size x 3, uint8) into slot i of the batch, flipped if asked.
 void store(const cv::Mat& rgb, bool flip, float* dst, bool channels_last, int size) {
   const int plane = size * size;
@@ -58,7 +56,8 @@ std::vector<int64_t> DataLoader::epochOrder(int64_t epoch) const {
   std::vector<int64_t> all(n);
   std::iota(all.begin(), all.end(), 0);
   if (opts_.shuffle) {
-    std::mt19937_64 rng(mix(opts_.seed * 1315423911ull + static_cast<uint64_t>(epoch)));
+    std::mt19937_64 rng(
+        util::splitmix64(opts_.seed * 1315423911ull + static_cast<uint64_t>(epoch)));
     std::shuffle(all.begin(), all.end(), rng);
   }
   // Equal shares: every rank gets n / world samples, strided.
@@ -123,7 +122,9 @@ Batch DataLoader::build(int64_t b) {
       ++skipped_;
       continue;
     }
-    const bool flip = opts_.flip && (mix(opts_.seed ^ mix(epoch_ * 1000003ull + s)) & 1);
+    const bool flip =
+        opts_.flip &&
+        (util::splitmix64(opts_.seed ^ util::splitmix64(epoch_ * 1000003ull + s)) & 1);
     store(rgb, flip, base + filled * 3 * S * S, opts_.channels_last, S);
     labels.push_back(data_->label(s));
     batch.samples.push_back(s);
