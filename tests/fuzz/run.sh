@@ -48,7 +48,19 @@ done
 # The options every run shares: memory and time limits that make a runaway input a finding.
 common=(-rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=25)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+# Per-target limits after the common ones (libFuzzer takes a flag's last value). checkpoint:
+# LibTorch's own unpickler (Unpickler::readBytes, inside Debian's libtorch) sizes a string from a
+# length in the archive before checking it against the record, up to 4 GiB, and fills it: a
+# 1.5 KB file costs 1.9 GB for a few seconds, then the read fails and openCheckpoint reports the
+# file. Not ours to fix (tests/fuzz/README.md); anything larger is still a finding.
+limits_for() {
+  case $1 in
+    checkpoint) echo "-malloc_limit_mb=4200 -rss_limit_mb=6144" ;;
+  esac
+}
 
 dict_for() {
   case $1 in
@@ -106,7 +118,9 @@ for t in $targets; do
   status=ok
   replay_log="$build/logs/$t-replay.log"
   if ((${#inputs[@]})); then
-    if ! "$bin" "${common[@]}" -artifact_prefix="$artifacts/" "${inputs[@]}" >"$replay_log" 2>&1; then
+    # shellcheck disable=SC2046  # the limits are words
+    if ! "$bin" "${common[@]}" $(limits_for "$t") -artifact_prefix="$artifacts/" "${inputs[@]}" \
+      >"$replay_log" 2>&1; then
       status="CRASH: $(reason "$replay_log")"
       status+=" -> input $(last_running "$replay_log") (log: $replay_log)"
       failed=1
@@ -118,7 +132,7 @@ for t in $targets; do
     work="$build/corpus/$t"
     mkdir -p "$work"
     fuzz_log="$build/logs/$t-fuzz.log"
-    extra=()
+    read -r -a extra <<<"$(limits_for "$t")"
     dict=$(dict_for "$t")
     [[ -n $dict ]] && extra+=(-dict="$dict")
     start=$(date +%s)

@@ -3,7 +3,9 @@
 // tests/fuzz/checkpoint_fuzz.cpp builds it with the spec parser alone.
 #include <torch/torch.h>
 
+#include <exception>
 #include <filesystem>
+#include <string>
 
 #include "msconv/error.h"
 #include "msconv/model/checkpoint.h"
@@ -31,6 +33,14 @@ void openCheckpoint(const std::string& path, torch::serialize::InputArchive& arc
   } catch (const c10::Error& e) {
     throw Error(path + ": not an MSConv Lab checkpoint (" + firstLine(e) +
                 "); a PyTorch state_dict must first go through 'msconv import'");
+  } catch (const std::exception& e) {
+    // TorchScript's reader throws std::runtime_error for an archive whose code entries do not
+    // parse (found by tests/fuzz/checkpoint_fuzz.cpp); its text quotes the file's bytes.
+    std::string what = e.what();
+    what = what.substr(0, what.find('\n'));
+    for (char& c : what)
+      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+    throw Error(path + ": not an MSConv Lab checkpoint (" + what + ")");
   }
   c10::IValue format;
   if (!archive.try_read("format", format) || !format.isString() ||
