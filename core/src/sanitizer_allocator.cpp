@@ -35,13 +35,13 @@ class BlockCache final : public c10::Allocator {
         p = it->second;
         free_.erase(it);
         cached_ -= n;
+        sizes_[p] = n;
       }
     }
-    if (p)
+    if (p) {
       ASAN_UNPOISON_MEMORY_REGION(p, n);
-    else
-      p = c10::alloc_cpu(n);
-    {
+    } else {
+      p = c10::alloc_cpu(n);  // outside the lock: a fresh block may take a while
       std::lock_guard<std::mutex> lock(mu_);
       sizes_[p] = n;
     }

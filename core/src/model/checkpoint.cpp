@@ -10,11 +10,8 @@
 #include "util/torch_error.h"
 
 namespace msconv::model {
-namespace {
 
 using util::firstLine;
-
-}  // namespace
 
 void saveArchiveAtomically(torch::serialize::OutputArchive& archive, const std::string& path) {
   namespace fs = std::filesystem;
