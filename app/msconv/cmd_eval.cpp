@@ -216,6 +216,11 @@ int cmdCompare(const Argv& argv) {
       m["status"] = store::statusName(summary.status);
       if (summary.samples_per_s >= 0) m["train_samples_per_s"] = summary.samples_per_s;
       metrics = summary.metrics;
+      // Which validation the metrics are: best.ckpt's (what `msconv eval RUN` evaluates).
+      if (summary.metrics_step >= 0) {
+        m["validation_step"] = summary.metrics_step;
+        m["validation_of"] = summary.metrics_of_best ? "best.ckpt" : "last validation";
+      }
     }
     std::shared_ptr<nn::BackboneImpl> model;
     if (fs::exists(ckpt)) {

@@ -19,5 +19,6 @@ int cmdEval(const Argv& argv);
 int cmdCompare(const Argv& argv);
 int cmdFeatureMaps(const Argv& argv);
 int cmdGradCam(const Argv& argv);
+int cmdStudy(const Argv& argv);
 
 }  // namespace msconv::cli

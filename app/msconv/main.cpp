@@ -34,6 +34,9 @@ const std::map<std::string, Command>& commands() {
         "a layer's parts: U1, U2, add, multiply, subtract (MSConv, SKConv), the peers' (PNG)"}},
       {"gradcam", {msconv::cli::cmdGradCam, "Grad-CAM family across layers and models (PNG)"}},
       {"compare", {msconv::cli::cmdCompare, "runs or checkpoints side by side (text, CSV, JSON)"}},
+      {"study",
+       {msconv::cli::cmdStudy,
+        "seeds and grids of runs with statistics: new, run, status, report"}},
   };
   return table;
 }

@@ -39,6 +39,8 @@ const std::vector<KeyDef>& schema() {
        1e7},
       {"data.synthetic_images_per_id", Type::kInt, int64_t{40}, "images per synthetic identity", 1,
        1e5},
+      {"data.synthetic_seed", Type::kInt, int64_t{-1},
+       "seed of the synthetic set (-1: the run's seed); a study's seeds share one set", -1, 1e18},
       {"train.batch_size", Type::kInt, int64_t{128}, "samples per step", 2, 1e6},
       {"train.epochs", Type::kInt, int64_t{20}, "epochs", 1, 1e6},
       {"train.max_steps", Type::kInt, int64_t{0}, "stop after this many steps (0: epochs decide)",
@@ -324,8 +326,9 @@ RunSettings Config::settings() const {
   r.data.flip = flag("data.flip");
   r.data.channels_last = flag("data.channels_last");
   r.seed = static_cast<uint64_t>(integer("seed"));
+  const int64_t synth_seed = integer("data.synthetic_seed");
   r.data.synthetic = {integer("data.synthetic_identities"), integer("data.synthetic_images_per_id"),
-                      r.seed};
+                      synth_seed < 0 ? r.seed : static_cast<uint64_t>(synth_seed)};
   auto& t = r.train;
   t.batch_size = integer("train.batch_size");
   t.epochs = integer("train.epochs");

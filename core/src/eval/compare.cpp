@@ -20,10 +20,16 @@ RunSummary summariseRun(const store::RunStore& db, const store::RunRow& run,
   const auto cx = nn::measureComplexity(*model, 112, 1);
   s.params_m = cx.params / 1e6;
   s.gmacs = cx.macs / 1e9;
+  for (const auto& a : db.artifacts(run.id))
+    if (a.kind == "best") s.metrics_step = a.step, s.metrics_of_best = true;
+  const auto all = db.metrics(run.id);
+  if (!s.metrics_of_best)  // the last validation
+    for (const auto& m : all)
+      if (m.key.rfind("val/", 0) == 0) s.metrics_step = std::max(s.metrics_step, m.step);
   std::vector<double> speed;
-  for (const auto& m : db.metrics(run.id)) {  // in step order: the last validation wins
+  for (const auto& m : all) {
     if (m.key == "samples_per_s") speed.push_back(m.value);
-    if (m.key.rfind("val/", 0) != 0) continue;
+    if (m.key.rfind("val/", 0) != 0 || m.step != s.metrics_step) continue;
     const auto name = MetricName::parse(m.key);
     if (name && name->compared()) s.metrics[name->label()] = m.value;
   }

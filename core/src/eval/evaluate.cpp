@@ -21,6 +21,7 @@ std::vector<std::pair<MetricName, double>> verificationMetrics(const std::string
       {{set, MetricName::Kind::kAccuracyStd, 0}, r.accuracy_std},
       {{set, MetricName::Kind::kXNorm, 0}, r.xnorm}};
   for (const auto& [far, tar] : r.tar_at_far) out.push_back({MetricName::tarAtFar(set, far), tar});
+  if (!r.roc.points.empty()) out.push_back({{set, MetricName::Kind::kAuc, 0}, r.roc.auc});
   return out;
 }
 

@@ -21,6 +21,8 @@ std::string MetricName::metric() const {
       return "xnorm";
     case Kind::kTarAtFar:
       return "tar@far=" + farText(far);
+    case Kind::kAuc:
+      return "auc";
   }
   return {};
 }
@@ -46,6 +48,8 @@ std::optional<MetricName> MetricName::parse(const std::string& key) {
     m.kind = Kind::kAccuracyStd;
   } else if (metric == "xnorm") {
     m.kind = Kind::kXNorm;
+  } else if (metric == "auc") {
+    m.kind = Kind::kAuc;
   } else if (metric.rfind("tar@far=", 0) == 0) {
     const std::string v = metric.substr(8);
     char* end = nullptr;

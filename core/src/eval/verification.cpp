@@ -123,6 +123,8 @@ VerificationResult foldAccuracy(const at::Tensor& first, const at::Tensor& secon
   }
   VerificationResult r;
   r.pairs = n;
+  r.dist = dist;
+  r.issame = issame;
   for (double a : fold_acc) r.accuracy += a / folds;
   for (double a : fold_acc) r.accuracy_std += (a - r.accuracy) * (a - r.accuracy) / folds;
   r.accuracy_std = std::sqrt(r.accuracy_std);
@@ -143,8 +145,18 @@ at::Tensor embedWithFlip(nn::BackboneImpl& model, const at::Tensor& x, double* n
   return e0 + e1;
 }
 
+std::vector<cv::Mat> decodePairImages(const data::PairSet& set) {
+  std::vector<cv::Mat> out(set.images.size());
+  for (size_t i = 0; i < set.images.size(); ++i)
+    out[i] = data::decodeFace(set.images[i], set.path + " image " + std::to_string(i));
+  return out;
+}
+
 VerificationResult verifyPairs(nn::BackboneImpl& model, const data::PairSet& set, int batch,
-                               at::Tensor* embeddings) {
+                               at::Tensor* embeddings, const std::vector<cv::Mat>* decoded) {
+  if (decoded && decoded->size() != set.images.size())
+    throw Error(set.path + ": " + std::to_string(decoded->size()) + " decoded images for " +
+                std::to_string(set.images.size()));
   const bool was_training = model.is_training();
   model.eval();
   torch::NoGradGuard no_grad;
@@ -157,6 +169,10 @@ VerificationResult verifyPairs(nn::BackboneImpl& model, const data::PairSet& set
     const int64_t e = std::min(n, b + batch);
     auto x = torch::empty({e - b, 3, 112, 112});
     for (int64_t i = b; i < e; ++i) {
+      if (decoded) {
+        x[i - b].copy_(data::faceTensor((*decoded)[i]));
+        continue;
+      }
       const cv::Mat rgb = data::decodeFace(set.images[i], set.path + " image " + std::to_string(i));
       x[i - b].copy_(data::faceTensor(rgb));
     }
@@ -182,6 +198,7 @@ VerificationResult verifyPairs(nn::BackboneImpl& model, const data::PairSet& set
   r.roc = computeRoc(sims.data_ptr<float>(), set.issame.data(), sims.size(0),
                      supportedFars(impostors), set.path);
   r.tar_at_far = r.roc.tar_at_far;
+  r.score.assign(sims.data_ptr<float>(), sims.data_ptr<float>() + sims.size(0));
   if (embeddings) *embeddings = emb;
   return r;
 }

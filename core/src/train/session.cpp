@@ -454,8 +454,12 @@ void Session::validate() {
   // Rank 0 validates; the others only learn whether a best checkpoint is due.
   auto improved = torch::zeros({1});
   std::vector<std::pair<std::string, double>> kv;
-  for (const auto& set : (rank0_ ? val_sets_ : std::vector<data::PairSet>{})) {
-    const auto r = eval::verifyPairs(*model_, set, 64);
+  // The sets are decoded once per process, at the first validation.
+  if (rank0_ && val_decoded_.size() != val_sets_.size())
+    for (const auto& set : val_sets_) val_decoded_.push_back(eval::decodePairImages(set));
+  for (size_t v = 0; v < (rank0_ ? val_sets_.size() : 0); ++v) {
+    const auto& set = val_sets_[v];
+    const auto r = eval::verifyPairs(*model_, set, 64, nullptr, &val_decoded_[v]);
     for (const auto& [name, v] :
          eval::verificationMetrics(fs::path(set.path).filename().string(), r))
       e.metrics[name.str()] = v;
@@ -473,6 +477,11 @@ void Session::validate() {
   if (improved.item<double>() > 0) {
     best_ = std::max(best_, mean_acc);
     saveTraining(best_path_);
+    // The step best.ckpt holds: comparisons show that validation's metrics under its name.
+    if (rank0_ && db_) {
+      db_->removeArtifact(run_.id, best_path_);
+      db_->addArtifact(run_.id, "best", best_path_, step_);
+    }
   }
 }
 

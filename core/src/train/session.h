@@ -6,6 +6,8 @@
 
 #include <torch/torch.h>
 
+#include <opencv2/core/mat.hpp>
+
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -85,6 +87,7 @@ class Session {
 
   std::shared_ptr<const data::FaceDataset> dataset_;
   std::vector<data::PairSet> val_sets_;
+  std::vector<std::vector<cv::Mat>> val_decoded_;  // rank 0: each set decoded at its first use
   std::unique_ptr<data::DataLoader> loader_;
   int64_t steps_per_epoch_ = 0, total_ = 0, val_every_ = 1, ckpt_every_ = 1, epoch_ = -1;
 

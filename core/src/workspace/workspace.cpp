@@ -1,5 +1,7 @@
 #include "msconv/workspace/workspace.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -124,11 +126,20 @@ std::string Workspace::syntheticSet(const config::SyntheticSettings& s) const {
     o.images_per_id = static_cast<int>(s.images_per_id);
     o.seed = s.seed + 1;
     o.pairs = 1000;
-    const std::string tmp = dir + ".partial";
+    // A folder of this process's own: runs started together (a study's parallel slots) may all
+    // generate the set; the first rename wins and the others discard their copy.
+    const std::string tmp = dir + ".partial-" + std::to_string(::getpid());
     fs::remove_all(tmp);
     data::generateSyntheticFaces(tmp, o);
-    fs::remove_all(dir);
-    fs::rename(tmp, dir);
+    std::error_code ec;
+    fs::rename(tmp, dir, ec);  // fails when another process's set is already there
+    if (ec && !fs::exists(fs::path(dir) / "synth.json")) {
+      fs::remove_all(dir, ec);  // a folder without its synth.json: left incomplete
+      fs::rename(tmp, dir, ec);
+    }
+    fs::remove_all(tmp, ec);
+    if (!fs::exists(fs::path(dir) / "synth.json"))
+      throw Error(dir + ": could not put the generated synthetic set in place");
   }
   return dir;
 }

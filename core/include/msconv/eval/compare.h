@@ -1,6 +1,6 @@
 // What a run brings to a comparison table like the paper's Tables 7-8: operator, parameters and
-// MACs, the median logged training speed, and the last validation's accuracy and TAR@FAR per
-// set. Shared by `msconv compare` and the workbench's Compare panel.
+// MACs, the median logged training speed, and the accuracy and TAR@FAR per set of the validation
+// that wrote the run's best checkpoint: the numbers `msconv eval` gives for that checkpoint. Shared by `msconv compare` and the workbench's Compare panel.
 #pragma once
 
 #include <map>
@@ -16,9 +16,13 @@ struct RunSummary {
   std::string name, arch, op;
   store::RunStatus status = store::RunStatus::kRunning;
   std::string checkpoint;  // best.ckpt, else last.ckpt; empty when there is none yet
+  // The validation `metrics` come from: the one that wrote best.ckpt (what `msconv eval` of the
+  // run evaluates), else, for a run with no best checkpoint recorded, the last one. -1: none.
+  int64_t metrics_step = -1;
+  bool metrics_of_best = false;
   double params_m = 0, gmacs = 0;
   double samples_per_s = -1;  // median of the logged values; -1 when none was logged
-  // the last validation's compared metrics (eval::MetricName::compared), by MetricName::label().
+  // compared metrics (eval::MetricName::compared) of one validation, by MetricName::label().
   std::map<std::string, double> metrics;
   std::string error;  // why the model could not be measured (summariseRuns only)
 };

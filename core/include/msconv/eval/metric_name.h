@@ -1,6 +1,6 @@
 // The name of a verification metric of one pair set: the store's key, the charts' series, the
 // CLI's columns and the report's cells all come from this one type. Text form:
-//   val/SET/accuracy, val/SET/accuracy_std, val/SET/xnorm, val/SET/tar@far=1e-03
+//   val/SET/accuracy, val/SET/accuracy_std, val/SET/xnorm, val/SET/tar@far=1e-03, val/SET/auc
 // (SET: the pair set's file name, "lfw.bin"). No LibTorch: the workbench's widgets use it.
 #pragma once
 
@@ -10,7 +10,7 @@
 namespace msconv::eval {
 
 struct MetricName {
-  enum class Kind { kAccuracy, kAccuracyStd, kXNorm, kTarAtFar };
+  enum class Kind { kAccuracy, kAccuracyStd, kXNorm, kTarAtFar, kAuc };  // kAuc: the cosine ROC's
   std::string set;
   Kind kind = Kind::kAccuracy;
   double far = 0;  // kTarAtFar only

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <opencv2/core/mat.hpp>
 
 #include <cstdint>
 #include <string>
@@ -30,6 +31,11 @@ struct VerificationResult {
   int64_t pairs = 0;
   std::vector<std::pair<double, double>> tar_at_far;  // (FAR, TAR) for the FARs the pairs support
   Roc roc;                                            // of the cosine scores (verifyPairs)
+  // Per pair: the squared L2 distance the folds threshold (same when dist < threshold) and the
+  // cosine score the ROC ranks (verifyPairs); a study's per-pair tests read them.
+  std::vector<double> dist;
+  std::vector<float> score;
+  std::vector<uint8_t> issame;
 };
 
 // TAR at each FAR of 1e-1, 1e-2, ... that the impostor count supports (FAR >= 1 / impostors),
@@ -48,8 +54,14 @@ at::Tensor embedWithFlip(nn::BackboneImpl& model, const at::Tensor& images,
                          double* norm_sum = nullptr);
 
 // Embeds a pair set with the flip test (eval mode, no grad, batches of `batch`) and scores it.
-// Returns also the 2N x D normalised embeddings when `embeddings` is given.
+// Returns also the 2N x D normalised embeddings when `embeddings` is given. `decoded`: the set's
+// images decoded once before (decodePairImages), for a set verified again and again (training's
+// validation); the numbers are the same as decoding them here.
 VerificationResult verifyPairs(nn::BackboneImpl& model, const data::PairSet& set, int batch = 64,
-                               at::Tensor* embeddings = nullptr);
+                               at::Tensor* embeddings = nullptr,
+                               const std::vector<cv::Mat>* decoded = nullptr);
+// Every image of the set decoded (112 x 112 RGB, 8 bits: 37.6 kB an image), as verifyPairs
+// decodes them. Throws msconv::Error naming the set and the image.
+std::vector<cv::Mat> decodePairImages(const data::PairSet& set);
 
 }  // namespace msconv::eval
