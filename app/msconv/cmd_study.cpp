@@ -275,6 +275,7 @@ int studyStatus(const Args& args, const workspace::Workspace& ws) {
                           {"step", r.step},
                           {"total_steps", r.total_steps}};
         if (!r.error.empty()) jr["error"] = r.error;
+        jr["settings"] = study::runSettings(cells[c], r.seed);  // msconv train --set of the run
         jc["runs"].push_back(jr);
       }
       j["cells"].push_back(jc);

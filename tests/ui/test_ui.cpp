@@ -26,6 +26,8 @@
 #include "msconv/viz/figure.h"
 
 #include <QTableWidget>
+#include "msconv/store/run_store.h"
+#include "msconv/study/study.h"
 #include "msconv/ui/compare_panel.h"
 #include "msconv/ui/dialogs.h"
 #include "msconv/ui/engine.h"
@@ -35,6 +37,7 @@
 #include "msconv/ui/report.h"
 #include "msconv/ui/runs_panel.h"
 #include "msconv/ui/smoothing.h"
+#include "msconv/ui/study_panel.h"
 #include "msconv/ui/training_panel.h"
 #include "msconv/ui/training_worker.h"
 #include "msconv/workspace/workspace.h"
@@ -107,6 +110,78 @@ void fillCharts(TrainingPanel& p) {
   }
 }
 
+// A small study: two operators x three seeds of msnet-tiny, two steps each.
+const char* kMiniStudy = R"({"name": "mini",
+  "base": {"model.arch": "msnet-tiny", "train.max_steps": 2, "train.batch_size": 8},
+  "axes": {"model.op": ["msconv-official", "skconv"]},
+  "seeds": [0, 1, 2]})";
+
+// A run in a workspace's store with a status, its last logged step and (failed) its error.
+void storeRun(const QString& ws, const std::string& name, msconv::store::RunStatus status,
+              int64_t step, const std::string& config = "{}", const std::string& error = {}) {
+  const msconv::workspace::Workspace w(ws.toStdString());
+  const auto db = w.openStoreToWrite();
+  const auto row = db->createRun(name, config, "msnet-tiny", "msconv-official");
+  if (step > 0) db->addMetrics(row.id, step, {{"loss", 1.0}});
+  if (status != msconv::store::RunStatus::kRunning) db->setStatus(row.id, status);
+  if (!error.empty()) {
+    QDir().mkpath(QString::fromStdString(w.runDir(name)));
+    QFile log(QString::fromStdString(w.runFile(name, msconv::workspace::RunFile::kLog)));
+    QVERIFY(log.open(QIODevice::WriteOnly));
+    log.write(("error: " + error + "\n").c_str());
+  }
+}
+
+// A hand-made study report in eval::studyReport's shape: the reference and skconv, three seeds.
+QString miniReport() {
+  return R"({"study": "mini", "reference": "msconv-official", "checkpoint": "best",
+  "cells": [
+   {"id": "msconv-official", "axes": {"model.op": "msconv-official"}, "reference": true,
+    "runs": [{"run": "r0", "seed": 0, "status": "done", "step": 2},
+             {"run": "r1", "seed": 1, "status": "done", "step": 2},
+             {"run": "r2", "seed": 2, "status": "failed", "step": 1, "excluded": "failed: x"}],
+    "metrics": {
+     "val.bin/accuracy": {"values": [0.89, 0.91, null], "n": 2, "mean": 0.90, "std": 0.01,
+                          "ci95": [0.88, 0.92]},
+     "val.bin/tar@far=1e-03": {"values": [0.5, 0.6, null], "n": 2, "mean": 0.55, "std": 0.07,
+                               "ci95": [0.4, 0.7]},
+     "params_m": {"values": [1.5, 1.5, null], "n": 2, "mean": 1.5, "std": 0, "ci95": [1.5, 1.5]},
+     "gmacs": {"values": [0.2, 0.2, null], "n": 2, "mean": 0.2, "std": 0, "ci95": [0.2, 0.2]},
+     "train_samples_per_s": {"values": [400, 420, null], "n": 2, "mean": 410, "std": 14.1,
+                             "ci95": [390, 430]}}},
+   {"id": "skconv", "axes": {"model.op": "skconv"}, "reference": false,
+    "runs": [{"run": "s0", "seed": 0, "status": "done", "step": 2},
+             {"run": "s1", "seed": 1, "status": "done", "step": 2},
+             {"run": "s2", "seed": 2, "status": "done", "step": 2}],
+    "metrics": {
+     "val.bin/accuracy": {"values": [0.915, 0.92, 0.925], "n": 3, "mean": 0.92, "std": 0.005,
+                          "ci95": [0.91, 0.93]},
+     "val.bin/tar@far=1e-03": {"values": [0.5, 0.5, 0.5], "n": 3, "mean": 0.5, "std": 0,
+                               "ci95": [0.5, 0.5]},
+     "params_m": {"values": [1.2, 1.2, 1.2], "n": 3, "mean": 1.2, "std": 0, "ci95": [1.2, 1.2]},
+     "gmacs": {"values": [0.3, 0.3, 0.3], "n": 3, "mean": 0.3, "std": 0, "ci95": [0.3, 0.3]},
+     "train_samples_per_s": {"values": [300, 300, 300], "n": 3, "mean": 300, "std": 0,
+                             "ci95": [300, 300]}}}],
+  "comparisons": [
+   {"cell": "skconv", "metric": "val.bin/accuracy", "n": 2, "diff": 0.02, "ci95": [0.01, 0.03],
+    "t": 5.0, "p_t": 0.005, "p_holm": 0.01, "p_wilcoxon": null, "significant": true},
+   {"cell": "skconv", "metric": "val.bin/tar@far=1e-03", "n": 2, "diff": -0.05,
+    "ci95": [-0.2, 0.1], "t": -1.0, "p_t": 0.4, "p_holm": 0.4, "p_wilcoxon": null,
+    "significant": false}],
+  "within_seed": [], "excluded": [{"run": "r2", "cell": "msconv-official", "seed": 2,
+                                   "reason": "failed: x"}],
+  "conclusions": ["skconv val.bin/accuracy +2.00 points over msconv-official (significant)."]})";
+}
+
+// The graphs of every chart of a panel with this name (the runs' smoothed curves carry it).
+QList<QCPGraph*> graphsNamed(const QWidget* panel, const QString& name) {
+  QList<QCPGraph*> out;
+  for (auto* p : panel->findChildren<QCustomPlot*>())
+    for (int i = 0; i < p->graphCount(); ++i)
+      if (p->graph(i)->name() == name) out << p->graph(i);
+  return out;
+}
+
 }  // namespace
 
 class UiTest : public QObject {
@@ -149,14 +224,16 @@ class UiTest : public QObject {
     }
     for (auto* a : w.findChildren<QAction*>())
       if (a->text().endsWith("...")) ++buttons, a->trigger();
-    QCOMPARE(buttons, 8);  // Open, Add set, face Open, two figure exports, curves, CSV, menu
+    // Open, Add set, face Open, two figure exports, curves, CSV, menu; the Study panel's Open and
+    // Export.
+    QCOMPARE(buttons, 10);
     QCOMPARE(asked.size(), buttons);
     int opens = 0;
     for (const auto& r : asked) {
       QVERIFY2(r.options.testFlag(QFileDialog::ReadOnly), qPrintable(r.caption));
       opens += r.kind == FileDialogKind::kOpen;
     }
-    QCOMPARE(opens, 4);
+    QCOMPARE(opens, 5);
     // A path the stub answers is used: the Evaluation panel's Open... takes the checkpoint.
     QFile junk(ws.filePath("picked.ckpt"));
     QVERIFY(junk.open(QIODevice::WriteOnly));
@@ -373,6 +450,293 @@ class UiTest : public QObject {
     QCOMPARE(queueOf(ws).size(), size_t(1));
   }
 
+  void studyPanelValidatesTheStudy() {
+    QTemporaryDir ws;
+    const QuietBoxes quiet;
+    StudyPanel panel(ws.path());
+    panel.setStudyText(kMiniStudy);
+    QVERIFY2(panel.launchEnabled(), qPrintable(panel.error()));
+    QCOMPARE(panel.cellCount(), 2);
+    QCOMPARE(panel.seedCount(), 3);
+    // An unknown key (an axis): named under the editor, and Launch is disabled.
+    QString bad = kMiniStudy;
+    bad.replace("\"model.op\"", "\"model.bogus\"");
+    panel.setStudyText(bad);
+    QVERIFY(!panel.launchEnabled());
+    QVERIFY2(panel.errorLabel()->text().contains("model.bogus"), qPrintable(panel.error()));
+    QVERIFY(panel.studyName().isEmpty());
+    QSignalSpy nothing(&panel, &StudyPanel::launchRequested);
+    panel.launchButton()->click();  // disabled
+    QVERIFY(panel.launch().empty());
+    QCOMPARE(nothing.count(), 0);
+    // A value the trainer refuses, in a cell: the key and the value are named.
+    panel.setStudyText(kMiniStudy);
+    QVERIFY(panel.setAxis("model.op = msconv-official, nosuchop"));
+    QVERIFY(!panel.launchEnabled());
+    QVERIFY2(panel.error().contains("model.op") && panel.error().contains("nosuchop"),
+             qPrintable(panel.error()));
+    // The axis and seeds lines edit the study in the editor.
+    QVERIFY(panel.setAxis("model.op = msconv-official, skconv, scconv"));
+    QVERIFY2(panel.launchEnabled(), qPrintable(panel.error()));
+    QCOMPARE(panel.cellCount(), 3);
+    QVERIFY(panel.setAxis("loss.type = arcface, cosface"));
+    QCOMPARE(panel.cellCount(), 6);
+    QVERIFY(panel.setSeeds("4, 5"));
+    QCOMPARE(panel.seedCount(), 2);
+    QVERIFY(panel.studyText().contains("\"loss.type\""));
+    QVERIFY(panel.setAxis("loss.type ="));  // removed
+    QCOMPARE(panel.cellCount(), 3);
+    QVERIFY(!panel.setSeeds("1, x"));
+    QVERIFY(panel.errorLabel()->text().contains("'x'"));
+    QCOMPARE(panel.seedCount(), 2);  // the study is unchanged
+    // A preset: written to the workspace and listed.
+    QCOMPARE(panel.newFromPreset("table5", "tiny"), QString("table5"));
+    QVERIFY(QFileInfo::exists(ws.filePath("studies/table5.json")));
+    QCOMPARE(panel.studyName(), QString("table5"));
+    QCOMPARE(panel.cellCount(), 4);
+    QVERIFY(panel.studyBox()->findText("table5") >= 0);
+    QCOMPARE(panel.newFromPreset("table5", "tiny"), QString("table5"));  // the same: reopened
+    panel.setAxis("model.op = msconv-official:kernels=k3k5, msconv-official:kernels=k5k7");
+    QVERIFY(panel.launchEnabled());
+  }
+
+  void studyLaunchQueuesOnlyPendingRunsAndShowsTheGrid() {
+    QTemporaryDir ws;
+    const QuietBoxes quiet;
+    using msconv::store::RunStatus;
+    const auto study = msconv::study::parseStudy(kMiniStudy, "mini");
+    const auto cells = msconv::study::expand(study);
+    auto name = [&](size_t cell, uint64_t seed) {
+      return msconv::study::runName(study, cells[cell], seed);
+    };
+    // msconv-official: seed 0 done, seed 1 stopped at step 1; skconv: seed 0 failed, seed 2
+    // training (this live process holds it).
+    storeRun(ws.path(), name(0, 0), RunStatus::kDone, 2);
+    storeRun(ws.path(), name(0, 1), RunStatus::kStopped, 1);
+    storeRun(ws.path(), name(1, 0), RunStatus::kFailed, 0, "{}", "the loss is NaN at step 1");
+    storeRun(ws.path(), name(1, 2), RunStatus::kRunning, 1);
+    StudyPanel panel(ws.path());
+    panel.setStudyText(kMiniStudy);
+    std::vector<QueuedRun> asked;
+    connect(&panel, &StudyPanel::launchRequested, &panel,
+            [&](const std::vector<QueuedRun>& runs) { asked = runs; });
+    const auto queued = panel.launch();
+    // msconv-official seed 1 resumed; msconv-official seed 2 and skconv seed 1 new
+    QCOMPARE(queued.size(), size_t(3));
+    QCOMPARE(asked.size(), size_t(3));
+    QCOMPARE(asked[0].name, QString::fromStdString(name(0, 1)));
+    QVERIFY(asked[0].resume);
+    QVERIFY(asked[0].settings.isEmpty());
+    asked.erase(asked.begin());
+    const std::pair<size_t, uint64_t> expected[] = {{0, 2}, {1, 1}};
+    for (size_t i = 0; i < 2; ++i) {
+      const auto [cell, seed] = expected[i];
+      QVERIFY(!asked[i].resume);
+      QCOMPARE(asked[i].name, QString::fromStdString(name(cell, seed)));
+      QStringList settings;
+      for (const auto& kv : msconv::study::runSettings(cells[cell], seed))
+        settings << QString::fromStdString(kv);
+      QCOMPARE(asked[i].settings, settings);
+      QVERIFY(asked[i].settings.contains(QString("seed=%1").arg(seed)));
+    }
+    QVERIFY2(
+        panel.messageLabel()->text().contains("1 failed (not retried)") &&
+            panel.messageLabel()->text().contains("1 stopped or interrupted, queued to resume"),
+        qPrintable(panel.messageLabel()->text()));
+    // The study file is in the workspace, as `msconv study status mini` reads it.
+    const msconv::workspace::Workspace w(ws.path().toStdString());
+    QCOMPARE(msconv::study::studyNames(w), std::vector<std::string>{"mini"});
+    QCOMPARE(msconv::study::loadStudy(w, "mini").seeds.size(), size_t(3));
+    // The grid: cells x seeds, each run's status.
+    panel.setBusyRuns({QString::fromStdString(name(0, 2)), QString::fromStdString(name(0, 1))},
+                      {QString::fromStdString(name(1, 1))});
+    panel.refreshGrid();
+    QCOMPARE(panel.grid()->rowCount(), 2);
+    QCOMPARE(panel.grid()->columnCount(), 3);
+    QCOMPARE(panel.gridText(0, 0), QString("done"));
+    QCOMPARE(panel.gridText(0, 1), QString("resume queued 1/2"));
+    QVERIFY(panel.gridToolTip(0, 1).contains("Launch resumes it"));
+    QCOMPARE(panel.gridText(0, 2), QString("queued"));
+    QCOMPARE(panel.gridText(1, 0), QString("failed"));
+    QVERIFY2(panel.gridToolTip(1, 0).contains("the loss is NaN at step 1"),
+             qPrintable(panel.gridToolTip(1, 0)));
+    QCOMPARE(panel.gridText(1, 1), QString("starting"));
+    QCOMPARE(panel.gridText(1, 2), QString("running 1/2"));
+    QVERIFY(panel.grid()->item(1, 0)->background().color() !=
+            panel.grid()->item(0, 0)->background().color());
+    // Queued and starting runs are not queued twice.
+    asked.clear();
+    QVERIFY(panel.launch().empty());
+    QVERIFY(asked.empty());
+    QVERIFY2(panel.messageLabel()->text().contains("3 queued or starting already"),
+             qPrintable(panel.messageLabel()->text()));
+    // Once it trains, a run's progress shows.
+    storeRun(ws.path(), name(1, 1), RunStatus::kDone, 2);
+    panel.refreshGrid();
+    QCOMPARE(panel.gridText(1, 1), QString("done"));
+  }
+
+  void studyReportFillsTablesChartAndExports() {
+    QTemporaryDir ws;
+    const QuietBoxes quiet;
+    StudyPanel panel(ws.path());
+    QVERIFY(!panel.setReport("{\"no\": 1}"));
+    QVERIFY(panel.setReport(miniReport()));
+    QCOMPARE(panel.metrics(), (QStringList{"val.bin/accuracy", "val.bin/tar@far=1e-03"}));
+    QCOMPARE(panel.metric(), QString("val.bin/accuracy"));
+    // The summary: mean +- std per metric; the best per column bold; a mark where significant.
+    auto* t = panel.summaryTable();
+    QCOMPARE(t->rowCount(), 2);
+    int acc = -1, params = -1, sps = -1;
+    for (int c = 0; c < t->columnCount(); ++c) {
+      const QString h = t->horizontalHeaderItem(c)->text();
+      if (h == "val.bin/accuracy %") acc = c;
+      if (h == "params (M)") params = c;
+      if (h == "samples/s") sps = c;
+    }
+    QVERIFY(acc > 1 && params > acc && sps > params);
+    QCOMPARE(t->item(0, 0)->text(), QString("msconv-official (ref)"));
+    QCOMPARE(t->item(0, 1)->text(), QString("2"));  // the failed run is left out
+    QCOMPARE(t->item(0, acc)->text(), QString("90.00 ± 1.00"));
+    QCOMPARE(t->item(1, acc)->text(), QString("92.00 ± 0.50 ▲"));
+    QVERIFY(t->item(1, acc)->font().bold());
+    QVERIFY(!t->item(0, acc)->font().bold());
+    QVERIFY(t->item(1, params)->font().bold());  // fewer parameters are better
+    QVERIFY(t->item(0, sps)->font().bold());     // more samples/s are better
+    QVERIFY(t->item(0, acc)->toolTip().contains("[88.00, 92.00]"));
+    // The chosen metric against the reference.
+    auto* d = panel.detailTable();
+    QCOMPARE(d->item(1, 3)->text(), QString("[91.00, 93.00]"));
+    QCOMPARE(d->item(1, 4)->text(), QString("+2.00"));
+    QCOMPARE(d->item(1, 7)->text(), QString("0.010"));
+    QCOMPARE(d->item(1, 9)->text(), QString("yes ▲"));
+    QCOMPARE(d->item(0, 4)->text(), QString("reference"));
+    QVERIFY(d->item(1, 2)->font().bold());
+    panel.setMetric("val.bin/tar@far=1e-03");
+    QCOMPARE(d->item(1, 9)->text(), QString("no"));
+    QVERIFY(d->item(0, 2)->font().bold());
+    QVERIFY(!t->item(1, acc + 1)->text().contains("▼"));  // not significant: no mark
+    // The chart: one point per cell at (cost, mean %) with the 95 % interval as error bars.
+    auto* chart = panel.chart();
+    panel.setMetric("val.bin/accuracy");
+    panel.setCost("gmacs");
+    QCOMPARE(chart->graphCount(), 2);
+    QCOMPARE(chart->graph(1)->name(), QString("skconv"));
+    QCOMPARE(chart->graph(1)->data()->at(0)->key, 0.3);
+    QVERIFY(std::abs(chart->graph(1)->data()->at(0)->value - 92.0) < 1e-9);
+    QCPErrorBars* bars = nullptr;
+    for (int i = 0; i < chart->plottableCount(); ++i)
+      if (auto* b = qobject_cast<QCPErrorBars*>(chart->plottable(i)))
+        if (b->dataPlottable() == chart->graph(0) && b->errorType() == QCPErrorBars::etValueError)
+          bars = b;
+    QVERIFY(bars != nullptr);
+    QVERIFY(std::abs(bars->data()->at(0).errorMinus - 2.0) < 1e-9);  // 90 - 88
+    QVERIFY(std::abs(bars->data()->at(0).errorPlus - 2.0) < 1e-9);
+    panel.setCost("params_m");
+    QCOMPARE(chart->graph(0)->data()->at(0)->key, 1.5);
+    QCOMPARE(chart->itemCount(), 2);  // the labels
+    QVERIFY(panel.conclusionsLabel()->text().contains("+2.00 points"));
+    // Exports: the report's formats through the engine, the chart as PNG and PDF.
+    QTemporaryDir out;
+    for (const char* f : {"s.csv", "s.md", "s.tex", "s.png", "s.pdf"})
+      QVERIFY2(panel.exportTo(out.filePath(f)), f);
+    QFile md(out.filePath("s.md"));
+    QVERIFY(md.open(QIODevice::ReadOnly));
+    QVERIFY(md.readAll().contains("**92.00 +- 0.50**"));
+    QFile csv(out.filePath("s.csv"));
+    QVERIFY(csv.open(QIODevice::ReadOnly));
+    QVERIFY(csv.readAll().startsWith("cell,metric,n,mean,std,ci95_lo,ci95_hi,values"));
+    QCOMPARE(QImage(out.filePath("s.png")).width(), 1200);
+    QFile pdf(out.filePath("s.pdf"));
+    QVERIFY(pdf.open(QIODevice::ReadOnly));
+    QVERIFY(pdf.read(5) == "%PDF-");
+    QVERIFY(!panel.exportTo(out.filePath("s.doc")));
+    QVERIFY(panel.messageLabel()->text().contains(".csv"));
+  }
+
+  void trainingPanelGroupsRunsIntoMeanAndBand() {
+    // The maths: curves on different steps meet on the range all of them cover.
+    const auto c = TrainingPanel::aggregate({{{0, 10, 20}, {0, 10, 20}}, {{5, 15, 25}, {1, 1, 1}}},
+                                            TrainingPanel::Band::kMinMax);
+    QCOMPARE(c.x, (std::vector<double>{5, 10, 15, 20}));
+    QCOMPARE(c.mean, (std::vector<double>{3, 5.5, 8, 10.5}));
+    QCOMPARE(c.lower, (std::vector<double>{1, 1, 1, 1}));
+    QCOMPARE(c.upper, (std::vector<double>{5, 10, 15, 20}));
+    QCOMPARE(c.runs, 2);
+    QVERIFY(TrainingPanel::aggregate({{{0, 1}, {0, 1}}, {{2, 3}, {0, 1}}}, {}).x.empty());
+    // Runs grouped by a configuration key of their stored configuration.
+    QTemporaryDir ws;
+    using msconv::store::RunStatus;
+    const std::string sk = R"({"model": {"op": "skconv"}})", ms = R"({"model": {"op": "msconv"}})";
+    storeRun(ws.path(), "a", RunStatus::kDone, 0, sk);
+    storeRun(ws.path(), "b", RunStatus::kDone, 0, sk);
+    storeRun(ws.path(), "c", RunStatus::kDone, 0, ms);
+    TrainingPanel p;
+    p.setSmoothing(0);  // the group averages the drawn (smoothed) curves: here the raw ones
+    p.setWorkspace(ws.path());
+    const double loss[3][3] = {{1, 2, 3}, {3, 4, 8}, {5, 5, 5}};
+    const char* names[] = {"a", "b", "c"};
+    for (int r = 0; r < 3; ++r)
+      for (int s = 0; s < 3; ++s)
+        p.addStep(names[r], 10 * (s + 1), loss[r][s], 0.1, 100, 1, 1e9 + s);
+    p.addStep("loose", 10, 7, 0.1, 100, 1, 1e9);  // not in the store: in no group
+    p.setGroupBy(TrainingPanel::GroupBy::kConfigKey, "model.op");
+    QCOMPARE(p.groups(), (QStringList{"model.op=msconv", "model.op=skconv"}));
+    QCOMPARE(p.groupOf("a"), QString("model.op=skconv"));
+    QCOMPARE(p.groupOf("loose"), QString());
+    auto g = p.groupCurve("model.op=skconv", "loss");
+    QCOMPARE(g.runs, 2);
+    QCOMPARE(g.x, (std::vector<double>{10, 20, 30}));
+    QCOMPARE(g.mean, (std::vector<double>{2, 3, 5.5}));
+    const double sd[] = {std::sqrt(2.0), std::sqrt(2.0), 5 / std::sqrt(2.0)};  // sample std
+    for (int i = 0; i < 3; ++i) {
+      QVERIFY(std::abs(g.lower[i] - (g.mean[i] - sd[i])) < 1e-12);
+      QVERIFY(std::abs(g.upper[i] - (g.mean[i] + sd[i])) < 1e-12);
+    }
+    QCOMPARE(p.groupCurve("model.op=msconv", "loss").upper, (std::vector<double>{5, 5, 5}));
+    p.setBand(TrainingPanel::Band::kMinMax);
+    g = p.groupCurve("model.op=skconv", "loss");
+    QCOMPARE(g.lower, (std::vector<double>{1, 2, 3}));
+    QCOMPARE(g.upper, (std::vector<double>{3, 4, 8}));
+    // The runs themselves: faint, or hidden; a run in no group is drawn as before.
+    QVERIFY(graphsNamed(&p, "a").size() >= 1);
+    for (auto* graph : graphsNamed(&p, "a")) QVERIFY(graph->visible() && graph->pen().widthF() < 2);
+    p.setShowGroupedRuns(false);
+    for (auto* graph : graphsNamed(&p, "a")) QVERIFY(!graph->visible());
+    for (auto* graph : graphsNamed(&p, "loose")) QVERIFY(graph->visible());
+    // A run unchecked in the Runs panel leaves its group.
+    p.setRunVisible("b", false);
+    QCOMPARE(p.groupCurve("model.op=skconv", "loss").mean, (std::vector<double>{1, 2, 3}));
+    p.setRunVisible("b", true);
+    QTemporaryDir out;
+    QVERIFY(p.exportCsv(out.filePath("g.csv")));
+    QFile csv(out.filePath("g.csv"));
+    QVERIFY(csv.open(QIODevice::ReadOnly));
+    QVERIFY(csv.readAll().contains("\"group model.op=skconv\",loss:mean,30,,5.5"));
+    // By study cell: the runs study::runName gives each cell's seeds.
+    QDir().mkpath(ws.filePath("studies"));
+    const auto study = msconv::study::parseStudy(kMiniStudy, "mini");
+    msconv::study::writeStudy(ws.filePath("studies/mini.json").toStdString(), study);
+    const auto cells = msconv::study::expand(study);
+    for (uint64_t seed : {0, 1})
+      for (int s = 1; s <= 2; ++s)
+        p.addStep(QString::fromStdString(msconv::study::runName(study, cells[1], seed)), s,
+                  seed == 0 ? 2.0 : 4.0, 0.1, 100, 1, 1e9 + s);
+    p.setGroupBy(TrainingPanel::GroupBy::kStudyCell, "mini");
+    QCOMPARE(p.groups(), QStringList{"skconv"});
+    g = p.groupCurve("skconv", "loss");
+    QCOMPARE(g.runs, 2);
+    QCOMPARE(g.mean, (std::vector<double>{3, 3}));
+    QCOMPARE(p.groupOf("a"), QString());
+    QVERIFY(p.groupCurve("model.op=skconv", "loss").x.empty());  // the old groups are gone
+    // No grouping: today's charts.
+    p.setGroupBy(TrainingPanel::GroupBy::kNone);
+    QVERIFY(p.groups().isEmpty());
+    QVERIFY(p.groupCurve("skconv", "loss").x.empty());
+    for (auto* graph : graphsNamed(&p, "a"))
+      QVERIFY(graph->visible() && graph->pen().widthF() == 2);
+  }
+
   void smoothingIsDebiased() {
     const auto s = smooth({1.0, 1.0, 1.0}, 0.6);
     for (double v : s) QCOMPARE(v, 1.0);  // a constant stays itself from the first point
@@ -421,6 +785,46 @@ class UiTest : public QObject {
     QSignalSpy spy(&panel, &RunsPanel::launchRequested);
     panel.launchButton()->click();  // disabled: nothing happens
     QCOMPARE(spy.count(), 0);
+  }
+
+  // A queue entry with "resume" continues the stopped run from its checkpoint (as msconv train
+  // --resume NAME): the same run in the store, its steps going on to max_steps.
+  void aQueuedResumeContinuesAStoppedRun() {
+    QTemporaryDir ws;
+    MainWindow w(ws.path());
+    const QStringList settings = {"model.arch=msnet-tiny",
+                                  "train.batch_size=8",
+                                  "train.max_steps=10",
+                                  "data.synthetic_identities=6",
+                                  "data.synthetic_images_per_id=4",
+                                  "data.val=",
+                                  "train.log_every=1",
+                                  "train.checkpoint_every=1",
+                                  "train.threads=1",
+                                  "data.threads=1"};
+    TrainingWorker* first = w.launch("r", settings);
+    QVERIFY(first != nullptr);
+    QSignalSpy first_steps(first, &TrainingWorker::step);
+    QSignalSpy first_done(first, &TrainingWorker::finished);
+    QTRY_VERIFY_WITH_TIMEOUT(first_steps.count() >= 3, 120000);
+    first->stop();
+    QVERIFY(first_done.count() == 1 || first_done.wait(120000));
+    QCOMPARE(first_done.first().at(0).toString(), QString("stopped"));
+    const qint64 stopped_at = first_steps.last().at(0).toLongLong();
+    QVERIFY(stopped_at < 10);
+    TrainingWorker* second = w.launch("r", {}, true);
+    QVERIFY(second != nullptr);
+    QSignalSpy steps(second, &TrainingWorker::step);
+    QSignalSpy done(second, &TrainingWorker::finished);
+    QVERIFY(done.wait(180000));
+    QCOMPARE(done.first().at(0).toString(), QString("done"));
+    QVERIFY(steps.count() >= 1);
+    QCOMPARE(steps.first().at(0).toLongLong(), stopped_at + 1);
+    QCOMPARE(steps.last().at(0).toLongLong(), qint64(10));
+    QCOMPARE(second->runName(), QString("r"));  // the same run, not r-2
+    const auto db = msconv::workspace::Workspace(ws.path().toStdString()).openStore();
+    QCOMPARE(db->runs().size(), size_t(1));
+    QCOMPARE(QString(msconv::store::statusName(db->runs()[0].status)), QString("done"));
   }
 
   void launchingATinyRunAddsPointsToTheChart() {

@@ -73,9 +73,11 @@ TEST(Workspace, QueueFileRoundTripAndBadFiles) {
   fs::remove_all(root);
   const Workspace ws(root);
   EXPECT_TRUE(readQueue(ws.queueFile()).empty());  // no file: an empty queue
-  const std::vector<QueuedRun> q = {{"a", {"model.op=skconv", "train.lr=0.1"}}, {"b", {}}};
+  const std::vector<QueuedRun> q = {
+      {"a", {"model.op=skconv", "train.lr=0.1"}}, {"b", {}}, {"c", {}, true}};
   writeQueue(ws.queueFile(), q);
   EXPECT_EQ(readQueue(ws.queueFile()), q);
+  EXPECT_TRUE(readQueue(ws.queueFile())[2].resume);
   for (const auto& entry : fs::directory_iterator(root))  // no temporary file left beside it
     EXPECT_EQ(entry.path().filename(), "lab-queue.json");
   auto bad = [&](const std::string& text) {
@@ -86,6 +88,9 @@ TEST(Workspace, QueueFileRoundTripAndBadFiles) {
   EXPECT_NE(bad("{\"runs\": []}").find("no \"queue\" list"), std::string::npos);
   EXPECT_NE(bad("{\"queue\": [{\"name\": \"a\"}]}").find("queue entry 0"), std::string::npos);
   EXPECT_NE(bad("{\"queue\": [{\"name\": \"a\", \"settings\": [1]}]}").find("queue entry 0"),
+            std::string::npos);
+  EXPECT_NE(bad("{\"queue\": [{\"name\": \"a\", \"settings\": [], \"resume\": 1}]}")
+                .find("\"resume\" must be true or false"),
             std::string::npos);
   // An atomic write into a folder that cannot be written names the file and the cause.
   EXPECT_NE(test::errorOf([&] {

@@ -77,7 +77,8 @@ void ComparePanel::refresh() {
   for (const auto& r : rows)
     for (const auto& [k, v] : r.metrics)
       if (!keys.contains(k)) keys << k;
-  QStringList head = {"model", "operator", "status", "params (M)", "MACs (G)", "train samples/s"};
+  QStringList head = {"model",    "operator",        "status",    "params (M)",
+                      "MACs (G)", "train samples/s", "validation"};
   for (const auto& k : keys) head << k + " %";
   table_->setSortingEnabled(false);
   table_->clear();
@@ -97,9 +98,10 @@ void ComparePanel::refresh() {
     table_->setItem(i, 3, num(r.params_m, 3));
     table_->setItem(i, 4, num(r.gmacs, 4));
     table_->setItem(i, 5, num(r.samples_per_s, 1));
+    table_->setItem(i, 6, new QTableWidgetItem(r.validation.isEmpty() ? "-" : r.validation));
     for (int k = 0; k < keys.size(); ++k) {
       const auto it = r.metrics.find(keys[k]);
-      table_->setItem(i, 6 + k,
+      table_->setItem(i, 7 + k,
                       it == r.metrics.end() ? new QTableWidgetItem("-") : num(100 * it->second, 2));
     }
   }

@@ -14,6 +14,7 @@
 #include "msconv/eval/compare.h"
 #include "msconv/eval/evaluate.h"
 #include "msconv/eval/ijb.h"
+#include "msconv/eval/study_report.h"
 #include "msconv/eval/verification.h"
 #include "msconv/inspect/inspect.h"
 #include "msconv/model/checkpoint.h"
@@ -21,6 +22,7 @@
 #include "msconv/nn/complexity.h"
 #include "msconv/runtime.h"
 #include "msconv/store/run_store.h"
+#include "msconv/study/study.h"
 #include "msconv/workspace/training_checkpoint.h"
 #include "msconv/workspace/workspace.h"
 
@@ -96,6 +98,28 @@ std::vector<RunHistory> runHistories(const QString& workspace) {
   return out;
 }
 
+QString studyReportJson(const QString& workspace, const QString& study,
+                        const std::function<void(const QString&)>& progress) {
+  setThreads(0);  // the calling (worker) thread's pool: $MSCONV_THREADS, else every core
+  const workspace::Workspace ws(workspace.toStdString());
+  const auto s = study::loadStudy(ws, study.toStdString());
+  eval::StudyReportOptions o;
+  if (progress)
+    o.progress = [&progress](const std::string& line) { progress(QString::fromStdString(line)); };
+  return QString::fromStdString(eval::studyReport(ws, s, o));
+}
+
+QString formatStudyReport(const QString& json, const QString& format) {
+  try {
+    return QString::fromStdString(
+        eval::formatStudyReport(json.toStdString(), format.toStdString()));
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {  // a document of another shape (nlohmann's errors)
+    throw Error(std::string("study report: not a report document: ") + e.what());
+  }
+}
+
 QStringList runNames(const QString& workspace) {
   QStringList out;
   for (const auto& r : workspace::Workspace(workspace.toStdString()).openStore()->runs())
@@ -123,6 +147,10 @@ std::vector<CompareRow> compareRuns(const QString& workspace) {
     row.params_m = s.params_m, row.gmacs = s.gmacs;
     row.samples_per_s = std::max(0.0, s.samples_per_s);
     for (const auto& [k, v] : s.metrics) row.metrics[QString::fromStdString(k)] = v;
+    if (s.metrics_step >= 0)
+      row.validation = QString("%1, step %2")
+                           .arg(s.metrics_of_best ? "best.ckpt" : "last")
+                           .arg(static_cast<qlonglong>(s.metrics_step));
     rows.push_back(std::move(row));
   }
   return rows;

@@ -34,6 +34,7 @@
 #include "msconv/ui/eval_panel.h"
 #include "msconv/ui/inspect_panel.h"
 #include "msconv/ui/runs_panel.h"
+#include "msconv/ui/study_panel.h"
 #include "msconv/ui/training_panel.h"
 #include "msconv/ui/training_worker.h"
 
@@ -66,7 +67,7 @@ QPalette darkPalette() {
 }
 
 const char* kShortcuts =
-    "Ctrl+1 ... Ctrl+5\tRuns, Training, Evaluation, Inspect, Compare\n"
+    "Ctrl+1 ... Ctrl+6\tRuns, Training, Evaluation, Inspect, Compare, Study\n"
     "Ctrl+Return\tLaunch the New Run form's run\n"
     "Ctrl+R\tTrain the queued runs\n"
     "Ctrl+P\tPause / resume the running runs\n"
@@ -102,13 +103,16 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
   eval_ = new EvalPanel(workspace_);
   inspect_ = new InspectPanel(workspace_);
   compare_ = new ComparePanel(workspace_);
+  study_ = new StudyPanel(workspace_);
   tabs_->addTab(runs_, "Runs");
   tabs_->addTab(training_, "Training");
   tabs_->addTab(eval_, "Evaluation");
   tabs_->addTab(inspect_, "Inspect");
   tabs_->addTab(compare_, "Compare");
+  tabs_->addTab(study_, "Study");
   setCentralWidget(tabs_);
   runs_->setColours([this](const QString& run) { return training_->colourOf(run); });
+  training_->setWorkspace(workspace_);
 
   // Toolbar and menus.
   auto* bar = addToolBar("runs");
@@ -172,7 +176,9 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
   statusBar()->addPermanentWidget(status_);
   // A prepared queue (the demo's, or one left by an earlier session) waits for Train queued.
   connect(queue_, &RunQueue::launchRequested, this,
-          [this](const QString& name, const QStringList& settings) { launch(name, settings); });
+          [this](const QString& name, const QStringList& settings, bool resume) {
+            launch(name, settings, resume);
+          });
   connect(queue_, &RunQueue::changed, this, &MainWindow::updatePending);
   connect(queue_, &RunQueue::saveFailed, this,
           [this](const QString& m) { statusBar()->showMessage(m, 8000); });
@@ -191,6 +197,11 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
             startQueue();
             if (runningCount() > 0) tabs_->setCurrentWidget(training_);
           });
+  // A study's pending runs join the same queue (and parallel slots) as any run.
+  connect(study_, &StudyPanel::launchRequested, this, [this](const std::vector<QueuedRun>& runs) {
+    for (const auto& r : runs) queue_->enqueue(r.name, r.settings, r.resume);
+    startQueue();
+  });
   connect(runs_, &RunsPanel::visibilityChanged, training_, &TrainingPanel::setRunVisible);
   connect(runs_, &RunsPanel::runAction, this, [this](const QString& run, RunAction action) {
     switch (action) {
@@ -245,6 +256,11 @@ void MainWindow::loadSettings() {
   training_->setXAxis(static_cast<TrainingPanel::XAxis>(s.value("charts/x_axis", 0).toInt()));
   training_->setLogY(s.value("charts/log_y", false).toBool());
   if (s.contains("charts/far")) training_->setFar(s.value("charts/far").toString());
+  training_->setBand(static_cast<TrainingPanel::Band>(s.value("charts/band", 0).toInt()));
+  training_->setShowGroupedRuns(s.value("charts/grouped_runs", true).toBool());
+  if (const int g = s.value("charts/group_by", 0).toInt(); g > 0 && g <= 2)
+    training_->setGroupBy(static_cast<TrainingPanel::GroupBy>(g),
+                          s.value("charts/group_key").toString());
   queue_->setMaxParallel(s.value("runs/max_parallel", 1).toInt());
   parallel_->setValue(queue_->maxParallel());
   setDark(s.value("window/dark", false).toBool());
@@ -259,6 +275,10 @@ void MainWindow::saveSettings() const {
   s.setValue("charts/x_axis", static_cast<int>(training_->xAxis()));
   s.setValue("charts/log_y", training_->logY());
   if (!training_->far().isEmpty()) s.setValue("charts/far", training_->far());
+  s.setValue("charts/group_by", static_cast<int>(training_->groupBy()));
+  s.setValue("charts/group_key", training_->groupKey());
+  s.setValue("charts/band", static_cast<int>(training_->band()));
+  s.setValue("charts/grouped_runs", training_->showGroupedRuns());
   s.setValue("runs/max_parallel", queue_->maxParallel());
 }
 
@@ -269,6 +289,7 @@ void MainWindow::setDark(bool on) {
   QApplication::setPalette(on ? darkPalette() : QApplication::style()->standardPalette());
   training_->setDark(on);
   eval_->setDark(on);
+  study_->setDark(on);
   saveSettings();
 }
 
@@ -283,6 +304,7 @@ void MainWindow::refreshAll() {
   eval_->refresh();
   inspect_->refresh();
   compare_->invalidate();
+  study_->invalidate();
 }
 
 int MainWindow::runningCount() const {
@@ -312,6 +334,13 @@ void MainWindow::updatePending() {
   for (const auto& q : queue_->runs()) pending.push_back(pendingRun(q, RunState::kQueued, {}));
   pending.insert(pending.end(), failed_.begin(), failed_.end());
   runs_->setPending(std::move(pending));
+  // The Study panel's grid: queued runs, and runs handed to a worker that the store may not hold
+  // yet, are not queued twice.
+  QStringList queued, training;
+  for (const auto& q : queue_->runs()) queued << q.name;
+  for (const auto& w : workers_)
+    if (w->running()) training << w->name();
+  study_->setBusyRuns(queued, training);
   updateStatus();
 }
 
@@ -322,8 +351,8 @@ void MainWindow::updateStatus() {
                        .arg(queue_->runs().size()));
 }
 
-TrainingWorker* MainWindow::launch(const QString& name, const QStringList& settings) {
-  auto worker = std::make_unique<TrainingWorker>(workspace_, name, settings);
+TrainingWorker* MainWindow::launch(const QString& name, const QStringList& settings, bool resume) {
+  auto worker = std::make_unique<TrainingWorker>(workspace_, name, settings, nullptr, resume);
   TrainingWorker* w = worker.get();
   auto failed_early = [this, name, settings](const QString& message) {
     failed_.push_back(pendingRun({name, settings}, RunState::kFailed, message));
@@ -331,6 +360,7 @@ TrainingWorker* MainWindow::launch(const QString& name, const QStringList& setti
   connect(w, &TrainingWorker::started, this, [this](const QString&, qint64) {
     runs_->refresh();
     updateStatus();
+    study_->invalidate();
   });
   connect(w, &TrainingWorker::step, training_,
           [this, w](qint64 step, double loss, double lr, double sps, double grad, double) {
@@ -364,7 +394,7 @@ TrainingWorker* MainWindow::launch(const QString& name, const QStringList& setti
     return nullptr;
   }
   workers_.push_back(std::move(worker));
-  updateStatus();
+  updatePending();  // the Study panel sees the run as starting
   return w;
 }
 

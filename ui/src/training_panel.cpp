@@ -7,7 +7,11 @@
 #include <QFile>
 #include <QGridLayout>
 #include <QHBoxLayout>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QLabel>
+#include <QLineEdit>
 #include <QPageSize>
 #include <QPdfWriter>
 #include <QPushButton>
@@ -22,9 +26,14 @@
 #include <cmath>
 #include <limits>
 
+#include "msconv/config/config.h"
+#include "msconv/error.h"
 #include "msconv/eval/metric_name.h"
+#include "msconv/store/run_store.h"
+#include "msconv/study/study.h"
 #include "msconv/ui/dialogs.h"
 #include "msconv/ui/smoothing.h"
+#include "msconv/workspace/workspace.h"
 
 namespace msconv::ui {
 namespace {
@@ -131,6 +140,52 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
       exportPng(f, 1800, 1000);
   });
   layout->addLayout(controls);
+  // Grouping: by study cell or by a configuration key's value.
+  auto* grouping = new QHBoxLayout;
+  group_box_ = new QComboBox;
+  group_box_->addItems({"no grouping", "study cell", "config key"});
+  group_box_->setToolTip(
+      "draw the runs of a study cell, or of one value of a configuration key, as their mean "
+      "curve with a band");
+  group_key_box_ = new QComboBox;
+  group_key_box_->setEditable(true);
+  group_key_box_->setMinimumWidth(180);
+  group_key_box_->setEnabled(false);
+  group_key_box_->setToolTip("the study (study cell), or the configuration key (config key)");
+  band_box_ = new QComboBox;
+  band_box_->addItems({"band: std", "band: min-max"});
+  band_box_->setToolTip("the band around a group's mean: -+ one standard deviation, or min to max");
+  group_runs_box_ = new QCheckBox("runs");
+  group_runs_box_->setChecked(true);
+  group_runs_box_->setToolTip("the grouped runs themselves: faint (checked) or hidden");
+  group_note_ = new QLabel;
+  grouping->addWidget(new QLabel("group by"));
+  grouping->addWidget(group_box_);
+  grouping->addWidget(group_key_box_);
+  grouping->addWidget(band_box_);
+  grouping->addWidget(group_runs_box_);
+  grouping->addWidget(group_note_, 1);
+  layout->addLayout(grouping);
+  auto apply_group = [this] {
+    setGroupBy(static_cast<GroupBy>(group_box_->currentIndex()), group_key_box_->currentText());
+    Q_EMIT settingsChanged();
+  };
+  connect(group_box_, &QComboBox::activated, this, [this, apply_group] {
+    showGroupControls();
+    apply_group();
+  });
+  connect(group_key_box_, &QComboBox::activated, this, apply_group);
+  connect(group_key_box_->lineEdit(), &QLineEdit::editingFinished, this, [this, apply_group] {
+    if (group_key_box_->currentText() != group_key_) apply_group();
+  });
+  connect(band_box_, &QComboBox::activated, this, [this](int i) {
+    setBand(static_cast<Band>(i));
+    Q_EMIT settingsChanged();
+  });
+  connect(group_runs_box_, &QCheckBox::toggled, this, [this](bool on) {
+    setShowGroupedRuns(on);
+    Q_EMIT settingsChanged();
+  });
   auto* grid = new QGridLayout;
   for (int i = 0; i < kPlots; ++i) {
     auto* p = new QCustomPlot;
@@ -180,6 +235,7 @@ TrainingPanel::Run& TrainingPanel::runInfo(const QString& run) {
   if (it != runs_.end()) return it->second;
   Run r;
   r.colour = seriesColour(runs_.size());
+  if (group_by_ != GroupBy::kNone) unresolved_.insert(run), groups_dirty_ = true;
   return runs_.emplace(run, std::move(r)).first->second;
 }
 
@@ -207,7 +263,9 @@ TrainingPanel::Series& TrainingPanel::series(const QString& run, int plot) {
   s.best->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(c, 2), Qt::white, 9));
   s.best->removeFromLegend();
   for (auto* g : {s.raw, s.smooth, s.best}) g->setVisible(info.visible);
-  return series_.emplace(key, std::move(s)).first->second;
+  Series& made = series_.emplace(key, std::move(s)).first->second;
+  if (group_by_ != GroupBy::kNone) styleRun(run);
+  return made;
 }
 
 double TrainingPanel::xOf(const QString& run, double step, double wall) const {
@@ -233,7 +291,7 @@ void TrainingPanel::append(const QString& run, int plot, double step, double wal
   s.raw->addData(x, y);
   s.smooth->addData(x, s.data.smoothed().back());
   if (best_moved) drawBest(s);
-  dirty_ = true;
+  markDirty();
 }
 
 void TrainingPanel::drawBest(Series& s) {
@@ -314,6 +372,7 @@ void TrainingPanel::rebuildTar(const QString& run) {
     Series& s = it->second;
     s.data.clear(weight_);
     s.raw->data()->clear(), s.smooth->data()->clear(), s.best->data()->clear();
+    markDirty();
   }
   for (const auto& [step, wall, m] : runs_[run].validations) addTarPoint(run, step, wall, m);
 }
@@ -374,15 +433,13 @@ void TrainingPanel::rebuild() {
     s.smooth->setData(x, sm, true);
     drawBest(s);
   }
-  dirty_ = true;
+  markDirty();
 }
 
 void TrainingPanel::setRunVisible(const QString& run, bool visible) {
   runInfo(run).visible = visible;
-  for (auto& [key, s] : series_)
-    if (key.first == run)
-      for (auto* g : {s.raw, s.smooth, s.best}) g->setVisible(visible);
-  dirty_ = true;
+  styleRun(run);
+  markDirty();
 }
 
 bool TrainingPanel::runVisible(const QString& run) const {
@@ -435,6 +492,7 @@ bool TrainingPanel::eventFilter(QObject* watched, QEvent* event) {
 }
 
 void TrainingPanel::replotIfDirty() {
+  if (groups_dirty_) regroup();
   if (!dirty_) return;
   dirty_ = false;
   for (auto* p : plots_) {
@@ -548,8 +606,342 @@ bool TrainingPanel::exportCsv(const QString& path) const {
           << qint64(d.steps()[i]) << "," << qint64(std::llround(d.walls()[i] * 1000)) / 1000.0
           << "," << d.raw()[i] << "\n";
   }
+  // Grouped: each group's mean and band, x in the axis' units (wall left empty).
+  for (const auto& [key, g] : currentGroups()) {
+    const QString series = key.second == kTar ? "tar@far=" + far() : seriesKeys()[key.second];
+    const QString group = "\"group " + QString(key.first).replace('"', "'") + "\",";
+    const std::pair<const char*, const std::vector<double>*> parts[] = {
+        {":mean", &g.mean}, {":lower", &g.lower}, {":upper", &g.upper}};
+    for (const auto& [suffix, ys] : parts)
+      for (size_t i = 0; i < g.x.size(); ++i)
+        out << group << series << suffix << "," << g.x[i] << ",," << (*ys)[i] << "\n";
+  }
   out.flush();
   return f.commit();
+}
+
+// ---- Grouping ----------------------------------------------------------------------------------
+
+namespace {
+
+// The value of a dotted key in a run's stored configuration (nested objects), as --set writes it;
+// "" when absent.
+QString configValue(const std::string& config_json, const QString& key) {
+  QJsonValue v = QJsonDocument::fromJson(QByteArray::fromStdString(config_json)).object();
+  for (const auto& part : key.split('.')) {
+    if (!v.isObject()) return {};
+    v = v.toObject().value(part);
+  }
+  if (v.isString()) return v.toString();
+  if (v.isBool()) return v.toBool() ? "true" : "false";
+  if (v.isDouble()) return QString::number(v.toDouble(), 'g', 12);
+  if (v.isArray()) {
+    QStringList parts;
+    for (const auto& x : v.toArray()) parts << x.toVariant().toString();
+    return parts.join(',');
+  }
+  return {};
+}
+
+// y of a curve (x ascending) at x, linearly interpolated; x within the curve's range.
+double interpolate(const std::vector<double>& xs, const std::vector<double>& ys, double x) {
+  const auto it = std::lower_bound(xs.begin(), xs.end(), x);
+  if (it == xs.end()) return ys.back();
+  const size_t i = static_cast<size_t>(it - xs.begin());
+  if (*it == x || i == 0) return ys[i];
+  const double t = (x - xs[i - 1]) / (xs[i] - xs[i - 1]);
+  return ys[i - 1] + t * (ys[i] - ys[i - 1]);
+}
+
+}  // namespace
+
+TrainingPanel::GroupCurve TrainingPanel::aggregate(
+    const std::vector<std::pair<std::vector<double>, std::vector<double>>>& curves, Band band) {
+  GroupCurve out;
+  double lo = -std::numeric_limits<double>::infinity(), hi = -lo;
+  std::vector<const std::pair<std::vector<double>, std::vector<double>>*> used;
+  for (const auto& c : curves) {
+    if (c.first.empty() || c.first.size() != c.second.size()) continue;
+    lo = std::max(lo, c.first.front());
+    hi = std::min(hi, c.first.back());
+    used.push_back(&c);
+  }
+  if (used.empty() || lo > hi) return out;
+  out.runs = static_cast<int>(used.size());
+  for (const auto* c : used)
+    for (double x : c->first)
+      if (x >= lo && x <= hi) out.x.push_back(x);
+  std::sort(out.x.begin(), out.x.end());
+  out.x.erase(std::unique(out.x.begin(), out.x.end()), out.x.end());
+  std::vector<double> v(used.size());
+  for (double x : out.x) {
+    double sum = 0;
+    for (size_t i = 0; i < used.size(); ++i)
+      sum += v[i] = interpolate(used[i]->first, used[i]->second, x);
+    const double mean = sum / static_cast<double>(v.size());
+    out.mean.push_back(mean);
+    if (band == Band::kMinMax) {
+      out.lower.push_back(*std::min_element(v.begin(), v.end()));
+      out.upper.push_back(*std::max_element(v.begin(), v.end()));
+    } else {
+      double ss = 0;
+      for (double y : v) ss += (y - mean) * (y - mean);
+      const double sd = v.size() > 1 ? std::sqrt(ss / static_cast<double>(v.size() - 1)) : 0.0;
+      out.lower.push_back(mean - sd);
+      out.upper.push_back(mean + sd);
+    }
+  }
+  return out;
+}
+
+void TrainingPanel::setWorkspace(const QString& workspace) {
+  workspace_ = workspace;
+  if (group_by_ != GroupBy::kNone) setGroupBy(group_by_, group_key_);
+}
+
+void TrainingPanel::showGroupControls() {
+  const auto mode = static_cast<GroupBy>(group_box_->currentIndex());
+  const QString current = group_key_box_->currentText();
+  group_key_box_->blockSignals(true);
+  group_key_box_->clear();
+  if (mode == GroupBy::kStudyCell && !workspace_.isEmpty()) {
+    try {
+      for (const auto& n : study::studyNames(workspace::Workspace(workspace_.toStdString())))
+        group_key_box_->addItem(QString::fromStdString(n));
+    } catch (const std::exception&) {
+    }
+  } else if (mode == GroupBy::kConfigKey) {
+    for (const auto& [k, help] : config::Config::keys()) {
+      group_key_box_->addItem(QString::fromStdString(k));
+      group_key_box_->setItemData(group_key_box_->count() - 1, QString::fromStdString(help),
+                                  Qt::ToolTipRole);
+    }
+    const int op = group_key_box_->findText("model.op");
+    if (op >= 0) group_key_box_->setCurrentIndex(op);
+  }
+  if (!current.isEmpty() && group_key_box_->findText(current) >= 0)
+    group_key_box_->setCurrentText(current);
+  group_key_box_->setEnabled(mode != GroupBy::kNone);
+  group_key_box_->blockSignals(false);
+}
+
+void TrainingPanel::setGroupBy(GroupBy mode, const QString& key) {
+  group_by_ = mode;
+  group_key_ = mode == GroupBy::kNone ? QString() : key.trimmed();
+  group_box_->blockSignals(true);
+  group_box_->setCurrentIndex(static_cast<int>(mode));
+  group_box_->blockSignals(false);
+  showGroupControls();
+  group_key_box_->blockSignals(true);
+  group_key_box_->setCurrentText(group_key_);
+  group_key_box_->blockSignals(false);
+  group_colours_.clear();
+  study_cells_.clear();
+  resolveGroups(true);
+  for (const auto& [run, info] : runs_) styleRun(run);
+  markDirty();
+}
+
+void TrainingPanel::resolveGroups(bool all) {
+  std::set<QString> todo;
+  if (all) {
+    group_of_.clear();
+    for (const auto& [name, info] : runs_) todo.insert(name);
+  } else {
+    todo.swap(unresolved_);
+  }
+  unresolved_.clear();
+  if (group_by_ == GroupBy::kNone) {
+    group_note_->clear();
+    return;
+  }
+  try {
+    if (group_key_.isEmpty())
+      throw Error(group_by_ == GroupBy::kStudyCell ? "name a study" : "name a configuration key");
+    if (workspace_.isEmpty()) throw Error("no workspace to look the runs up in");
+    const workspace::Workspace ws(workspace_.toStdString());
+    if (group_by_ == GroupBy::kStudyCell) {
+      if (study_cells_.empty()) {
+        const auto s = study::loadStudy(ws, group_key_.toStdString());
+        for (const auto& c : study::expand(s))
+          for (auto seed : s.seeds)
+            study_cells_[QString::fromStdString(study::runName(s, c, seed))] =
+                QString::fromStdString(c.id);
+      }
+      for (const auto& run : todo)
+        if (const auto it = study_cells_.find(run); it != study_cells_.end())
+          group_of_[run] = it->second;
+    } else if (!todo.empty()) {
+      const auto db = ws.openStore();
+      for (const auto& run : todo)
+        if (const auto row = db->findRun(run.toStdString())) {
+          const QString value = configValue(row->config, group_key_);
+          if (!value.isEmpty()) group_of_[run] = group_key_ + "=" + value;
+        }
+    }
+    std::set<QString> groups;
+    for (const auto& [run, g] : group_of_) groups.insert(g);
+    group_note_->setText(
+        QString("%1 group(s) of %2 run(s)").arg(groups.size()).arg(group_of_.size()));
+    group_note_->setToolTip({});
+  } catch (const std::exception& e) {
+    group_note_->setText(QString::fromStdString(e.what()).left(160));
+    group_note_->setToolTip(e.what());
+  }
+}
+
+QString TrainingPanel::groupOf(const QString& run) const {
+  if (group_by_ == GroupBy::kNone) return {};
+  const auto it = group_of_.find(run);
+  return it == group_of_.end() ? QString() : it->second;
+}
+
+QStringList TrainingPanel::groups() const {
+  QStringList out;
+  for (const auto& [run, g] : group_of_)
+    if (runs_.count(run) && !out.contains(g)) out << g;
+  out.sort();
+  return out;
+}
+
+QString TrainingPanel::groupNote() const {
+  return group_note_->text();
+}
+
+QColor TrainingPanel::groupColour(const QString& group) {
+  auto it = group_colours_.find(group);
+  if (it == group_colours_.end())
+    it = group_colours_.emplace(group, seriesColour(group_colours_.size())).first;
+  return it->second;
+}
+
+void TrainingPanel::setBand(Band band) {
+  band_ = band;
+  band_box_->blockSignals(true);
+  band_box_->setCurrentIndex(static_cast<int>(band));
+  band_box_->blockSignals(false);
+  markDirty();
+}
+
+void TrainingPanel::setShowGroupedRuns(bool on) {
+  show_grouped_runs_ = on;
+  group_runs_box_->blockSignals(true);
+  group_runs_box_->setChecked(on);
+  group_runs_box_->blockSignals(false);
+  for (const auto& [run, info] : runs_) styleRun(run);
+  markDirty();
+}
+
+// A run's graphs as the grouping wants them: its own colour with the faint raw curve and the best
+// marker (no group), or faint in its group's colour (or hidden) without either.
+void TrainingPanel::styleRun(const QString& run) {
+  const QString group = groupOf(run);
+  const bool visible = runVisible(run);
+  const QColor own = runInfo(run).colour;
+  const QColor tint = group.isEmpty() ? own : groupColour(group);
+  for (auto& [key, s] : series_) {
+    if (key.first != run) continue;
+    if (group.isEmpty()) {
+      QColor faint = own;
+      faint.setAlpha(60);
+      s.raw->setPen(QPen(faint, 1));
+      s.smooth->setPen(QPen(own, 2));
+      s.smooth->addToLegend();
+      for (auto* g : {s.raw, s.smooth, s.best}) g->setVisible(visible);
+    } else {
+      QColor faint = tint;
+      faint.setAlpha(70);
+      s.smooth->setPen(QPen(faint, 1));
+      s.smooth->removeFromLegend();
+      s.raw->setVisible(false);
+      s.best->setVisible(false);
+      s.smooth->setVisible(visible && show_grouped_runs_);
+    }
+  }
+}
+
+std::map<std::pair<QString, int>, TrainingPanel::GroupCurve> TrainingPanel::currentGroups() const {
+  // The visible runs' smoothed curves, by group and chart.
+  std::map<std::pair<QString, int>,
+           std::vector<std::pair<std::vector<double>, std::vector<double>>>>
+      members;
+  if (group_by_ != GroupBy::kNone)
+    for (const auto& [key, s] : series_) {
+      const QString g = groupOf(key.first);
+      if (g.isEmpty() || !runVisible(key.first) || s.data.empty()) continue;
+      members[{g, key.second}].emplace_back(s.data.x(), s.data.smoothed());
+    }
+  std::map<std::pair<QString, int>, GroupCurve> out;
+  for (const auto& [key, curves] : members) out[key] = aggregate(curves, band_);
+  return out;
+}
+
+void TrainingPanel::regroup() {
+  groups_dirty_ = false;
+  dirty_ = true;
+  if (group_by_ != GroupBy::kNone && !unresolved_.empty()) {
+    const std::set<QString> fresh = unresolved_;
+    resolveGroups(false);
+    for (const auto& run : fresh) styleRun(run);
+  }
+  const auto curves = currentGroups();
+  for (auto it = group_graphs_.begin(); it != group_graphs_.end();) {
+    if (curves.count(it->first)) {
+      ++it;
+      continue;
+    }
+    auto* p = plots_[it->first.second];
+    for (auto* g : {it->second.mean, it->second.lower, it->second.upper}) p->removeGraph(g);
+    it = group_graphs_.erase(it);
+  }
+  for (const auto& [key, curve] : curves) {
+    auto it = group_graphs_.find(key);
+    if (it == group_graphs_.end()) {
+      auto* p = plots_[key.second];
+      const QColor c = groupColour(key.first);
+      QColor edge = c, fill = c;
+      edge.setAlpha(110);
+      fill.setAlpha(45);
+      GroupGraphs g;
+      g.upper = p->addGraph();
+      g.lower = p->addGraph();
+      g.mean = p->addGraph();
+      for (auto* x : {g.upper, g.lower}) {
+        x->setPen(QPen(edge, 1));
+        x->removeFromLegend();
+      }
+      g.lower->setBrush(fill);
+      g.lower->setChannelFillGraph(g.upper);
+      g.mean->setPen(QPen(c, 2.5));
+      if (kValidationPlot[key.second])  // a few points (one per validation): each one marked
+        g.mean->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, c, 6));
+      it = group_graphs_.emplace(key, g).first;
+    }
+    GroupGraphs& g = it->second;
+    const QVector<double> x(curve.x.begin(), curve.x.end());
+    g.mean->setData(x, QVector<double>(curve.mean.begin(), curve.mean.end()), true);
+    g.lower->setData(x, QVector<double>(curve.lower.begin(), curve.lower.end()), true);
+    g.upper->setData(x, QVector<double>(curve.upper.begin(), curve.upper.end()), true);
+    g.mean->setName(QString("%1 (mean of %2)").arg(key.first).arg(curve.runs));
+    g.runs = curve.runs;
+  }
+}
+
+TrainingPanel::GroupCurve TrainingPanel::groupCurve(const QString& group, const QString& key) {
+  if (groups_dirty_) regroup();
+  GroupCurve out;
+  const int plot = static_cast<int>(seriesKeys().indexOf(key));
+  const auto it = group_graphs_.find(std::make_pair(group, plot));
+  if (plot < 0 || it == group_graphs_.end()) return out;
+  const GroupGraphs& g = it->second;
+  for (auto p = g.mean->data()->constBegin(); p != g.mean->data()->constEnd(); ++p)
+    out.x.push_back(p->key), out.mean.push_back(p->value);
+  for (auto p = g.lower->data()->constBegin(); p != g.lower->data()->constEnd(); ++p)
+    out.lower.push_back(p->value);
+  for (auto p = g.upper->data()->constBegin(); p != g.upper->data()->constEnd(); ++p)
+    out.upper.push_back(p->value);
+  out.runs = g.runs;
+  return out;
 }
 
 }  // namespace msconv::ui

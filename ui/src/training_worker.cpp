@@ -9,10 +9,11 @@
 namespace msconv::ui {
 
 TrainingWorker::TrainingWorker(QString workspace, QString name, QStringList settings,
-                               QObject* parent)
+                               QObject* parent, bool resume)
     : QObject(parent),
       workspace_(std::move(workspace)),
       name_(std::move(name)),
+      resume_(resume),
       settings_(std::move(settings)) {
   qRegisterMetaType<QMap<QString, double>>("QMap<QString,double>");
   run_name_ = name_;
@@ -58,7 +59,7 @@ void TrainingWorker::start() {
     // false in the same call that emits finished / failed, so no observer ever sees a run that
     // is neither running nor reported (and a destroyed worker drops the call).
     try {
-      const auto r = trainer_->run();
+      const auto r = trainer_->run(resume_ ? name_.toStdString() : std::string());
       const QString status = store::statusName(r.status);
       const QString ckpt = QString::fromStdString(r.final_checkpoint);
       QMetaObject::invokeMethod(

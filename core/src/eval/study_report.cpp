@@ -418,7 +418,9 @@ std::string studyReport(const workspace::Workspace& ws, const study::Study& s,
         "Within a seed, on the same pairs: McNemar's exact test finds the decisions "
         "of " +
         std::to_string(mc_sig) + " of " + std::to_string(mc_all) +
-        " cell-seed-set comparisons different at 0.05 (Holm across cells).");
+        " cell-seed-set comparisons different at 0.05 (Holm across cells). These hold each "
+        "trained model fixed: they say two models decide these pairs differently, not that the "
+        "operators differ across training runs; that is the seeds' test above.");
   if (!doc["excluded"].empty())
     words.push_back(std::to_string(doc["excluded"].size()) +
                     " run(s) excluded from the statistics (see 'excluded').");

@@ -193,6 +193,12 @@ std::vector<QueuedRun> readQueue(const std::string& file) {
       if (!s.is_string()) throw bad();
       r.settings.push_back(s.get<std::string>());
     }
+    if (o.contains("resume")) {
+      if (!o["resume"].is_boolean())
+        throw Error(file + ": queue entry " + std::to_string(i) +
+                    ": \"resume\" must be true or false");
+      r.resume = o["resume"].get<bool>();
+    }
     out.push_back(std::move(r));
   }
   return out;
@@ -200,7 +206,11 @@ std::vector<QueuedRun> readQueue(const std::string& file) {
 
 void writeQueue(const std::string& file, const std::vector<QueuedRun>& queue) {
   nlohmann::json items = nlohmann::json::array();
-  for (const auto& r : queue) items.push_back({{"name", r.name}, {"settings", r.settings}});
+  for (const auto& r : queue) {
+    nlohmann::json item{{"name", r.name}, {"settings", r.settings}};
+    if (r.resume) item["resume"] = true;
+    items.push_back(item);
+  }
   std::error_code ec;
   if (fs::path(file).has_parent_path()) fs::create_directories(fs::path(file).parent_path(), ec);
   writeFileAtomically(file, nlohmann::json{{"queue", items}}.dump(2) + "\n");

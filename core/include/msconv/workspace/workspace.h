@@ -69,16 +69,20 @@ class Workspace {
   std::string root_;
 };
 
-// One run waiting in the workbench's queue: its name and key=value settings.
+// One run waiting in the workbench's queue: its name and key=value settings, or (resume) a
+// stopped or interrupted run of that name to continue from its last checkpoint.
 struct QueuedRun {
   std::string name;
   std::vector<std::string> settings;
-  bool operator==(const QueuedRun& o) const { return name == o.name && settings == o.settings; }
+  bool resume = false;
+  bool operator==(const QueuedRun& o) const {
+    return name == o.name && settings == o.settings && resume == o.resume;
+  }
 };
 
-// The queue file: {"queue": [{"name": ..., "settings": ["key=value", ...]}, ...]}. read returns
-// an empty queue for a missing file and throws msconv::Error naming the file and entry for one
-// that is not a queue; write replaces the file atomically (temporary file, fsync, rename).
+// The queue file: {"queue": [{"name": ..., "settings": ["key=value", ...], "resume": true?}, ...]}.
+// read returns an empty queue for a missing file and throws msconv::Error naming the file and entry
+// for one that is not a queue; write replaces the file atomically (temporary file, fsync, rename).
 std::vector<QueuedRun> readQueue(const std::string& file);
 void writeQueue(const std::string& file, const std::vector<QueuedRun>& queue);
 

@@ -34,6 +34,7 @@ struct CompareRow {
   QString name, op, status;
   double params_m = 0, gmacs = 0, samples_per_s = 0;
   std::map<QString, double> metrics;  // "val.bin/accuracy", "val.bin/tar@far=1e-02", ...
+  QString validation;                 // which validation: "best.ckpt, step N" or "last, step N"
 };
 std::vector<CompareRow> compareRuns(const QString& workspace);
 
@@ -51,6 +52,17 @@ struct RunHistory {
   std::vector<Validation> validations;
 };
 std::vector<RunHistory> runHistories(const QString& workspace);
+
+// A study's report (eval::studyReport's JSON document: the study's finished runs evaluated on
+// their validation sets, statistics per cell across seeds, each cell against the reference). It
+// evaluates every finished run that has no cached evaluation: seconds to minutes, so call it off
+// the GUI thread. `study`: a name the workspace keeps (WS/studies/NAME.json) or a study file.
+// `progress` (any thread): one line per run evaluated. Throws msconv::Error with the message.
+QString studyReportJson(const QString& workspace, const QString& study,
+                        const std::function<void(const QString&)>& progress = {});
+// The report in a format: text, csv, json, markdown or latex (eval::formatStudyReport). Fast.
+// Throws msconv::Error for another format or a document that is not a report.
+QString formatStudyReport(const QString& json, const QString& format);
 
 // The names of the workspace's runs in the store.
 QStringList runNames(const QString& workspace);

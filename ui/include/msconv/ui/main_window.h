@@ -1,5 +1,5 @@
-// msconv-lab's main window: the Runs, Training, Evaluation, Inspect and Compare panels; the run
-// queue (RunQueue); a toolbar to train the queue, pause, resume and stop; settings remembered
+// msconv-lab's main window: the Runs, Training, Evaluation, Inspect, Compare and Study panels; the
+// run queue (RunQueue); a toolbar to train the queue, pause, resume and stop; settings remembered
 // between sessions (QSettings: window, tab, theme, chart options); light and dark themes; keyboard
 // shortcuts; a status bar with the device, thread count and queue.
 #pragma once
@@ -26,6 +26,7 @@ class TrainingPanel;
 class EvalPanel;
 class InspectPanel;
 class ComparePanel;
+class StudyPanel;
 class TrainingWorker;
 
 class MainWindow : public QMainWindow {
@@ -38,12 +39,13 @@ class MainWindow : public QMainWindow {
   EvalPanel* evaluation() const { return eval_; }
   InspectPanel* inspect() const { return inspect_; }
   ComparePanel* compare() const { return compare_; }
+  StudyPanel* study() const { return study_; }
   QTabWidget* tabs() const { return tabs_; }
   const std::vector<std::unique_ptr<TrainingWorker>>& workers() const { return workers_; }
 
   // Starts a run now; returns the worker (null on a configuration error, which is shown in a
   // warning box and listed as a failed run).
-  TrainingWorker* launch(const QString& name, const QStringList& settings);
+  TrainingWorker* launch(const QString& name, const QStringList& settings, bool resume = false);
   // Adds a run to the queue (what the form's Launch does, followed by startQueue()).
   void enqueue(const QString& name, const QStringList& settings);
   // Train queued: from now on queued runs start whenever a slot is free.
@@ -79,6 +81,7 @@ class MainWindow : public QMainWindow {
   EvalPanel* eval_;
   InspectPanel* inspect_;
   ComparePanel* compare_;
+  StudyPanel* study_;
   QLabel* status_;
   QAction* theme_action_ = nullptr;
   QSpinBox* parallel_ = nullptr;

@@ -16,6 +16,7 @@ namespace msconv::ui {
 struct QueuedRun {
   QString name;
   QStringList settings;  // key=value, as msconv train --set
+  bool resume = false;   // continue the stopped or interrupted run NAME (settings unused)
 };
 
 class RunQueue : public QObject {
@@ -26,7 +27,7 @@ class RunQueue : public QObject {
   // Reads the queue file. Returns the error (naming the file) of an unreadable one, else "".
   QString load();
   const std::vector<QueuedRun>& runs() const { return runs_; }
-  void enqueue(const QString& name, const QStringList& settings);
+  void enqueue(const QString& name, const QStringList& settings, bool resume = false);
   bool remove(const QString& name);  // false when no queued run has the name
   // From now on queued runs start whenever a slot is free.
   void start();
@@ -39,7 +40,7 @@ class RunQueue : public QObject {
   void schedule();
 
  Q_SIGNALS:
-  void launchRequested(const QString& name, const QStringList& settings);
+  void launchRequested(const QString& name, const QStringList& settings, bool resume);
   void changed();                           // the queue's content
   void saveFailed(const QString& message);  // the file could not be written (named)
 

@@ -5,6 +5,13 @@
 // axes may be logarithmic; a crosshair reads every visible run's value under the mouse; a marker
 // sits on each run's best value. Points are appended as events arrive and the plots are replotted
 // at most ~30 times a second.
+//
+// Grouping: the runs of one study cell (study::runName of its seeds), or of one value of a
+// configuration key (the run's stored configuration), drawn as one curve: the mean of the runs'
+// smoothed curves with a translucent band (mean -+ the sample standard deviation, or min to max),
+// on the x values of any run within the range every run of the group covers (each run linearly
+// interpolated there: at the steps all of them logged, the mean of the logged values). The runs
+// themselves are drawn faint in the group's colour, or hidden; runs in no group stay as they are.
 #pragma once
 
 #include <QColor>
@@ -19,7 +26,9 @@
 #include "msconv/ui/engine.h"
 
 #include <map>
+#include <set>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 class QCustomPlot;
@@ -31,6 +40,7 @@ class QLabel;
 class QComboBox;
 class QCheckBox;
 class QCPPainter;
+class QLineEdit;
 
 namespace msconv::ui {
 
@@ -38,6 +48,18 @@ class TrainingPanel : public QWidget {
   Q_OBJECT
  public:
   enum class XAxis { kStep, kRelative, kWall };
+  enum class GroupBy { kNone, kStudyCell, kConfigKey };
+  enum class Band { kStd, kMinMax };
+  // A group's curve on one chart: x, the mean and the band's two edges; how many runs it averages.
+  struct GroupCurve {
+    std::vector<double> x, mean, lower, upper;
+    int runs = 0;
+  };
+  // The mean and band of curves (each: x ascending, y) on common x: every x of any curve within
+  // the range all of them cover, each curve linearly interpolated there. Std: the sample standard
+  // deviation (n - 1; 0 for one run). Empty when the curves share no range.
+  static GroupCurve aggregate(
+      const std::vector<std::pair<std::vector<double>, std::vector<double>>>& curves, Band band);
   // Series keys, in plot order.
   static const QStringList& seriesKeys();  // loss, accuracy, tar, lr, samples_per_s, grad_norm
 
@@ -77,6 +99,27 @@ class TrainingPanel : public QWidget {
   // A run's logged curves from the store (a run trained before the window opened).
   void addHistory(const RunHistory& history);
 
+  // Grouping (see above). The workspace is where runs are looked up: the run store for their
+  // configuration, WS/studies for a study.
+  void setWorkspace(const QString& workspace);
+  // `key`: the study (a name the workspace keeps, or a file) for kStudyCell, the configuration key
+  // ("model.op", "loss.type", "train.lr") for kConfigKey. A study that cannot be read is shown
+  // beside the controls (groupNote) and groups nothing.
+  void setGroupBy(GroupBy mode, const QString& key = {});
+  GroupBy groupBy() const { return group_by_; }
+  QString groupKey() const { return group_key_; }
+  void setBand(Band band);
+  Band band() const { return band_; }
+  // The grouped runs: drawn faint (true) or hidden (false).
+  void setShowGroupedRuns(bool on);
+  bool showGroupedRuns() const { return show_grouped_runs_; }
+  // A run's group: "model.op=skconv" or the study cell's id; "" when in none.
+  QString groupOf(const QString& run) const;
+  QStringList groups() const;  // the groups with runs on the charts
+  // A group's curve on a series' chart (a key of seriesKeys()), as its graphs hold it.
+  GroupCurve groupCurve(const QString& group, const QString& series);
+  QString groupNote() const;  // what the grouping found, or why it found nothing
+
  public Q_SLOTS:
   // `wall`: unix seconds of the point (0: now).
   void addStep(const QString& run, qint64 step, double loss, double lr, double samples_per_s,
@@ -97,6 +140,12 @@ class TrainingPanel : public QWidget {
     QCPGraph* smooth = nullptr;
     QCPGraph* best = nullptr;  // one point: the best-value marker
   };
+  struct GroupGraphs {
+    QCPGraph* mean = nullptr;
+    QCPGraph* lower = nullptr;  // filled up to `upper` (the band)
+    QCPGraph* upper = nullptr;
+    int runs = 0;
+  };
   struct Run {
     QColor colour;
     double t0 = -1;  // wall time of its first point
@@ -116,6 +165,14 @@ class TrainingPanel : public QWidget {
   void replotIfDirty();
   void showCrosshair(int plot, double pixel_x);
   void paintGrid(QCPPainter& painter, int width, int height);  // the six charts, 3 x 2
+  void markDirty() { dirty_ = groups_dirty_ = true; }
+  void resolveGroups(bool all);  // runs to groups: every run (all) or the runs not looked up yet
+  // Every group's curve on every chart, from the visible runs' curves now.
+  std::map<std::pair<QString, int>, GroupCurve> currentGroups() const;
+  void regroup();  // the group graphs from currentGroups(), the runs' styles
+  void styleRun(const QString& run);
+  QColor groupColour(const QString& group);
+  void showGroupControls();  // the key box for the mode (studies or configuration keys)
 
   std::vector<QCustomPlot*> plots_;
   std::vector<QCPItemStraightLine*> cross_;
@@ -127,6 +184,20 @@ class TrainingPanel : public QWidget {
   QComboBox* x_box_ = nullptr;
   QComboBox* far_box_ = nullptr;
   QCheckBox* log_box_ = nullptr;
+  QComboBox* group_box_ = nullptr;
+  QComboBox* group_key_box_ = nullptr;
+  QComboBox* band_box_ = nullptr;
+  QCheckBox* group_runs_box_ = nullptr;
+  QLabel* group_note_ = nullptr;
+  QString workspace_, group_key_;
+  GroupBy group_by_ = GroupBy::kNone;
+  Band band_ = Band::kStd;
+  bool show_grouped_runs_ = true, groups_dirty_ = false;
+  std::map<QString, QString> group_of_;      // looked-up runs with a group
+  std::set<QString> unresolved_;             // runs not looked up yet
+  std::map<QString, QString> study_cells_;   // the study's run names to their cells
+  std::map<QString, QColor> group_colours_;  // kept while the grouping is
+  std::map<std::pair<QString, int>, GroupGraphs> group_graphs_;  // (group, plot)
   QTimer replot_;
   bool dirty_ = false;
   double weight_ = 0.6;

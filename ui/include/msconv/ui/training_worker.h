@@ -22,7 +22,10 @@ class TrainingWorker : public QObject {
   Q_OBJECT
  public:
   // `settings`: key=value overrides of the default configuration (as msconv train --set).
-  TrainingWorker(QString workspace, QString name, QStringList settings, QObject* parent = nullptr);
+  // `resume`: continue the stopped or interrupted run `name` from its last checkpoint (as
+  // msconv train --resume NAME; its own configuration, `settings` unused).
+  TrainingWorker(QString workspace, QString name, QStringList settings, QObject* parent = nullptr,
+                 bool resume = false);
   ~TrainingWorker() override;
   void start();
   void pause(bool paused);
@@ -44,6 +47,7 @@ class TrainingWorker : public QObject {
  private:
   QString workspace_, name_, run_name_;
   bool has_started_ = false;  // GUI thread
+  bool resume_ = false;
   QStringList settings_;
   std::unique_ptr<train::Trainer> trainer_;
   std::thread thread_;
