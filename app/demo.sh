@@ -44,23 +44,45 @@ fi
 echo "contact sheet: $root/out/demo/contact_sheet.png"
 echo
 
-# The three runs: the same tiny network and schedule, only the 3x3 operator differs.
-common="model.arch=msnet-tiny train.batch_size=64 train.epochs=2 train.lr=0.1 train.log_every=5"
-common="$common train.val_every=50 data.train=$faces data.val=$faces/val.bin"
-names=(msnet-tiny-msconv msnet-tiny-skconv msnet-tiny-scconv)
-ops=(msconv-official skconv scconv)
+# The comparison: the same tiny network and schedule, only the 3x3 operator differs, each
+# operator trained with three seeds (a study: msconv study run), so that the comparison comes with
+# its uncertainty. Nine runs of 84 steps take about the time three runs of two epochs took.
+study="$root/out/demo/demo-study.json"
+cat > "$study" <<EOF
+{"name": "demo",
+ "base": {"model.arch": "msnet-tiny", "train.batch_size": 64, "train.max_steps": 84,
+          "train.lr": 0.1, "train.log_every": 4, "train.val_every": 42, "train.checkpoint_every": 42,
+          "data.train": "$faces", "data.val": "$faces/val.bin"},
+ "axes": {"model.op": ["msconv-official", "skconv", "scconv"]},
+ "seeds": [0, 1, 2],
+ "reference": {"model.op": "msconv-official"}}
+EOF
+# The runs' names and settings (NAME, a tab, key=value ...), the first seed's three first.
+study_runs=$("$msconv" study status "$study" --workspace "$ws" --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+rows = [(r["seed"] != d["seeds"][0], r["run"], " ".join(r["settings"]))
+        for c in d["cells"] for r in c["runs"]]
+for _, run, settings in sorted(rows, key=lambda x: x[0]):
+    print(run + "\t" + settings)')
+mapfile -t names < <(printf '%s\n' "$study_runs" | head -n 3 | cut -f1)  # seed 0 of each operator
 img=$(ls "$faces"/train/*/000.jpg | tail -n 1)
 ref=$(dirname "$img")/001.jpg
 
 if [ -z "${MSCONV_DEMO_HEADLESS:-}" ] && { [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; }; then
   echo "== The workbench: $ws =="
-  echo "Three runs are queued (MSConv, SKNet, SCConv on msnet-tiny, 2 epochs each):"
-  echo "press 'Train queued' (Ctrl+R), watch the Training tab, then use Evaluation, Inspect and"
-  echo "Compare on what they trained. The Inspect panel starts on $img."
+  echo "A study is queued: MSConv, SKNet and SCConv on msnet-tiny, three seeds each (9 runs of"
+  echo "84 steps). Press 'Train queued' (Ctrl+R) and watch the Training tab (group by study cell"
+  echo "for the mean curves with their bands); the Study tab's Report then gives the comparison"
+  echo "with its uncertainty, and Evaluation, Inspect and Compare work on what they trained."
+  echo "The Inspect panel starts on $img."
+  mkdir -p "$ws/studies"
+  cp "$study" "$ws/studies/demo.json"
   args=()
-  for i in 0 1 2; do
-    args+=(--enqueue "${names[$i]}" "$common model.op=${ops[$i]}")
-  done
+  while IFS=$'\t' read -r name settings; do
+    "$msconv" runs list --workspace "$ws" 2>/dev/null | grep -qE "^[0-9]+ +$name +.* done " ||
+      args+=(--enqueue "$name" "$settings")
+  done <<< "$study_runs"
   # MSCONV_DEMO_SCREENSHOTS=DIR: train the queue at once and save a screenshot of each panel
   # into DIR (how docs/lab-*.png are made: under xvfb-run).
   if [ -n "${MSCONV_DEMO_SCREENSHOTS:-}" ]; then
@@ -76,19 +98,15 @@ if [ -z "${MSCONV_DEMO_HEADLESS:-}" ] && { [ -n "${DISPLAY:-}" ] || [ -n "${WAYL
 fi
 
 echo "== No display: the same flow headless, through the command line =="
-for i in 0 1 2; do
-  name=${names[$i]}
-  if "$msconv" runs list --workspace "$ws" 2>/dev/null | grep -qE "^[0-9]+ +$name +.* done "; then
-    echo "$name: trained earlier (remove $ws to train again)"
-    continue
-  fi
-  echo "-- training $name (${ops[$i]})"
-  sets=()
-  for kv in $common model.op=${ops[$i]}; do sets+=(--set "$kv"); done
-  "$msconv" train --workspace "$ws" --name "$name" "${sets[@]}"
-done
-# The window may have queued the runs before it failed to open: they are trained now.
+# The window may have queued the runs before it failed to open: the study trains them now.
 rm -f "$ws/lab-queue.json"
+echo "-- msconv study run: 3 operators x 3 seeds (runs trained earlier are kept; remove $ws to train again)"
+"$msconv" study run "$study" --workspace "$ws"
+"$msconv" study status demo --workspace "$ws"
+echo
+echo "== The comparison with its uncertainty (msconv study report) =="
+"$msconv" study report demo --workspace "$ws"
+echo
 "$msconv" runs list --workspace "$ws"
 echo
 echo "== Evaluation: 10-fold accuracy, VAL, TAR@FAR, AUC on held-out identities =="

@@ -211,13 +211,20 @@ int cmdCompare(const Argv& argv) {
     m["name"] = run ? run->name : fs::path(item).stem().string();
     std::map<std::string, double> metrics;
     if (run) {
-      // Training speed (median logged samples/s) and the last validation, from the store.
+      // Training speed (median logged samples/s) and the validation of best.ckpt, from the store.
       const auto summary = eval::summariseRun(*db, *run, *db_ws);
       m["status"] = store::statusName(summary.status);
       if (summary.samples_per_s >= 0) m["train_samples_per_s"] = summary.samples_per_s;
-      metrics = summary.metrics;
-      // Which validation the metrics are: best.ckpt's (what `msconv eval RUN` evaluates).
-      if (summary.metrics_step >= 0) {
+      // Which validation the metrics are: best.ckpt's (what `msconv eval RUN` evaluates). A
+      // checkpoint file other than the run's best.ckpt gets none of them: they are not its numbers.
+      std::error_code ec;
+      const bool is_best =
+          !fs::is_regular_file(item) ||
+          (summary.metrics_of_best &&
+           fs::equivalent(item, db_ws->runFile(run->name, workspace::RunFile::kBestCheckpoint),
+                          ec));
+      if (is_best) metrics = summary.metrics;
+      if (is_best && summary.metrics_step >= 0) {
         m["validation_step"] = summary.metrics_step;
         m["validation_of"] = summary.metrics_of_best ? "best.ckpt" : "last validation";
       }
@@ -254,8 +261,8 @@ int cmdCompare(const Argv& argv) {
     out << models.dump(1) << "\n";
   } else {
     std::vector<std::vector<std::string>> rows;
-    std::vector<std::string> head = {"model", "operator", "params (M)", "MACs (G)",
-                                     "train samples/s"};
+    std::vector<std::string> head = {"model",    "operator",        "params (M)",
+                                     "MACs (G)", "train samples/s", "validation"};
     for (const auto& k : metric_keys) head.push_back(k + " %");
     rows.push_back(head);
     for (const auto& m : models) {
@@ -266,7 +273,13 @@ int cmdCompare(const Argv& argv) {
         std::snprintf(sp, sizeof sp, "%.1f", m["train_samples_per_s"].get<double>());
       else
         std::snprintf(sp, sizeof sp, "-");
-      std::vector<std::string> row = {m["name"], m["op"], p, g, sp};
+      // Which checkpoint the run's metrics are: best.ckpt's validation, as `msconv eval` of the
+      // run evaluates it (a checkpoint file evaluated here with --bin: "-").
+      std::string val = "-";
+      if (m.contains("validation_step"))
+        val = m["validation_of"].get<std::string>() + " step " +
+              std::to_string(m["validation_step"].get<int64_t>());
+      std::vector<std::string> row = {m["name"], m["op"], p, g, sp, val};
       for (const auto& k : metric_keys)
         row.push_back(m.contains("metrics") && m["metrics"].contains(k)
                           ? pct(m["metrics"][k].get<double>())

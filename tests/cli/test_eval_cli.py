@@ -114,6 +114,8 @@ class Eval(unittest.TestCase):
         self.assertEqual(rows[1]["operator"], "skconv")
         self.assertNotEqual(rows[0]["params (M)"], rows[1]["params (M)"])
         self.assertGreater(float(rows[0]["train samples/s"]), 0)
+        self.assertTrue(rows[0]["validation"].startswith("best.ckpt step "), rows[0])
+        self.assertEqual(rows[2]["validation"], "-")  # a checkpoint file: evaluated here
         acc = [k for k in rows[0] if k.endswith("/accuracy %")]
         self.assertEqual(len(acc), 1)
         self.assertTrue(0 <= float(rows[0][acc[0]]) <= 100)

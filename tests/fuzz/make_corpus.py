@@ -327,6 +327,14 @@ def main():
         {"name": "tiny", "settings": ["model.arch=msnet-tiny", "train.epochs=1"]},
         {"name": "base", "settings": []}]}, indent=2))
 
+    put("study", "grid.json", json.dumps({
+        "name": "grid", "base": {"model.arch": "msnet-tiny", "train.max_steps": 10,
+                                 "data.val": ["synthetic"], "data.synthetic_seed": 0},
+        "axes": {"model.op": ["msconv", "skconv:r=8", "msconv-official:kernels=k5k7"],
+                 "train.lr": [0.1, 0.05], "data.flip": [True, False]},
+        "seeds": [0, 1, 2], "reference": {"model.op": "skconv:r=8", "train.lr": 0.05},
+        "checkpoint": "last"}, indent=2))
+
     # state_dict: a state_dict, a wrapped one with parameters, an arcface_torch checkpoint.
     f32 = struct.pack("<6f", *range(6))
     i64 = struct.pack("<q", 3)

@@ -64,7 +64,7 @@ limits_for() {
 
 dict_for() {
   case $1 in
-    config_json | config_set | spec) echo "$here/dict/config.dict" ;;
+    config_json | config_set | spec | study) echo "$here/dict/config.dict" ;;
   esac
 }
 

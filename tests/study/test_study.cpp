@@ -88,6 +88,17 @@ TEST(Study, BadFilesAndValuesAreNamed) {
             std::string::npos);
   EXPECT_NE(errorOf(R"({"name": "a", "seeds": [0], "base": {"seed": 3}})").find("seed"),
             std::string::npos);
+  // A grid too large to train is refused before it is enumerated.
+  std::string big = R"({"name": "a", "seeds": [0, 1], "axes": {)";
+  const char* keys[] = {"train.lr", "train.momentum", "train.weight_decay", "train.lr_min",
+                        "train.clip_grad"};
+  for (int k = 0; k < 5; ++k) {
+    big += std::string(k ? ", " : "") + "\"" + keys[k] + "\": [";
+    for (int v = 0; v < 10; ++v) big += std::string(v ? ", " : "") + std::to_string(v + 1) + ".5";
+    big += "]";
+  }
+  big += "}}";
+  EXPECT_NE(errorOf(big).find("more than 10000 runs"), std::string::npos) << errorOf(big);
 }
 
 TEST(Study, EveryPresetExpandsAndNamesItsReference) {

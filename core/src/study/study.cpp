@@ -251,9 +251,17 @@ std::vector<Cell> expand(const Study& s, const std::vector<std::string>& overrid
   for (const auto& [k, v] : base)
     if (k == "seed")
       throw Error("study " + s.name + ": 'seed' cannot be set in the base: list the seeds");
-  // The cross product, the last axis fastest.
+  // The cross product, the last axis fastest; a grid too large to train is refused (and never
+  // enumerated: 10 axes of 10 values would be 1e10 cells).
+  constexpr size_t kMaxRuns = 10000;
   size_t count = 1;
-  for (const auto& a : s.axes) count *= a.second.size();
+  for (const auto& a : s.axes) {
+    if (count > kMaxRuns / a.second.size() || count * a.second.size() * s.seeds.size() > kMaxRuns)
+      throw Error("study " + s.name + ": more than " + std::to_string(kMaxRuns) +
+                  " runs (cells x seeds); axis '" + a.first + "' has " +
+                  std::to_string(a.second.size()) + " values");
+    count *= a.second.size();
+  }
   std::vector<Cell> cells;
   for (size_t i = 0; i < count; ++i) {
     Cell c;

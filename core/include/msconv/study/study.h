@@ -71,7 +71,7 @@ struct Cell {
 // `study run --set`) applied over the base. Each cell's configuration is validated as
 // `msconv train --set` validates it (keys, types, ranges, the architecture and operator names)
 // for every seed: an error names the study, the cell, the key and the value, before anything
-// trains.
+// trains. More than 10,000 runs (cells x seeds) is an error.
 std::vector<Cell> expand(const Study& s, const std::vector<std::string>& overrides = {});
 
 // The run of a cell and seed: STUDY-CELL-HASH-sSEED (characters outside [A-Za-z0-9._-] become _).
