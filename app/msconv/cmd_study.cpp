@@ -190,7 +190,9 @@ int studyRun(const Args& args, const workspace::Workspace& ws) {
   while (next < jobs.size() || !running.empty()) {
     if (g_stop && !forwarded) {  // Ctrl-C: every child checkpoints and stops
       std::fprintf(stderr, "\nstopping %zu run(s) with a checkpoint...\n", running.size());
-      for (const auto& c : running) ::kill(c.pid, SIGINT);
+      // SIGTERM, not SIGINT: a terminal's Ctrl-C reached the children too, and a second SIGINT
+      // ends `msconv train` at once, while a SIGTERM after it only asks again for the stop.
+      for (const auto& c : running) ::kill(c.pid, SIGTERM);
       forwarded = true;
     }
     while (!g_stop && next < jobs.size() && static_cast<int>(running.size()) < parallel) {

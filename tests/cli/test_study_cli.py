@@ -148,22 +148,38 @@ class Study(unittest.TestCase):
         self.assertEqual(len(json.loads(run("runs", "list", "--workspace", self.ws,
                                             "--json").stdout)), 4)
 
-    def test_killed_study_resumes_and_a_failed_run_stays_failed(self):
-        base = dict(BASE, **{"train.max_steps": 60, "train.checkpoint_every": 5,
-                             "train.val_every": 60})
-        path = write_study(os.path.join(self.tmp, "k.json"), name="k", base=base,
-                           axes={"model.op": ["msconv-official"]}, seeds=[3])
+    def start_and_wait(self, path, step):
+        """Starts `study run` in a session of its own (as a terminal's job) and waits until its
+        run has logged `step`."""
         p = subprocess.Popen([BIN, "study", "run", path, "--workspace", self.ws],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True)
         start = time.time()
         while time.time() - start < 300:
             st = status(self.ws, path)["cells"][0]["runs"][0]
-            if st["step"] >= 12:
-                break
-            self.assertIsNone(p.poll(), "the study ended before it was killed")
+            if st["step"] >= step:
+                return p
+            self.assertIsNone(p.poll(), "the study ended before it was stopped")
             time.sleep(0.3)
-        os.killpg(p.pid, signal.SIGKILL)  # the study and its training process
+        self.fail("no progress")
+
+    def test_killed_study_resumes_and_a_failed_run_stays_failed(self):
+        base = dict(BASE, **{"train.max_steps": 60, "train.checkpoint_every": 5,
+                             "train.val_every": 60})
+        path = write_study(os.path.join(self.tmp, "k.json"), name="k", base=base,
+                           axes={"model.op": ["msconv-official"]}, seeds=[3])
+        # Ctrl-C as a terminal sends it (to the whole job): the run stops with a checkpoint.
+        p = self.start_and_wait(path, 4)
+        os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 130, err)
+        self.assertIn("run it again to resume", err)
+        st = status(self.ws, path)["cells"][0]["runs"][0]
+        self.assertEqual(st["status"], "stopped")
+        stopped_at = st["step"]
+        # Resumed, then SIGKILL to the study and its training process.
+        p = self.start_and_wait(path, stopped_at + 6)
+        os.killpg(p.pid, signal.SIGKILL)
         p.wait()
         p.stdout.close()
         p.stderr.close()

@@ -10,7 +10,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   msconv::fuzz::capAllocations(size);
   try {
-    const auto s = msconv::study::parseStudy(msconv::fuzz::bytesOf(data, size), "study.json");
+    const auto s =
+        msconv::study::parseStudy(std::string(msconv::fuzz::bytesOf(data, size)), "study.json");
     for (const auto& c : msconv::study::expand(s))
       for (uint64_t seed : s.seeds) (void)msconv::study::runName(s, c, seed).size();
     (void)msconv::study::studyJson(s).size();

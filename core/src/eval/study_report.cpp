@@ -234,7 +234,7 @@ std::string studyReport(const workspace::Workspace& ws, const study::Study& s,
           costs[c][k] = {{"params_m", sum.params_m}, {"gmacs", sum.gmacs}};
           if (sum.samples_per_s >= 0) costs[c][k]["train_samples_per_s"] = sum.samples_per_s;
           for (const auto& [m, v] : evals[c][k]->metrics) addMetric(m);
-        } catch (const Error& e) {
+        } catch (const std::exception& e) {  // msconv::Error, or LibTorch's on a bad file
           reason = std::string("cannot be evaluated: ") + e.what();
           evals[c][k].reset();
         }

@@ -137,8 +137,9 @@ Study parseStudy(const std::string& text, const std::string& source) {
       throw Error(source + ": 'reference' must be an object of axis: value");
     for (const auto& [k, v] : j["reference"].items()) {
       const std::string t = settingText(v, source + ": reference '" + k + "'");
+      const std::string key = k;  // (a structured binding cannot be captured in C++17)
       const auto axis =
-          std::find_if(s.axes.begin(), s.axes.end(), [&](const auto& a) { return a.first == k; });
+          std::find_if(s.axes.begin(), s.axes.end(), [&](const auto& a) { return a.first == key; });
       if (axis == s.axes.end())
         throw Error(source + ": reference names '" + k + "', which is not an axis");
       if (std::find(axis->second.begin(), axis->second.end(), t) == axis->second.end())
@@ -278,10 +279,11 @@ std::vector<Cell> expand(const Study& s, const std::vector<std::string>& overrid
     }
     if (c.id.empty()) c.id = "base";
     std::vector<Setting> all = base;
-    for (const auto& [k, v] : c.axes) {
-      all.erase(std::remove_if(all.begin(), all.end(), [&](const auto& b) { return b.first == k; }),
+    for (const auto& kv : c.axes) {
+      all.erase(std::remove_if(all.begin(), all.end(),
+                               [&](const auto& b) { return b.first == kv.first; }),
                 all.end());
-      all.emplace_back(k, v);
+      all.emplace_back(kv);
     }
     for (const auto& [k, v] : all) c.config.push_back(k + "=" + v);
     std::vector<std::string> sorted = c.config;
