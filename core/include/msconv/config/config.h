@@ -14,7 +14,8 @@ namespace msconv::config {
 // The synthetic face set a configuration names ("synthetic" in data.train / data.val).
 struct SyntheticSettings {
   int64_t identities = 0, images_per_id = 0;
-  uint64_t seed = 0;  // data.synthetic_seed, else the run's seed (the set is generated from seed + 1)
+  uint64_t seed =
+      0;  // data.synthetic_seed, else the run's seed (the set is generated from seed + 1)
 };
 
 // A configuration read once into typed fields: the one place (with the schema) where the keys'

@@ -1,6 +1,7 @@
 // What a run brings to a comparison table like the paper's Tables 7-8: operator, parameters and
 // MACs, the median logged training speed, and the accuracy and TAR@FAR per set of the validation
-// that wrote the run's best checkpoint: the numbers `msconv eval` gives for that checkpoint. Shared by `msconv compare` and the workbench's Compare panel.
+// that wrote the run's best checkpoint: the numbers `msconv eval` gives for that checkpoint. Shared
+// by `msconv compare` and the workbench's Compare panel.
 #pragma once
 
 #include <map>
