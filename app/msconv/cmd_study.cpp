@@ -104,24 +104,14 @@ int studyNew(const Args& args) {
 
 int studyRun(const Args& args, const workspace::Workspace& ws) {
   if (args.positionals().size() < 2) throw Error("study run: wants a study FILE (or NAME)");
-  auto s = study::loadStudy(ws, args.positionals()[1]);
-  const auto overrides = args.values("--set");
-  // Every cell validated for every seed before anything trains.
-  const auto cells = study::expand(s, overrides);
-  const int parallel = args.integer("--parallel", 1);
-  if (parallel < 1 || parallel > 64) throw Error("study run: --parallel must be 1..64");
   // The workspace keeps the study as it runs (the overrides folded into its base), so that
   // `study status NAME` and `study report NAME` find the same cells.
-  for (const auto& o : overrides) {
-    const auto eq = o.find('=');
-    const std::string key = o.substr(0, eq), value = o.substr(eq + 1);
-    auto it =
-        std::find_if(s.base.begin(), s.base.end(), [&](const auto& b) { return b.first == key; });
-    if (it != s.base.end())
-      it->second = value;
-    else
-      s.base.emplace_back(key, value);
-  }
+  const auto s =
+      study::withOverrides(study::loadStudy(ws, args.positionals()[1]), args.values("--set"));
+  // Every cell validated for every seed before anything trains.
+  const auto cells = study::expand(s);
+  const int parallel = args.integer("--parallel", 1);
+  if (parallel < 1 || parallel > 64) throw Error("study run: --parallel must be 1..64");
   fs::create_directories(fs::path(ws.root()) / "studies" / s.name);
   study::writeStudy(study::studyFile(ws, s.name), s);
   // Synthetic sets once, before the runs start (the runs of all seeds usually share one).

@@ -596,7 +596,7 @@ std::string formatStudyReport(const std::string& json, const std::string& format
       out << "\n";
     }
   }
-  out << (format == "latex" ? "\n" : "\n");
+  out << "\n";
   for (const auto& c : doc["conclusions"])
     out << (format == "latex"      ? "% "
             : format == "markdown" ? "- "

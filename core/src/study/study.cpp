@@ -234,8 +234,8 @@ Study preset(const std::string& name, const std::string& scale) {
   return s;
 }
 
-std::vector<Cell> expand(const Study& s, const std::vector<std::string>& overrides) {
-  std::vector<Setting> base = s.base;
+Study withOverrides(Study s, const std::vector<std::string>& overrides) {
+  std::vector<Setting>& base = s.base;
   for (const auto& o : overrides) {
     const auto eq = o.find('=');
     if (eq == std::string::npos || eq == 0)
@@ -249,6 +249,12 @@ std::vector<Cell> expand(const Study& s, const std::vector<std::string>& overrid
     else
       base.emplace_back(key, o.substr(eq + 1));
   }
+  return s;
+}
+
+std::vector<Cell> expand(const Study& study, const std::vector<std::string>& overrides) {
+  const Study s = withOverrides(study, overrides);
+  const std::vector<Setting>& base = s.base;
   for (const auto& [k, v] : base)
     if (k == "seed")
       throw Error("study " + s.name + ": 'seed' cannot be set in the base: list the seeds");

@@ -67,6 +67,10 @@ struct Cell {
   bool reference = false;
 };
 
+// `s` with `overrides` (key=value, `study run --set`) folded into its base. Throws msconv::Error
+// for a setting that is not key=value or that names an axis.
+Study withOverrides(Study s, const std::vector<std::string>& overrides);
+
 // The cells of `s` in axis order (the last axis varies fastest), with `overrides` (key=value,
 // `study run --set`) applied over the base. Each cell's configuration is validated as
 // `msconv train --set` validates it (keys, types, ranges, the architecture and operator names)
