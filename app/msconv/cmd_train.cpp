@@ -1,18 +1,27 @@
 // msconv train / msconv runs: the training engine and the run store, headless.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "args.h"
 #include "commands.h"
 #include "msconv/error.h"
 #include "msconv/store/run_store.h"
+#include "msconv/train/collective.h"
 #include "msconv/train/trainer.h"
 #include "msconv/workspace/workspace.h"
 
@@ -24,6 +33,135 @@ train::Trainer* g_trainer = nullptr;
 void onInterrupt(int) {
   if (g_trainer) g_trainer->requestStop();  // an atomic store: safe in a signal handler
   std::signal(SIGINT, SIG_DFL);             // a second Ctrl-C ends the process at once
+}
+
+volatile std::sig_atomic_t g_launcher_stop = 0;
+
+void onLauncherInterrupt(int) {
+  g_launcher_stop = 1;
+}
+
+// A free TCP port on the loopback interface for the rendezvous (MASTER_PORT when set).
+int freePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw Error("--nproc: cannot open a socket: " + std::string(std::strerror(errno)));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    const std::string err = std::strerror(errno);
+    ::close(fd);
+    throw Error("--nproc: cannot find a free port: " + err);
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// `msconv train --nproc N ...`: N local ranks, each `msconv train ...` with torchrun's variables,
+// as torchrun would start them. Ctrl-C reaches every rank as a stop with a checkpoint. When a
+// rank fails, the others stop by themselves within train.dist_timeout; any still running some
+// time after that are killed. The exit status is the first failed rank's.
+int launchLocal(const Argv& argv, int nproc, double timeout_s) {
+  for (const char* v : {"RANK", "WORLD_SIZE"})
+    if (const char* x = std::getenv(v); x && *x)
+      throw Error(std::string("--nproc starts its own ranks, but ") + v + "=" + x +
+                  " is set: use one or the other");
+  std::vector<std::string> child = {"msconv"};
+  if (const char* t = std::getenv("MSCONV_THREADS"); !(t && *t)) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    child.insert(child.end(), {"--threads", std::to_string(std::max(1, cores / nproc))});
+  }
+  child.push_back("train");
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i] == "--nproc") {
+      ++i;
+      continue;
+    }
+    if (argv[i].rfind("--nproc=", 0) == 0) continue;
+    child.push_back(argv[i]);
+  }
+  const char* port_env = std::getenv("MASTER_PORT");
+  const std::string port = port_env && *port_env ? port_env : std::to_string(freePort());
+  std::vector<std::string> base_env;
+  for (char** e = environ; *e; ++e) {
+    const std::string kv = *e;
+    bool ours = false;
+    for (const char* v : {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "LOCAL_WORLD_SIZE=",
+                          "MASTER_ADDR=", "MASTER_PORT="})
+      ours = ours || kv.rfind(v, 0) == 0;
+    if (!ours) base_env.push_back(kv);
+  }
+  g_launcher_stop = 0;
+  auto old_int = std::signal(SIGINT, onLauncherInterrupt);
+  auto old_term = std::signal(SIGTERM, onLauncherInterrupt);
+  std::vector<pid_t> pids(nproc, 0);
+  std::vector<int> codes(nproc, -1);
+  for (int r = 0; r < nproc; ++r) {
+    std::vector<std::string> env = base_env;
+    env.insert(env.end(),
+               {"RANK=" + std::to_string(r), "WORLD_SIZE=" + std::to_string(nproc),
+                "LOCAL_RANK=" + std::to_string(r), "LOCAL_WORLD_SIZE=" + std::to_string(nproc),
+                "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + port});
+    std::vector<char*> a, e;
+    for (auto& x : child) a.push_back(x.data());
+    a.push_back(nullptr);
+    for (auto& x : env) e.push_back(x.data());
+    e.push_back(nullptr);
+    const int rc = posix_spawn(&pids[r], "/proc/self/exe", nullptr, nullptr, a.data(), e.data());
+    if (rc != 0) {
+      for (int k = 0; k < r; ++k) ::kill(pids[k], SIGTERM);
+      throw Error("--nproc: cannot start rank " + std::to_string(r) + ": " + std::strerror(rc));
+    }
+  }
+  std::fprintf(stderr, "started %d ranks (rendezvous 127.0.0.1:%s)\n", nproc, port.c_str());
+  int alive = nproc, first_failed = -1;
+  bool forwarded = false;
+  std::chrono::steady_clock::time_point failed_at;
+  while (alive > 0) {
+    if (g_launcher_stop && !forwarded) {
+      // SIGTERM: a terminal's Ctrl-C reached the ranks too; a second SIGINT would end them
+      // without a checkpoint, a SIGTERM only asks again for the stop.
+      for (int r = 0; r < nproc; ++r)
+        if (codes[r] < 0) ::kill(pids[r], SIGTERM);
+      forwarded = true;
+    }
+    if (first_failed >= 0 && std::chrono::steady_clock::now() - failed_at >
+                                 std::chrono::duration<double>(timeout_s + 30)) {
+      for (int r = 0; r < nproc; ++r)
+        if (codes[r] < 0) {
+          std::fprintf(stderr, "rank %d did not stop after rank %d failed: killing it\n", r,
+                       first_failed);
+          ::kill(pids[r], SIGKILL);
+        }
+    }
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid == 0 || (pid < 0 && errno == EINTR)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    if (pid < 0) break;
+    for (int r = 0; r < nproc; ++r) {
+      if (pids[r] != pid) continue;
+      codes[r] = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      --alive;
+      if (codes[r] != 0) {
+        if (WIFSIGNALED(status))
+          std::fprintf(stderr, "rank %d was killed by signal %d\n", r, WTERMSIG(status));
+        else
+          std::fprintf(stderr, "rank %d exited with status %d\n", r, codes[r]);
+        if (first_failed < 0) {
+          first_failed = r;
+          failed_at = std::chrono::steady_clock::now();
+        }
+      }
+    }
+  }
+  std::signal(SIGINT, old_int);
+  std::signal(SIGTERM, old_term);
+  return first_failed >= 0 ? codes[first_failed] : 0;
 }
 
 std::string duration(double s) {
@@ -69,12 +207,21 @@ int cmdTrain(const Argv& argv) {
                    {"--workspace", true, "workspace folder (default ./runs)"},
                    {"--name", true, "run name (default ARCH-OP)"},
                    {"--resume", true, "run name or checkpoint to continue"},
+                   {"--nproc", true, "train with N local processes (ranks) as one run"},
+                   {"--threads-as-ranks", false,
+                    "with --nproc: the N ranks as threads of this process (the in-process "
+                    "collective), to check the multi-process path against"},
                    {"--keys", false, "list the configuration keys"},
                    {"--help", false, "this help"}});
   if (args.flag("--help")) {
-    std::cout << "usage: msconv train [--config FILE] [--set key=value]... [--workspace DIR] "
-                 "[--name NAME] [--resume RUN_OR_CKPT]\n"
-              << args.usage();
+    std::cout
+        << "usage: msconv train [--config FILE] [--set key=value]... [--workspace DIR] "
+           "[--name NAME] [--resume RUN_OR_CKPT] [--nproc N]\n"
+        << args.usage()
+        << "\nSeveral processes, one run: --nproc N starts N local ranks; or start each rank\n"
+           "yourself with torchrun's variables RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,\n"
+           "MASTER_ADDR and MASTER_PORT set (one machine or several; c10d's TCPStore and\n"
+           "Gloo). train.batch_size is the global batch; only rank 0 writes.\n";
     return 0;
   }
   if (args.flag("--keys")) {
@@ -84,22 +231,55 @@ int cmdTrain(const Argv& argv) {
   }
   const auto config =
       config::Config::load(args.value("--config").value_or(""), args.values("--set"));
+  const int nproc = args.integer("--nproc", 1);
+  if (nproc < 1 || nproc > 1024) throw Error("--nproc wants 1 to 1024 processes");
+  const bool as_threads = args.flag("--threads-as-ranks");
+  if (nproc > 1 && !as_threads)
+    return launchLocal(argv, nproc, config.settings().train.dist_timeout);
+  std::shared_ptr<train::Collective> group;
+  std::vector<std::shared_ptr<train::Collective>> thread_ranks;
+  if (nproc > 1) {
+    thread_ranks = train::threadGroup(nproc);
+    group = thread_ranks[0];
+  } else if (auto launch = train::launchFromEnvironment()) {
+    launch->timeout_s = config.settings().train.dist_timeout;
+    group = train::processGroup(*launch);
+  }
+  const bool rank0 = !group || group->rank() == 0;
   train::Trainer trainer(config, args.value("--workspace").value_or(workspace::kDefaultWorkspace),
-                         args.value("--name").value_or(""));
+                         args.value("--name").value_or(""), group);
   const bool tty = ::isatty(STDERR_FILENO);
-  trainer.addObserver([tty](const train::TrainEvent& e) { progress(e, tty); });
+  if (rank0) trainer.addObserver([tty](const train::TrainEvent& e) { progress(e, tty); });
   g_trainer = &trainer;
   std::signal(SIGINT, onInterrupt);
   std::signal(SIGTERM, onInterrupt);
+  // --threads-as-ranks: ranks 1..N-1 on threads of their own; rank 0 here.
+  std::vector<std::string> rank_errors(thread_ranks.size());
+  std::vector<std::thread> rank_threads;
+  for (size_t r = 1; r < thread_ranks.size(); ++r)
+    rank_threads.emplace_back([&, r] {
+      try {
+        train::Trainer(config, args.value("--workspace").value_or(workspace::kDefaultWorkspace),
+                       args.value("--name").value_or(""), thread_ranks[r])
+            .run(args.value("--resume").value_or(""));
+      } catch (const std::exception& e) {
+        rank_errors[r] = e.what();
+      }
+    });
   train::TrainResult r;
   try {
     r = trainer.run(args.value("--resume").value_or(""));
   } catch (...) {
     g_trainer = nullptr;
+    for (auto& t : rank_threads) t.join();
     if (tty) std::fprintf(stderr, "\n");
     throw;
   }
   g_trainer = nullptr;
+  for (auto& t : rank_threads) t.join();
+  for (size_t k = 1; k < rank_errors.size(); ++k)
+    if (!rank_errors[k].empty()) throw Error("rank " + std::to_string(k) + ": " + rank_errors[k]);
+  if (!rank0) return 0;  // only rank 0 speaks for the run
   if (tty) std::fprintf(stderr, "\n");
   std::fprintf(stderr, "run %s %s after %lld steps, loss %.4f\n", r.run_name.c_str(),
                store::statusName(r.status), static_cast<long long>(r.steps), r.last_loss);

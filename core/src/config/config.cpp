@@ -41,7 +41,8 @@ const std::vector<KeyDef>& schema() {
        1e5},
       {"data.synthetic_seed", Type::kInt, int64_t{-1},
        "seed of the synthetic set (-1: the run's seed); a study's seeds share one set", -1, 1e18},
-      {"train.batch_size", Type::kInt, int64_t{128}, "samples per step", 2, 1e6},
+      {"train.batch_size", Type::kInt, int64_t{128},
+       "samples per step, over every rank (each rank loads batch_size / ranks)", 2, 1e6},
       {"train.epochs", Type::kInt, int64_t{20}, "epochs", 1, 1e6},
       {"train.max_steps", Type::kInt, int64_t{0}, "stop after this many steps (0: epochs decide)",
        0, 1e12},
@@ -65,6 +66,10 @@ const std::vector<KeyDef>& schema() {
       {"train.amp", Type::kBool, false,
        "mixed precision: autocast and dynamic loss scaling (needs train.device=cuda)"},
       {"train.device", Type::kText, std::string("cpu"), "cpu, cuda or cuda:N"},
+      {"train.sync_bn", Type::kBool, false,
+       "several ranks: BatchNorm statistics over every rank's samples (nn.SyncBatchNorm)"},
+      {"train.dist_timeout", Type::kReal, 60.0,
+       "several ranks: seconds before a rank that died or hangs stops the others", 1, 1e6},
       {"train.log_every", Type::kInt, int64_t{10}, "steps between logged events", 1, 1e9},
       {"train.val_every", Type::kInt, int64_t{0}, "steps between validations (0: each epoch)", 0,
        1e12},
@@ -344,6 +349,8 @@ RunSettings Config::settings() const {
   t.device = text("train.device");
   t.threads = static_cast<int>(integer("train.threads"));
   t.amp = flag("train.amp");
+  t.sync_bn = flag("train.sync_bn");
+  t.dist_timeout = real("train.dist_timeout");
   t.log_every = integer("train.log_every");
   t.val_every = integer("train.val_every");
   t.checkpoint_every = integer("train.checkpoint_every");

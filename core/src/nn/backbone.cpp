@@ -2,8 +2,8 @@
 
 #include <torch/nn/functional/pooling.h>
 #include <torch/nn/modules/activation.h>
-#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/container/sequential.h>
+#include "msconv/nn/batch_norm.h"
 
 #include <algorithm>
 #include <cmath>
@@ -133,13 +133,13 @@ class IBlockImpl : public torch::nn::Module {
   IBlockImpl(const ArchSpec& arch, const OpSpec& op, int in, int planes, int stride,
              const std::string& name)
       : name_(name) {
-    bn1 = register_module("bn1", torch::nn::BatchNorm2d(in));
+    bn1 = register_module("bn1", BatchNorm2d(in));
     conv1 = register_module("conv1", makeConv({in, planes, 3, 1, 1}));
-    bn2 = register_module("bn2", torch::nn::BatchNorm2d(planes));
+    bn2 = register_module("bn2", BatchNorm2d(planes));
     act = register_module("prelu", makePReLU(arch.prelu, planes));
     conv2 =
         register_module("conv2", makeOperator(op, opContext(arch, planes, stride, name + ".op")));
-    bn3 = register_module("bn3", torch::nn::BatchNorm2d(planes));
+    bn3 = register_module("bn3", BatchNorm2d(planes));
     if (in != planes || stride != 1)
       downsample = register_module("downsample", convBnAct({in, planes, 1, stride}, Act::kNone));
   }
@@ -153,7 +153,7 @@ class IBlockImpl : public torch::nn::Module {
 
  private:
   std::string name_;
-  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
+  BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   CountedConv2d conv1{nullptr};
   PReLU act{nullptr};
   Operator conv2;
@@ -167,7 +167,7 @@ class IResNetImpl : public BackboneImpl {
     op_ = op;
     const int stem = scaled(64, arch.width);
     conv1 = register_module("conv1", makeConv({3, stem, 3, arch.stem_stride, 1}));
-    bn1 = register_module("bn1", torch::nn::BatchNorm2d(stem));
+    bn1 = register_module("bn1", BatchNorm2d(stem));
     act = register_module("prelu", makePReLU(arch.prelu, stem));
     layers_.push_back("stem");
     int in = stem;
@@ -188,13 +188,13 @@ class IResNetImpl : public BackboneImpl {
       register_module("layer" + std::to_string(s + 1), layer);
       stages_.push_back(blocks);
     }
-    bn2 = register_module("bn2", torch::nn::BatchNorm2d(in));
+    bn2 = register_module("bn2", BatchNorm2d(in));
     // The head is sized for 112 x 112 input: 7 x 7 after four stride-2 stages (4 x 4 with a
     // stride-2 stem).
     int side = (112 + arch.stem_stride - 1) / arch.stem_stride;
     for (int s = 0; s < 4; ++s) side = (side + 1) / 2;
     fc = register_module("fc", CountedLinear(in * side * side, arch.embedding));
-    features = register_module("features", torch::nn::BatchNorm1d(arch.embedding));
+    features = register_module("features", BatchNorm1d(arch.embedding));
     // insightface freezes the embedding BN's scale at 1.
     features->weight.requires_grad_(false);
     layers_.push_back("embedding");
@@ -214,11 +214,11 @@ class IResNetImpl : public BackboneImpl {
 
  private:
   CountedConv2d conv1{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  BatchNorm2d bn1{nullptr}, bn2{nullptr};
   PReLU act{nullptr};
   std::vector<std::vector<std::shared_ptr<IBlockImpl>>> stages_;
   CountedLinear fc{nullptr};
-  torch::nn::BatchNorm1d features{nullptr};
+  BatchNorm1d features{nullptr};
 };
 
 // ---- FasterNet ------------------------------------------------------------------------------
@@ -237,7 +237,7 @@ class FasterNetImpl : public BackboneImpl {
     auto embed = register_module("patch_embed", std::make_shared<torch::nn::Module>());
     proj_ =
         embed->register_module("proj", makeConv({3, stem, arch.stem_stride, arch.stem_stride, 0}));
-    norm_ = embed->register_module("norm", torch::nn::BatchNorm2d(stem));
+    norm_ = embed->register_module("norm", BatchNorm2d(stem));
     layers_.push_back("stem");
     auto stages = register_module("stages", std::make_shared<torch::nn::Module>());
     int dim = stem;
@@ -258,7 +258,7 @@ class FasterNetImpl : public BackboneImpl {
         auto merge = stages->register_module(std::to_string(2 * s + 1),
                                              std::make_shared<torch::nn::Module>());
         merges_.push_back({merge->register_module("reduction", makeConv({dim, 2 * dim, 2, 2, 0})),
-                           merge->register_module("norm", torch::nn::BatchNorm2d(2 * dim))});
+                           merge->register_module("norm", BatchNorm2d(2 * dim))});
         dim *= 2;
       }
     }
@@ -290,9 +290,9 @@ class FasterNetImpl : public BackboneImpl {
  private:
   static constexpr int kFeatureDim = 1280;  // FasterNet's feature_dim, every variant
   CountedConv2d proj_{nullptr}, pre_head_{nullptr};
-  torch::nn::BatchNorm2d norm_{nullptr};
+  BatchNorm2d norm_{nullptr};
   std::vector<std::vector<Operator>> stages_;
-  std::vector<std::pair<CountedConv2d, torch::nn::BatchNorm2d>> merges_;
+  std::vector<std::pair<CountedConv2d, BatchNorm2d>> merges_;
   CountedLinear head_{nullptr};
 };
 

@@ -3,7 +3,7 @@
 #include "msconv/nn/prelu.h"
 
 #include <torch/nn/modules/activation.h>
-#include <torch/nn/modules/batchnorm.h>
+#include "msconv/nn/batch_norm.h"
 
 namespace msconv::nn {
 namespace {
@@ -74,7 +74,7 @@ CountedConv2d makeConv(const ConvOpts& o) {
 torch::nn::Sequential convBnAct(const ConvOpts& o, Act act) {
   torch::nn::Sequential seq;
   seq->push_back(makeConv(o));
-  seq->push_back(torch::nn::BatchNorm2d(o.out));
+  seq->push_back(BatchNorm2d(o.out));
   if (act == Act::kReLU) seq->push_back(torch::nn::ReLU());
   if (act == Act::kPReLUShared) seq->push_back(PReLU(1));
   if (act == Act::kPReLUChannel) seq->push_back(PReLU(o.out));

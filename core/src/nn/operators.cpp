@@ -247,7 +247,7 @@ SCConvImpl::SCConvImpl(const OpSpec& spec, const OpContext& ctx) {
   GWC = register_module("GWC", makeConv(gwc));
   PWC1 = register_module("PWC1", makeConv({up_sq, C, 1}));
   PWC2 = register_module("PWC2", makeConv({low_sq, C - low_sq, 1}));
-  bn = register_module("bn", torch::nn::BatchNorm2d(C));
+  bn = register_module("bn", BatchNorm2d(C));
   act = register_module("act", makePReLU(ctx.prelu, C));
 }
 

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "msconv/error.h"
+#include "msconv/nn/batch_norm.h"
 
 namespace msconv::nn {
 namespace {
@@ -33,21 +34,21 @@ GhostImpl::GhostImpl(const OpSpec& spec, const OpContext& ctx) {
                 " channels");
   primary_conv = register_module("primary_conv", torch::nn::Sequential());
   primary_conv->push_back(conv(C, init, {3, 3}, ctx.stride, false));
-  primary_conv->push_back(torch::nn::BatchNorm2d(init));
+  primary_conv->push_back(BatchNorm2d(init));
   primary_conv->push_back(torch::nn::ReLU());
   cheap_operation = register_module("cheap_operation", torch::nn::Sequential());
   cheap_operation->push_back(conv(init, cheap, {spec.dw, spec.dw}, 1, false, init));
-  cheap_operation->push_back(torch::nn::BatchNorm2d(cheap));
+  cheap_operation->push_back(BatchNorm2d(cheap));
   cheap_operation->push_back(torch::nn::ReLU());
   if (attention_) {
     const int64_t k = spec.kernel;
     short_conv = register_module("short_conv", torch::nn::Sequential());
     short_conv->push_back(conv(C, C, {3, 3}, ctx.stride, false));
-    short_conv->push_back(torch::nn::BatchNorm2d(C));
+    short_conv->push_back(BatchNorm2d(C));
     short_conv->push_back(conv(C, C, {1, k}, 1, false, C));
-    short_conv->push_back(torch::nn::BatchNorm2d(C));
+    short_conv->push_back(BatchNorm2d(C));
     short_conv->push_back(conv(C, C, {k, 1}, 1, false, C));
-    short_conv->push_back(torch::nn::BatchNorm2d(C));
+    short_conv->push_back(BatchNorm2d(C));
   }
 }
 
@@ -91,7 +92,7 @@ PConvImpl::PConvImpl(const OpSpec& spec, const OpContext& ctx) {
   const int hidden = C * spec.mlp;
   mlp = register_module("mlp", torch::nn::Sequential());
   mlp->push_back(conv(C, hidden, {1, 1}, 1, false));
-  mlp->push_back(torch::nn::BatchNorm2d(hidden));
+  mlp->push_back(BatchNorm2d(hidden));
   if (ctx.act == FrameAct::kGELU)
     mlp->push_back(torch::nn::GELU());
   else
@@ -121,7 +122,7 @@ StarImpl::StarImpl(const OpSpec& spec, const OpContext& ctx) {
   auto convBn = [&](const char* name, CountedConv2d c, bool bn, int bn_channels) {
     torch::nn::Sequential seq;
     seq->push_back("conv", c);
-    if (bn) seq->push_back("bn", torch::nn::BatchNorm2d(bn_channels));
+    if (bn) seq->push_back("bn", BatchNorm2d(bn_channels));
     return register_module(name, seq);
   };
   dwconv = convBn("dwconv", conv(C, C, {k, k}, ctx.stride, true, C), true, C);

@@ -64,6 +64,7 @@ class Threaded final : public Collective {
     torch::NoGradGuard no_grad;
     for (size_t i = 0; i < tensors.size(); ++i) tensors[i].copy_(all[root][i]);
   }
+  void waitForRankZero() override { g_->barrier(); }
   at::Tensor allGather(const at::Tensor& tensor) override {
     const auto all = exchange({tensor.detach().clone()});
     std::vector<at::Tensor> parts;
@@ -138,6 +139,11 @@ struct AllReduceSumFn : torch::autograd::Function<AllReduceSumFn> {
 };
 
 }  // namespace
+
+std::function<void()> Collective::allReduceSumAsync(std::vector<at::Tensor>& tensors) {
+  allReduceSum(tensors);
+  return [] {};
+}
 
 std::shared_ptr<Collective> singleProcess() {
   return std::make_shared<Single>();

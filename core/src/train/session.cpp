@@ -7,13 +7,17 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "msconv/atomic_file.h"
 #include "msconv/data/dataset.h"
 #include "msconv/error.h"
 #include "msconv/eval/evaluate.h"
 #include "msconv/model/checkpoint.h"
+#include "msconv/nn/batch_norm.h"
 #include "msconv/runtime.h"
 #include "msconv/workspace/training_checkpoint.h"
 #include "util/torch_error.h"
@@ -66,6 +70,31 @@ class WholeHead {
   torch::Tensor shard_w_, shard_m_;
 };
 
+// BatchNorm's statistics summed over the training ranks.
+class CollectiveBatchSync final : public nn::BatchSync {
+ public:
+  explicit CollectiveBatchSync(std::shared_ptr<Collective> g) : g_(std::move(g)) {}
+  void allReduceSum(std::vector<at::Tensor>& tensors) override { g_->allReduceSum(tensors); }
+
+ private:
+  std::shared_ptr<Collective> g_;
+};
+
+// A configuration as key -> value text, for naming the keys on which two ranks differ.
+std::map<std::string, std::string> flatten(const nlohmann::json& j,
+                                           const std::string& prefix = "") {
+  std::map<std::string, std::string> out;
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      auto sub = flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key());
+      out.insert(sub.begin(), sub.end());
+    }
+  } else {
+    out[prefix] = j.dump();
+  }
+  return out;
+}
+
 // An exception's message on one line of train.log.
 std::string oneLine(std::string s) {
   for (char& ch : s)
@@ -95,9 +124,13 @@ void Session::prepare(const std::string& resume) {
   if (rank0_) db_ = ws_.openStoreToWrite();  // only rank 0 opens (and so writes) the store
   if (!resume.empty()) resolveResume(resume);
   s_ = config_.settings();
+  if (g_.worldSize() > 1) agreeOnConfiguration();
   checkDevice();
   scaler_ = std::make_unique<GradScaler>(s_.train.amp);
-  setThreads(s_.train.threads);
+  // Ranks on one machine share its cores unless told otherwise.
+  const int local = g_.localWorldSize();
+  setThreads(s_.train.threads > 0 || local <= 1 ? s_.train.threads
+                                                : std::max(1, defaultThreadCount() / local));
   torch::manual_seed(s_.seed);
   openData();
   buildModel();
@@ -107,6 +140,7 @@ void Session::prepare(const std::string& resume) {
     for (auto& p : model_->parameters()) state.push_back(p);
     for (auto& b : model_->buffers()) state.push_back(b);
     g_.broadcast(state);
+    grad_sync_ = std::make_unique<GradientSync>(backbone_params_, g_);
   }
   openRun();
   openTelemetry();
@@ -114,6 +148,40 @@ void Session::prepare(const std::string& resume) {
   head_->train();
   t0_ = window_start_ = Clock::now();
   first_step_ = step_;
+}
+
+// Every rank trains the same run: the configurations must agree (the thread counts may differ).
+// Each rank sees every rank's, so every rank refuses with the same message.
+void Session::agreeOnConfiguration() {
+  const std::string mine = config_.toJson();
+  const auto gathered =
+      g_.allGather(torch::from_blob(const_cast<char*>(mine.data()),
+                                    {static_cast<int64_t>(mine.size())}, torch::kChar)
+                       .clone());
+  const auto sizes =
+      g_.allGather(torch::full({1}, static_cast<int64_t>(mine.size()), torch::kLong));
+  std::vector<std::map<std::string, std::string>> all;
+  int64_t at = 0;
+  for (int r = 0; r < g_.worldSize(); ++r) {
+    const int64_t n = sizes[r].item<int64_t>();
+    const auto part = gathered.narrow(0, at, n).contiguous();
+    at += n;
+    auto flat = flatten(nlohmann::json::parse(
+        std::string(static_cast<const char*>(part.data_ptr()), static_cast<size_t>(n))));
+    flat.erase("train.threads");
+    flat.erase("data.threads");
+    all.push_back(std::move(flat));
+  }
+  for (int r = 1; r < g_.worldSize(); ++r) {
+    for (const auto& [k, v] : all[0]) {
+      const auto it = all[r].find(k);
+      const std::string other = it == all[r].end() ? "(unset)" : it->second;
+      if (other != v)
+        throw Error("the ranks' configurations differ: " + k + " is " + v + " on rank 0 and " +
+                    other + " on rank " + std::to_string(r) +
+                    "; every rank must be started with the same configuration");
+    }
+  }
 }
 
 // Resuming: the checkpoint's configuration wins, so the run continues as it was.
@@ -158,7 +226,13 @@ void Session::openData() {
   dataset_ = data::openTrainingSet(ws_.trainingSet(s_));
   for (const auto& v : ws_.validationSets(s_)) val_sets_.push_back(data::readPairsBin(v));
   data::LoaderOptions lo;
-  lo.batch_size = static_cast<int>(s_.train.batch_size);
+  // train.batch_size is the global batch: each rank loads its share of every global batch.
+  const int64_t world = g_.worldSize();
+  if (s_.train.batch_size % world != 0)
+    throw Error("train.batch_size: " + std::to_string(s_.train.batch_size) +
+                " samples cannot be split evenly over " + std::to_string(world) +
+                " ranks (WORLD_SIZE); use a multiple of " + std::to_string(world));
+  lo.batch_size = static_cast<int>(s_.train.batch_size / world);
   lo.threads = s_.data.threads;
   lo.seed = s_.seed;
   lo.flip = s_.data.flip;
@@ -188,6 +262,8 @@ void Session::buildModel() {
   } else {
     model_ = nn::makeBackbone(s_.model.arch, s_.model.op);
   }
+  if (g_.worldSize() > 1 && s_.train.sync_bn)
+    nn::syncBatchNorm(*model_, std::make_shared<CollectiveBatchSync>(group_));
   head_ = MarginHead(model_->embeddingDim(), dataset_->numClasses(), marginFrom(s_.loss),
                      s_.loss.sample_rate, group_);
   if (s_.data.channels_last) nn::toChannelsLast(*model_);
@@ -322,6 +398,7 @@ void Session::step() {
       embeddings = model_->forward(images, k == 0 ? tap : nullptr);
     }
     const auto loss = head_->forward(embeddings, labels) / static_cast<double>(accum);
+    if (grad_sync_ && k == accum - 1) grad_sync_->arm();  // the step's gradients are final
     const double v = loss.item<double>();
     if (!std::isfinite(v))
       throw Error("step " + std::to_string(step_ + 1) + ": the loss is " +
@@ -329,15 +406,11 @@ void Session::step() {
                   (fs::exists(last_path_) ? "; the last good checkpoint is " + last_path_ : ""));
     scaler_->scale(loss).backward();
     step_loss += v;
-    samples += batch->images.size(0);
+    samples += batch->images.size(0) * g_.worldSize();
   }
-  if (g_.worldSize() > 1) {
-    // The loss is the mean over every rank's samples: backbone gradients add up.
-    std::vector<torch::Tensor> grads;
-    for (auto& p : backbone_params_)
-      if (p.grad().defined()) grads.push_back(p.grad());
-    g_.allReduceSum(grads);
-  }
+  // The loss is the mean over every rank's samples: backbone gradients add up (summed while the
+  // last backward pass ran).
+  if (grad_sync_) grad_sync_->finish();
   const bool overflow = scaler_->unscale(params_, &g_);
   if (tap)  // gradients as the step sees them, before clipping
     telemetry_->write(probe_->collect(step_ + 1, wallSeconds(), step_loss));
@@ -473,6 +546,7 @@ void Session::validate() {
   log_.flush();
   checkLog();
   if (rank0_ && !val_sets_.empty() && mean_acc > best_) improved.fill_(1.0);
+  g_.waitForRankZero();  // however long rank 0's validation took
   g_.allReduceMax(improved);
   if (improved.item<double>() > 0) {
     best_ = std::max(best_, mean_acc);
@@ -489,6 +563,13 @@ TrainResult Session::finish(store::RunStatus status) {
   if (status == store::RunStatus::kStopped &&
       (kept_.empty() || kept_.back() != ws_.stepCheckpoint(run_.name, step_)))
     checkpoint();
+  if (g_.worldSize() > 1 && rank0_) {
+    const double total = std::chrono::duration<double>(Clock::now() - t0_).count();
+    log_ << "communication: rank 0 blocked " << g_.blockedSeconds() << " s of " << total << " s ("
+         << 100 * g_.blockedSeconds() / std::max(total, 1e-9) << " %) over " << g_.worldSize()
+         << " ranks" << std::endl;
+    checkLog();
+  }
   if (db_) db_->setStatus(run_.id, status);
   result_.status = status;
   result_.steps = step_;

@@ -26,6 +26,7 @@
 #include "msconv/train/telemetry_probe.h"
 #include "msconv/train/trainer.h"
 #include "msconv/workspace/workspace.h"
+#include "train/grad_sync.h"
 
 namespace msconv::workspace {
 class TrainingCheckpoint;
@@ -61,6 +62,7 @@ class Session {
 
  private:
   void resolveResume(const std::string& resume);
+  void agreeOnConfiguration();
   void checkDevice();
   void openData();
   void buildModel();
@@ -96,6 +98,7 @@ class Session {
   std::unique_ptr<torch::optim::SGD> opt_;
   std::vector<torch::Tensor> params_, backbone_params_;
   std::unique_ptr<GradScaler> scaler_;
+  std::unique_ptr<GradientSync> grad_sync_;  // several ranks: backbone gradients summed
   int64_t step_ = 0;
   double best_ = -1, grad_norm_ = 0;
 

@@ -37,6 +37,8 @@ struct RunSettings {
     std::string schedule, device;
     int threads = 0;
     bool amp = false;
+    bool sync_bn = false;      // batch statistics over every rank (nn.SyncBatchNorm)
+    double dist_timeout = 60;  // seconds before a silent rank stops the others
     int64_t log_every = 1, val_every = 0, checkpoint_every = 0, keep_last = 1;
   } train;
   struct Loss {

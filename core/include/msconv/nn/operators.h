@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "msconv/nn/batch_norm.h"
 #include "msconv/nn/layers.h"
 #include "msconv/nn/prelu.h"
 #include "msconv/nn/spec.h"
@@ -135,7 +136,7 @@ class SCConvImpl : public OperatorImpl {
 
   torch::nn::GroupNorm gn{nullptr};
   CountedConv2d squeeze1{nullptr}, squeeze2{nullptr}, GWC{nullptr}, PWC1{nullptr}, PWC2{nullptr};
-  torch::nn::BatchNorm2d bn{nullptr};
+  BatchNorm2d bn{nullptr};
   PReLU act{nullptr};
 
  private:

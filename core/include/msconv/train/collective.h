@@ -5,7 +5,10 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace msconv::train {
@@ -22,7 +25,38 @@ class Collective {
   virtual void broadcast(std::vector<at::Tensor>& tensors, int root = 0) = 0;
   // Every rank's tensor concatenated along dim 0, in rank order (sizes may differ along dim 0).
   virtual at::Tensor allGather(const at::Tensor& tensor) = 0;
+  // Starts summing `tensors` over ranks, in place, and returns the function that waits for the
+  // sum. Every rank starts the same sums in the same order. By default the sum happens now.
+  virtual std::function<void()> allReduceSumAsync(std::vector<at::Tensor>& tensors);
+  // After work only rank 0 does (validation): rank 0 calls it when done, the others wait here as
+  // long as rank 0 lives and answers, however long the work takes.
+  virtual void waitForRankZero() {}
+  // Ranks of this group running on this machine (for sharing its cores between them).
+  virtual int localWorldSize() const { return 1; }
+  // Seconds this rank has spent blocked in collective operations: the exposed communication.
+  virtual double blockedSeconds() const { return 0; }
 };
+
+// How N processes find each other: torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK,
+// LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
+struct ProcessGroupOptions {
+  int rank = 0, world = 1, local_rank = 0, local_world = 1;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  // A rank that has died or stopped answering stops the others after this long.
+  double timeout_s = 60;
+};
+
+// The launch this process is part of, read from the environment: nullopt when WORLD_SIZE is
+// unset. Throws msconv::Error naming the variable for a malformed or inconsistent value.
+std::optional<ProcessGroupOptions> launchFromEnvironment();
+
+// Joins the group over c10d: a TCPStore rendezvous at MASTER_ADDR:MASTER_PORT (rank 0 serves
+// it) and a ProcessGroupGloo. Blocks until every rank has joined. Throws msconv::Error with one
+// line for a port in use, an unreachable master, a mismatched WORLD_SIZE or a rank that does not
+// come within the timeout. A failed operation later throws msconv::Error naming the rank that
+// died or stopped answering.
+std::shared_ptr<Collective> processGroup(const ProcessGroupOptions& options);
 
 // One process: every operation is the identity.
 std::shared_ptr<Collective> singleProcess();
