@@ -1,8 +1,5 @@
 // msconv train / msconv runs: the training engine and the run store, headless.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,24 +38,6 @@ void onLauncherInterrupt(int) {
   g_launcher_stop = 1;
 }
 
-// A free TCP port on the loopback interface for the rendezvous (MASTER_PORT when set).
-int freePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw Error("--nproc: cannot open a socket: " + std::string(std::strerror(errno)));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    const std::string err = std::strerror(errno);
-    ::close(fd);
-    throw Error("--nproc: cannot find a free port: " + err);
-  }
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 // `msconv train --nproc N ...`: N local ranks, each `msconv train ...` with torchrun's variables,
 // as torchrun would start them. Ctrl-C reaches every rank as a stop with a checkpoint. When a
 // rank fails, the others stop by themselves within train.dist_timeout; any still running some
@@ -83,27 +62,16 @@ int launchLocal(const Argv& argv, int nproc, double timeout_s) {
     child.push_back(argv[i]);
   }
   const char* port_env = std::getenv("MASTER_PORT");
-  const std::string port = port_env && *port_env ? port_env : std::to_string(freePort());
-  std::vector<std::string> base_env;
-  for (char** e = environ; *e; ++e) {
-    const std::string kv = *e;
-    bool ours = false;
-    for (const char* v : {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "LOCAL_WORLD_SIZE=",
-                          "MASTER_ADDR=", "MASTER_PORT="})
-      ours = ours || kv.rfind(v, 0) == 0;
-    if (!ours) base_env.push_back(kv);
-  }
+  const int port = port_env && *port_env ? std::atoi(port_env) : train::freeLoopbackPort();
+  if (port < 1 || port > 65535)
+    throw Error(std::string("MASTER_PORT='") + port_env + "' is not a port");
   g_launcher_stop = 0;
   auto old_int = std::signal(SIGINT, onLauncherInterrupt);
   auto old_term = std::signal(SIGTERM, onLauncherInterrupt);
   std::vector<pid_t> pids(nproc, 0);
   std::vector<int> codes(nproc, -1);
   for (int r = 0; r < nproc; ++r) {
-    std::vector<std::string> env = base_env;
-    env.insert(env.end(),
-               {"RANK=" + std::to_string(r), "WORLD_SIZE=" + std::to_string(nproc),
-                "LOCAL_RANK=" + std::to_string(r), "LOCAL_WORLD_SIZE=" + std::to_string(nproc),
-                "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + port});
+    std::vector<std::string> env = train::rankEnvironment(r, nproc, port);
     std::vector<char*> a, e;
     for (auto& x : child) a.push_back(x.data());
     a.push_back(nullptr);
@@ -115,7 +83,7 @@ int launchLocal(const Argv& argv, int nproc, double timeout_s) {
       throw Error("--nproc: cannot start rank " + std::to_string(r) + ": " + std::strerror(rc));
     }
   }
-  std::fprintf(stderr, "started %d ranks (rendezvous 127.0.0.1:%s)\n", nproc, port.c_str());
+  std::fprintf(stderr, "started %d ranks (rendezvous 127.0.0.1:%d)\n", nproc, port);
   int alive = nproc, first_failed = -1;
   bool forwarded = false;
   std::chrono::steady_clock::time_point failed_at;

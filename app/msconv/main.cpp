@@ -2,6 +2,7 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -86,6 +87,8 @@ int main(int argc, char** argv) {
     auto it = commands().find(command);
     if (it == commands().end())
       throw msconv::Error("unknown command '" + command + "' (see --help)");
+    // --threads is MSCONV_THREADS for this process: training (train.threads=0) takes it too.
+    if (threads > 0) ::setenv("MSCONV_THREADS", std::to_string(threads).c_str(), 1);
     msconv::setThreads(threads);
     msconv::keepFreedMemory();
     return it->second.run(rest);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "msconv/error.h"
+#include "msconv/nn/batch_norm.h"
 #include "msconv/store/run_store.h"
 #include "msconv/train/collective.h"
 #include "msconv/train/grad_scaler.h"
@@ -109,6 +110,78 @@ TEST(ShardedHead, EqualsOneHeadWithEveryClass) {
     expectShardedEqualsWhole(loss, 2);
     expectShardedEqualsWhole(loss, 3);
   }
+}
+
+// BatchNorm synchronised over ranks against one BatchNorm over the whole batch (nn.SyncBatchNorm's
+// definition): outputs, running statistics, and the gradients of the input and, summed over ranks
+// as data-parallel training sums them, of the weight and bias.
+class GroupSync final : public msconv::nn::BatchSync {
+ public:
+  explicit GroupSync(std::shared_ptr<Collective> c) : c_(std::move(c)) {}
+  void allReduceSum(std::vector<at::Tensor>& t) override { c_->allReduceSum(t); }
+
+ private:
+  std::shared_ptr<Collective> c_;
+};
+
+template <typename BN>
+void expectSyncedEqualsWhole(const std::vector<int64_t>& shape, int world) {
+  torch::manual_seed(3);
+  const auto x = torch::randn(shape, torch::kFloat64) * 3 + 1;
+  const auto dy = torch::randn(shape, torch::kFloat64);
+  const int64_t C = shape[1];
+  auto init = [&](BN& bn) {
+    bn->to(torch::kFloat64);
+    torch::NoGradGuard g;
+    bn->weight.copy_(torch::linspace(0.5, 1.5, C, torch::kFloat64));
+    bn->bias.copy_(torch::linspace(-0.2, 0.3, C, torch::kFloat64));
+  };
+  BN whole(C);
+  init(whole);
+  auto xw = x.clone().requires_grad_(true);
+  (whole->forward(xw) * dy).sum().backward();
+  const auto yw = whole->forward(x.clone()).detach();  // second batch: running stats move again
+
+  auto group = threadGroup(world);
+  std::vector<BN> bns;
+  for (int r = 0; r < world; ++r) {
+    bns.emplace_back(C);
+    init(bns.back());
+    msconv::nn::syncBatchNorm(*bns.back(), std::make_shared<GroupSync>(group[r]));
+  }
+  const int64_t per = shape[0] / world;
+  std::vector<torch::Tensor> gx(world), y2(world);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < world; ++r)
+    threads.emplace_back([&, r] {
+      auto xr = x.narrow(0, r * per, per).clone().requires_grad_(true);
+      (bns[r]->forward(xr) * dy.narrow(0, r * per, per)).sum().backward();
+      gx[r] = xr.grad();
+      y2[r] = bns[r]->forward(x.narrow(0, r * per, per).clone()).detach();
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(torch::allclose(torch::cat(gx), xw.grad(), 1e-9, 1e-11));
+  EXPECT_TRUE(torch::allclose(torch::cat(y2), yw, 1e-9, 1e-11));
+  auto gw = torch::zeros_like(whole->weight), gb = torch::zeros_like(whole->bias);
+  for (auto& b : bns) {
+    gw += b->weight.grad();
+    gb += b->bias.grad();
+    EXPECT_TRUE(torch::allclose(b->running_mean, whole->running_mean, 1e-9, 1e-11));
+    EXPECT_TRUE(torch::allclose(b->running_var, whole->running_var, 1e-9, 1e-11));
+    EXPECT_EQ(b->num_batches_tracked.template item<int64_t>(), 2);
+  }
+  EXPECT_TRUE(torch::allclose(gw, whole->weight.grad(), 1e-9, 1e-11));
+  EXPECT_TRUE(torch::allclose(gb, whole->bias.grad(), 1e-9, 1e-11));
+  // Unsynchronised, each rank normalises its own share: the outputs differ.
+  BN local(C);
+  init(local);
+  EXPECT_FALSE(torch::allclose(local->forward(x.narrow(0, 0, per)), yw.narrow(0, 0, per), 1e-3));
+}
+
+TEST(SyncBatchNorm, EqualsOneBatchNormOverEveryRanksSamples) {
+  expectSyncedEqualsWhole<msconv::nn::BatchNorm2d>({6, 4, 5, 3}, 2);
+  expectSyncedEqualsWhole<msconv::nn::BatchNorm2d>({6, 3, 1, 1}, 3);  // the gates' pooled maps
+  expectSyncedEqualsWhole<msconv::nn::BatchNorm1d>({8, 5}, 2);        // the embedding's
 }
 
 TEST(GradScaler, SkipsOverflowBacksOffAndGrows) {

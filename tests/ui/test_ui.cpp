@@ -827,6 +827,65 @@ class UiTest : public QObject {
     QCOMPARE(QString(msconv::store::statusName(db->runs()[0].status)), QString("done"));
   }
 
+  // Issue #17: a run trained by two processes from the New Run form (rank 0 in the worker's
+  // thread, rank 1 an `msconv train` beside this binary) is one run in the store with one set of
+  // curves, and the queue file keeps a queued run's processes.
+  void aRunWithTwoProcessesIsOneRun() {
+    QuietBoxes quiet;
+    QTemporaryDir ws;
+    MainWindow w(ws.path());
+    RunsPanel* form = w.runs();
+    form->archBox()->setEditText("msnet-tiny");
+    form->batchBox()->setValue(8);
+    form->stepsBox()->setValue(4);
+    form->nameEdit()->setText("two");
+    form->settingsEdit()->setText(
+        "data.synthetic_identities=8 data.synthetic_images_per_id=4 data.val= "
+        "train.log_every=1 train.threads=1 data.threads=1");
+    QCOMPARE(form->processes(), 1);  // the default
+    TrainingWorker* worker = nullptr;
+    if (form->processesBox()->maximum() >= 2) {
+      form->processesBox()->setValue(2);
+      form->batchBox()->setValue(7);  // not divisible by the processes: blocked, the key named
+      QVERIFY(!form->launchEnabled());
+      QVERIFY(form->errorLabel()->text().contains("train.batch_size"));
+      form->batchBox()->setValue(8);
+      QVERIFY2(form->launchEnabled(), qPrintable(form->errorLabel()->text()));
+      form->launchButton()->click();
+      QCOMPARE(w.workers().size(), size_t(1));
+      worker = w.workers().front().get();
+    } else {  // one core: the form offers one process, the window's launch takes two
+      QString error;
+      worker = w.launch("two", form->settings(&error), false, 2);
+      QVERIFY2(error.isEmpty(), qPrintable(error));
+    }
+    QVERIFY(worker != nullptr);
+    QCOMPARE(worker->processes(), 2);
+    QSignalSpy done(worker, &TrainingWorker::finished);
+    QSignalSpy failed(worker, &TrainingWorker::failed);
+    QTRY_VERIFY_WITH_TIMEOUT(done.count() + failed.count() == 1, 240000);
+    QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(0).toString()));
+    QCOMPARE(done.first().at(0).toString(), QString("done"));
+    QVERIFY(!worker->running());
+    QCoreApplication::processEvents();
+    QCOMPARE(worker->runName(), QString("two"));
+    QCOMPARE(w.training()->pointCount("two", "loss"), 4);  // rank 0's curves only
+    const msconv::workspace::Workspace space(ws.path().toStdString());
+    const auto db = space.openStore();
+    QCOMPARE(db->runs().size(), size_t(1));
+    QCOMPARE(QString::fromStdString(db->runs()[0].name), QString("two"));
+    QCOMPARE(QString(msconv::store::statusName(db->runs()[0].status)), QString("done"));
+    QCOMPARE(db->metrics(db->runs()[0].id, "loss").size(), size_t(4));
+    QVERIFY(QFileInfo::exists(
+        QString::fromStdString(space.runFile("two", msconv::workspace::RunFile::kLastCheckpoint))));
+    // A queued run keeps its processes in the queue file.
+    w.stopAll();  // the queue holds
+    w.enqueue("later", {"model.arch=msnet-tiny", "train.batch_size=8"}, 2);
+    QCOMPARE(queueOf(ws).size(), size_t(1));
+    QCOMPARE(queueOf(ws)[0].processes, 2);
+    QCOMPARE(w.queue()[0].processes, 2);
+  }
+
   void launchingATinyRunAddsPointsToTheChart() {
     QTemporaryDir ws;
     MainWindow w(ws.path());

@@ -74,10 +74,12 @@ TEST(Workspace, QueueFileRoundTripAndBadFiles) {
   const Workspace ws(root);
   EXPECT_TRUE(readQueue(ws.queueFile()).empty());  // no file: an empty queue
   const std::vector<QueuedRun> q = {
-      {"a", {"model.op=skconv", "train.lr=0.1"}}, {"b", {}}, {"c", {}, true}};
+      {"a", {"model.op=skconv", "train.lr=0.1"}}, {"b", {}}, {"c", {}, true}, {"d", {}, false, 4}};
   writeQueue(ws.queueFile(), q);
   EXPECT_EQ(readQueue(ws.queueFile()), q);
   EXPECT_TRUE(readQueue(ws.queueFile())[2].resume);
+  EXPECT_EQ(readQueue(ws.queueFile())[0].processes, 1);  // absent: one process
+  EXPECT_EQ(readQueue(ws.queueFile())[3].processes, 4);
   for (const auto& entry : fs::directory_iterator(root))  // no temporary file left beside it
     EXPECT_EQ(entry.path().filename(), "lab-queue.json");
   auto bad = [&](const std::string& text) {
@@ -92,6 +94,12 @@ TEST(Workspace, QueueFileRoundTripAndBadFiles) {
   EXPECT_NE(bad("{\"queue\": [{\"name\": \"a\", \"settings\": [], \"resume\": 1}]}")
                 .find("\"resume\" must be true or false"),
             std::string::npos);
+  for (const char* n : {"0", "1.5", "\"2\"", "2000"})
+    EXPECT_NE(bad(std::string("{\"queue\": [{\"name\": \"a\", \"settings\": [], \"processes\": ") +
+                  n + "}]}")
+                  .find("\"processes\" must be a whole number"),
+              std::string::npos)
+        << n;
   // An atomic write into a folder that cannot be written names the file and the cause.
   EXPECT_NE(test::errorOf([&] {
               writeFileAtomically("/proc/msconv-no/x.json", "{}");

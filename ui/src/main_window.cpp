@@ -176,8 +176,8 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
   statusBar()->addPermanentWidget(status_);
   // A prepared queue (the demo's, or one left by an earlier session) waits for Train queued.
   connect(queue_, &RunQueue::launchRequested, this,
-          [this](const QString& name, const QStringList& settings, bool resume) {
-            launch(name, settings, resume);
+          [this](const QString& name, const QStringList& settings, bool resume, int processes) {
+            launch(name, settings, resume, processes);
           });
   connect(queue_, &RunQueue::changed, this, &MainWindow::updatePending);
   connect(queue_, &RunQueue::saveFailed, this,
@@ -192,14 +192,14 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
       QMessageBox::warning(this, "msconv-scope", "cannot start " + program);
   });
   connect(runs_, &RunsPanel::launchRequested, this,
-          [this](const QString& name, const QStringList& s) {
-            enqueue(name, s);
+          [this](const QString& name, const QStringList& s, int processes) {
+            enqueue(name, s, processes);
             startQueue();
             if (runningCount() > 0) tabs_->setCurrentWidget(training_);
           });
   // A study's pending runs join the same queue (and parallel slots) as any run.
   connect(study_, &StudyPanel::launchRequested, this, [this](const std::vector<QueuedRun>& runs) {
-    for (const auto& r : runs) queue_->enqueue(r.name, r.settings, r.resume);
+    for (const auto& r : runs) queue_->enqueue(r.name, r.settings, r.resume, r.processes);
     startQueue();
   });
   connect(runs_, &RunsPanel::visibilityChanged, training_, &TrainingPanel::setRunVisible);
@@ -313,8 +313,8 @@ int MainWindow::runningCount() const {
   return n;
 }
 
-void MainWindow::enqueue(const QString& name, const QStringList& settings) {
-  queue_->enqueue(name, settings);
+void MainWindow::enqueue(const QString& name, const QStringList& settings, int processes) {
+  queue_->enqueue(name, settings, false, processes);
 }
 
 void MainWindow::startQueue() {
@@ -351,8 +351,10 @@ void MainWindow::updateStatus() {
                        .arg(queue_->runs().size()));
 }
 
-TrainingWorker* MainWindow::launch(const QString& name, const QStringList& settings, bool resume) {
-  auto worker = std::make_unique<TrainingWorker>(workspace_, name, settings, nullptr, resume);
+TrainingWorker* MainWindow::launch(const QString& name, const QStringList& settings, bool resume,
+                                   int processes) {
+  auto worker =
+      std::make_unique<TrainingWorker>(workspace_, name, settings, nullptr, resume, processes);
   TrainingWorker* w = worker.get();
   auto failed_early = [this, name, settings](const QString& message) {
     failed_.push_back(pendingRun({name, settings}, RunState::kFailed, message));

@@ -18,7 +18,7 @@ QString RunQueue::load() {
   try {
     runs_.clear();
     for (const auto& r : workspace::readQueue(file_.toStdString())) {
-      QueuedRun q{QString::fromStdString(r.name), {}, r.resume};
+      QueuedRun q{QString::fromStdString(r.name), {}, r.resume, r.processes};
       for (const auto& s : r.settings) q.settings << QString::fromStdString(s);
       runs_.push_back(std::move(q));
     }
@@ -31,8 +31,9 @@ QString RunQueue::load() {
   return {};
 }
 
-void RunQueue::enqueue(const QString& name, const QStringList& settings, bool resume) {
-  runs_.push_back({name, settings, resume});
+void RunQueue::enqueue(const QString& name, const QStringList& settings, bool resume,
+                       int processes) {
+  runs_.push_back({name, settings, resume, std::max(1, processes)});
   save();
   Q_EMIT changed();
 }
@@ -64,8 +65,8 @@ void RunQueue::schedule() {
     runs_.erase(runs_.begin());
     save();
     any = true;
-    Q_EMIT launchRequested(next.name, next.settings,
-                           next.resume);  // a launch that fails takes no slot
+    Q_EMIT launchRequested(next.name, next.settings, next.resume,
+                           next.processes);  // a launch that fails takes no slot
   }
   if (any) Q_EMIT changed();
 }
@@ -78,7 +79,7 @@ void RunQueue::save() {
   }
   std::vector<workspace::QueuedRun> out;
   for (const auto& r : runs_) {
-    workspace::QueuedRun q{r.name.toStdString(), {}, r.resume};
+    workspace::QueuedRun q{r.name.toStdString(), {}, r.resume, r.processes};
     for (const auto& s : r.settings) q.settings.push_back(s.toStdString());
     out.push_back(std::move(q));
   }

@@ -13,7 +13,9 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 
+#include <algorithm>
 #include <map>
+#include <thread>
 
 #include "msconv/config/config.h"
 #include "msconv/error.h"
@@ -77,6 +79,12 @@ RunsPanel::RunsPanel(QString workspace, QWidget* parent)
   steps_->setRange(0, 10000000);
   steps_->setValue(250);
   steps_->setSpecialValueText("epochs decide");
+  processes_ = new QSpinBox;
+  processes_->setRange(1, std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
+  processes_->setValue(1);
+  processes_->setToolTip(
+      "processes that train the run together, as one run (data-parallel, each with its share of "
+      "the cores and of the batch: the batch size must divide evenly)");
   name_ = new QLineEdit;
   name_->setPlaceholderText("msnet-tiny-msconv-official");
   extra_ = new QLineEdit;
@@ -86,6 +94,7 @@ RunsPanel::RunsPanel(QString workspace, QWidget* parent)
   form->addRow("learning rate", lr_);
   form->addRow("batch size", batch_);
   form->addRow("max steps", steps_);
+  form->addRow("processes", processes_);
   form->addRow("name", name_);
   form->addRow("settings", extra_);
   error_ = new QLabel;
@@ -103,11 +112,12 @@ RunsPanel::RunsPanel(QString workspace, QWidget* parent)
   connect(arch_, &QComboBox::currentTextChanged, this, &RunsPanel::validate);
   connect(batch_, &QSpinBox::valueChanged, this, &RunsPanel::validate);
   connect(steps_, &QSpinBox::valueChanged, this, &RunsPanel::validate);
+  connect(processes_, &QSpinBox::valueChanged, this, &RunsPanel::validate);
   connect(launch_, &QPushButton::clicked, this, [this] {
     QString error;
     const auto s = settings(&error);
     if (!error.isEmpty()) return;
-    Q_EMIT launchRequested(runName(), s);
+    Q_EMIT launchRequested(runName(), s, processes());
   });
   validate();  // the table fills on refresh() or setPending()
 }
@@ -122,7 +132,12 @@ QStringList RunsPanel::settings(QString* error) const {
   try {
     std::vector<std::string> sets;
     for (const auto& x : s) sets.push_back(x.toStdString());
-    config::Config::load("", sets);
+    const auto config = config::Config::load("", sets);
+    const int64_t batch = config.settings().train.batch_size;
+    if (const int n = processes(); n > 1 && batch % n != 0)
+      throw Error("train.batch_size: " + std::to_string(batch) +
+                  " samples cannot be split evenly over " + std::to_string(n) +
+                  " processes; use a multiple of " + std::to_string(n));
   } catch (const Error& e) {
     if (error) *error = QString::fromStdString(e.what());
     return {};
@@ -133,6 +148,10 @@ QStringList RunsPanel::settings(QString* error) const {
 
 QString RunsPanel::runName() const {
   return name_->text().isEmpty() ? arch_->currentText() + "-" + op_->currentText() : name_->text();
+}
+
+int RunsPanel::processes() const {
+  return processes_->value();
 }
 
 bool RunsPanel::launchEnabled() const {

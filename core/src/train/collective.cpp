@@ -29,17 +29,27 @@ struct Group {
   int arrived = 0;
   int64_t generation = 0;
   std::vector<std::vector<at::Tensor>> slots;
+  std::string aborted;  // why a rank gave up: the others stop waiting
 
   void barrier() {
     std::unique_lock<std::mutex> lock(mu);
+    if (!aborted.empty()) throw Error(aborted);
     const int64_t gen = generation;
     if (++arrived == world) {
       arrived = 0;
       ++generation;
       cv.notify_all();
     } else {
-      cv.wait(lock, [&] { return generation != gen; });
+      cv.wait(lock, [&] { return generation != gen || !aborted.empty(); });
+      if (generation == gen) throw Error(aborted);
     }
+  }
+  void abort(const std::string& why) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (aborted.empty()) aborted = why;
+    }
+    cv.notify_all();
   }
 };
 
@@ -65,6 +75,9 @@ class Threaded final : public Collective {
     for (size_t i = 0; i < tensors.size(); ++i) tensors[i].copy_(all[root][i]);
   }
   void waitForRankZero() override { g_->barrier(); }
+  void abort(const std::string& why) override {
+    g_->abort("rank " + std::to_string(rank_) + " failed: " + why);
+  }
   at::Tensor allGather(const at::Tensor& tensor) override {
     const auto all = exchange({tensor.detach().clone()});
     std::vector<at::Tensor> parts;

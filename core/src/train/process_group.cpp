@@ -5,6 +5,9 @@
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO 1
 #endif
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <torch/torch.h>
 #include <unistd.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -12,9 +15,11 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -378,6 +383,42 @@ std::optional<ProcessGroupOptions> launchFromEnvironment() {
     o.master_port = 29500;
   }
   return o;
+}
+
+int freeLoopbackPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw Error("cannot open a socket: " + std::string(std::strerror(errno)));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    const std::string err = std::strerror(errno);
+    ::close(fd);
+    throw Error("cannot find a free loopback port for the rendezvous: " + err);
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::vector<std::string> rankEnvironment(int rank, int world, int port, int threads) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    const std::string kv = *e;
+    bool ours = false;
+    for (const char* v : {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "LOCAL_WORLD_SIZE=",
+                          "MASTER_ADDR=", "MASTER_PORT="})
+      ours = ours || kv.rfind(v, 0) == 0;
+    if (threads > 0 && kv.rfind("MSCONV_THREADS=", 0) == 0) ours = true;
+    if (!ours) env.push_back(kv);
+  }
+  env.insert(env.end(),
+             {"RANK=" + std::to_string(rank), "WORLD_SIZE=" + std::to_string(world),
+              "LOCAL_RANK=" + std::to_string(rank), "LOCAL_WORLD_SIZE=" + std::to_string(world),
+              "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port)});
+  if (threads > 0) env.push_back("MSCONV_THREADS=" + std::to_string(threads));
+  return env;
 }
 
 std::shared_ptr<Collective> processGroup(const ProcessGroupOptions& options) {

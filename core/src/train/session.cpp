@@ -5,9 +5,11 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -131,10 +133,16 @@ void Session::prepare(const std::string& resume) {
   const int local = g_.localWorldSize();
   setThreads(s_.train.threads > 0 || local <= 1 ? s_.train.threads
                                                 : std::max(1, defaultThreadCount() / local));
-  torch::manual_seed(s_.seed);
-  openData();
-  buildModel();
-  if (resumed_) restore();
+  {
+    // Ranks as threads of one process share LibTorch's default generator: each seeds and draws
+    // its initial weights in turn, so that every rank draws what one process would.
+    static std::mutex seeding;
+    std::lock_guard<std::mutex> lock(seeding);
+    torch::manual_seed(s_.seed);
+    openData();
+    buildModel();
+    if (resumed_) restore();
+  }
   if (g_.worldSize() > 1) {  // every rank starts from rank 0's backbone, as DDP does
     std::vector<torch::Tensor> state;
     for (auto& p : model_->parameters()) state.push_back(p);
@@ -361,11 +369,11 @@ void Session::openTelemetry() {
   if (!telemetry_) telemetry_ = std::make_unique<telemetry::Writer>(path, probe_->header());
 }
 
-bool Session::agreeToStop(bool requested) {
-  if (g_.worldSize() == 1) return requested;
-  auto flag = torch::full({1}, requested ? 1.0 : 0.0);
-  g_.allReduceMax(flag);
-  return flag.item<double>() > 0;
+Session::Agreed Session::agree(bool stop, bool pause) {
+  if (g_.worldSize() == 1) return {stop, pause};
+  auto flags = torch::tensor({stop ? 1.0 : 0.0, pause ? 1.0 : 0.0});
+  g_.allReduceMax(flags);
+  return {flags[0].item<double>() > 0, flags[1].item<double>() > 0};
 }
 
 void Session::step() {
@@ -497,6 +505,7 @@ void Session::saveTraining(const std::string& path) {
 void Session::checkpoint() {
   const std::string p = ws_.stepCheckpoint(run_.name, step_);
   saveTraining(p);
+  checkpointed_step_ = step_;  // on every rank: finish() decides the same everywhere
   if (!rank0_) return;
   // last.ckpt is a second name for the same file (no second write), swapped in atomically;
   // it stays valid when the step file is later pruned.
@@ -560,9 +569,7 @@ void Session::validate() {
 }
 
 TrainResult Session::finish(store::RunStatus status) {
-  if (status == store::RunStatus::kStopped &&
-      (kept_.empty() || kept_.back() != ws_.stepCheckpoint(run_.name, step_)))
-    checkpoint();
+  if (status == store::RunStatus::kStopped && checkpointed_step_ != step_) checkpoint();
   if (g_.worldSize() > 1 && rank0_) {
     const double total = std::chrono::duration<double>(Clock::now() - t0_).count();
     log_ << "communication: rank 0 blocked " << g_.blockedSeconds() << " s of " << total << " s ("

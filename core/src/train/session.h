@@ -51,8 +51,11 @@ class Session {
   bool checkpointDue() const { return step_ % ckpt_every_ == 0 || step_ == total_; }
   void validate();
   void checkpoint();
-  // A stop on any rank stops every rank at the same step: true when some rank asked for it.
-  bool agreeToStop(bool requested);
+  // A stop (pause) on any rank stops (pauses) every rank at the same step: what some rank asked.
+  struct Agreed {
+    bool stop = false, pause = false;
+  };
+  Agreed agree(bool stop, bool pause);
   // The end: status in the store, the final checkpoint of a stopped run, the done event.
   TrainResult finish(store::RunStatus status);
   // Whether prepare() got as far as the run's row and folder.
@@ -99,7 +102,7 @@ class Session {
   std::vector<torch::Tensor> params_, backbone_params_;
   std::unique_ptr<GradScaler> scaler_;
   std::unique_ptr<GradientSync> grad_sync_;  // several ranks: backbone gradients summed
-  int64_t step_ = 0;
+  int64_t step_ = 0, checkpointed_step_ = -1;
   double best_ = -1, grad_norm_ = 0;
 
   store::RunRow run_;

@@ -37,10 +37,15 @@ TrainResult Trainer::run(const std::string& resume) {
   try {
     session.prepare(resume);
     while (!session.finished()) {
-      while (paused_ && !stop_) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      if (session.agreeToStop(stop_)) {
+      // Every rank pauses and stops together (a lone paused rank would stall the others).
+      const auto agreed = session.agree(stop_, paused_);
+      if (agreed.stop) {
         stop_ = true;
         break;
+      }
+      if (agreed.pause) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        continue;
       }
       session.step();
       if (session.validationDue()) session.validate();
@@ -49,9 +54,11 @@ TrainResult Trainer::run(const std::string& resume) {
     return session.finish(stop_ ? store::RunStatus::kStopped : store::RunStatus::kDone);
   } catch (const std::exception& e) {
     session.fail(e.what());
+    group_->abort(e.what());
     throw;
   } catch (...) {
     session.fail("unknown error");
+    group_->abort("unknown error");
     throw;
   }
 }

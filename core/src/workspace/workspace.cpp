@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "msconv/atomic_file.h"
 #include "msconv/data/synth.h"
@@ -126,9 +127,11 @@ std::string Workspace::syntheticSet(const config::SyntheticSettings& s) const {
     o.images_per_id = static_cast<int>(s.images_per_id);
     o.seed = s.seed + 1;
     o.pairs = 1000;
-    // A folder of this process's own: runs started together (a study's parallel slots) may all
-    // generate the set; the first rename wins and the others discard their copy.
-    const std::string tmp = dir + ".partial-" + std::to_string(::getpid());
+    // A folder of this process's (and thread's) own: runs started together (a study's parallel
+    // slots, ranks) may all generate the set; the first rename wins and the others discard theirs.
+    const std::string tmp =
+        dir + ".partial-" + std::to_string(::getpid()) + "-" +
+        std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()) % 1000000);
     fs::remove_all(tmp);
     data::generateSyntheticFaces(tmp, o);
     std::error_code ec;
@@ -199,6 +202,13 @@ std::vector<QueuedRun> readQueue(const std::string& file) {
                     ": \"resume\" must be true or false");
       r.resume = o["resume"].get<bool>();
     }
+    if (o.contains("processes")) {
+      const auto& n = o["processes"];
+      if (!n.is_number_integer() || n.get<int64_t>() < 1 || n.get<int64_t>() > 1024)
+        throw Error(file + ": queue entry " + std::to_string(i) +
+                    ": \"processes\" must be a whole number from 1 to 1024");
+      r.processes = static_cast<int>(n.get<int64_t>());
+    }
     out.push_back(std::move(r));
   }
   return out;
@@ -209,6 +219,7 @@ void writeQueue(const std::string& file, const std::vector<QueuedRun>& queue) {
   for (const auto& r : queue) {
     nlohmann::json item{{"name", r.name}, {"settings", r.settings}};
     if (r.resume) item["resume"] = true;
+    if (r.processes != 1) item["processes"] = r.processes;
     items.push_back(item);
   }
   std::error_code ec;

@@ -35,6 +35,9 @@ class Collective {
   virtual int localWorldSize() const { return 1; }
   // Seconds this rank has spent blocked in collective operations: the exposed communication.
   virtual double blockedSeconds() const { return 0; }
+  // This rank failed (`why`): ranks of this process waiting in an operation throw instead of
+  // waiting for it forever. Other processes notice by themselves (the connection drops).
+  virtual void abort(const std::string& why) {}
 };
 
 // How N processes find each other: torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK,
@@ -50,6 +53,13 @@ struct ProcessGroupOptions {
 // The launch this process is part of, read from the environment: nullopt when WORLD_SIZE is
 // unset. Throws msconv::Error naming the variable for a malformed or inconsistent value.
 std::optional<ProcessGroupOptions> launchFromEnvironment();
+
+// For a launcher of local ranks (msconv train --nproc, the workbench): a free TCP port on the
+// loopback interface for the rendezvous, and this process's environment with torchrun's
+// variables set for rank `rank` of `world` (any inherited ones replaced; MSCONV_THREADS too when
+// `threads` > 0). Throws msconv::Error when no port can be had.
+int freeLoopbackPort();
+std::vector<std::string> rankEnvironment(int rank, int world, int port, int threads = 0);
 
 // Joins the group over c10d: a TCPStore rendezvous at MASTER_ADDR:MASTER_PORT (rank 0 serves
 // it) and a ProcessGroupGloo. Blocks until every rank has joined. Throws msconv::Error with one

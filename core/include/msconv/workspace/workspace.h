@@ -70,17 +70,21 @@ class Workspace {
 };
 
 // One run waiting in the workbench's queue: its name and key=value settings, or (resume) a
-// stopped or interrupted run of that name to continue from its last checkpoint.
+// stopped or interrupted run of that name to continue from its last checkpoint; `processes`: the
+// local ranks that train it as one run (as msconv train --nproc).
 struct QueuedRun {
   std::string name;
   std::vector<std::string> settings;
   bool resume = false;
+  int processes = 1;
   bool operator==(const QueuedRun& o) const {
-    return name == o.name && settings == o.settings && resume == o.resume;
+    return name == o.name && settings == o.settings && resume == o.resume &&
+           processes == o.processes;
   }
 };
 
-// The queue file: {"queue": [{"name": ..., "settings": ["key=value", ...], "resume": true?}, ...]}.
+// The queue file: {"queue": [{"name": ..., "settings": ["key=value", ...], "resume": true?,
+// "processes": N?}, ...]} ("resume" false and "processes" 1 when absent).
 // read returns an empty queue for a missing file and throws msconv::Error naming the file and entry
 // for one that is not a queue; write replaces the file atomically (temporary file, fsync, rename).
 std::vector<QueuedRun> readQueue(const std::string& file);

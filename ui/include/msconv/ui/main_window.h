@@ -43,11 +43,12 @@ class MainWindow : public QMainWindow {
   QTabWidget* tabs() const { return tabs_; }
   const std::vector<std::unique_ptr<TrainingWorker>>& workers() const { return workers_; }
 
-  // Starts a run now; returns the worker (null on a configuration error, which is shown in a
-  // warning box and listed as a failed run).
-  TrainingWorker* launch(const QString& name, const QStringList& settings, bool resume = false);
+  // Starts a run now, trained by `processes` local ranks (TrainingWorker); returns the worker
+  // (null on a configuration error, which is shown in a warning box and listed as a failed run).
+  TrainingWorker* launch(const QString& name, const QStringList& settings, bool resume = false,
+                         int processes = 1);
   // Adds a run to the queue (what the form's Launch does, followed by startQueue()).
-  void enqueue(const QString& name, const QStringList& settings);
+  void enqueue(const QString& name, const QStringList& settings, int processes = 1);
   // Train queued: from now on queued runs start whenever a slot is free.
   void startQueue();
   // Stop (Ctrl+.): the running runs stop, each keeping a checkpoint, and the queue waits for the

@@ -17,6 +17,7 @@ struct QueuedRun {
   QString name;
   QStringList settings;  // key=value, as msconv train --set
   bool resume = false;   // continue the stopped or interrupted run NAME (settings unused)
+  int processes = 1;     // local ranks training it as one run (TrainingWorker)
 };
 
 class RunQueue : public QObject {
@@ -27,7 +28,8 @@ class RunQueue : public QObject {
   // Reads the queue file. Returns the error (naming the file) of an unreadable one, else "".
   QString load();
   const std::vector<QueuedRun>& runs() const { return runs_; }
-  void enqueue(const QString& name, const QStringList& settings, bool resume = false);
+  void enqueue(const QString& name, const QStringList& settings, bool resume = false,
+               int processes = 1);
   bool remove(const QString& name);  // false when no queued run has the name
   // From now on queued runs start whenever a slot is free.
   void start();
@@ -40,7 +42,8 @@ class RunQueue : public QObject {
   void schedule();
 
  Q_SIGNALS:
-  void launchRequested(const QString& name, const QStringList& settings, bool resume);
+  void launchRequested(const QString& name, const QStringList& settings, bool resume,
+                       int processes);
   void changed();                           // the queue's content
   void saveFailed(const QString& message);  // the file could not be written (named)
 

@@ -35,8 +35,11 @@ class RunsPanel : public QWidget {
  public:
   enum Column { kName, kStatus, kArch, kOp, kSteps, kError, kColumns };
   explicit RunsPanel(QString workspace, QWidget* parent = nullptr);
-  // The form as key=value settings; empty and `error` set when a value is invalid.
+  // The form as key=value settings; empty and `error` set when a value is invalid (a batch that
+  // the processes cannot share evenly too).
   QStringList settings(QString* error) const;
+  // The form's processes: local ranks that train the run as one (1 to the number of cores).
+  int processes() const;
   QString runName() const;
   bool launchEnabled() const;
   void refresh();  // re-reads the store (the table is empty until the first refresh)
@@ -61,12 +64,14 @@ class RunsPanel : public QWidget {
   QLineEdit* lrEdit() const { return lr_; }
   QSpinBox* batchBox() const { return batch_; }
   QSpinBox* stepsBox() const { return steps_; }
+  QSpinBox* processesBox() const { return processes_; }
+  QLineEdit* settingsEdit() const { return extra_; }
   QLineEdit* nameEdit() const { return name_; }
   QPushButton* launchButton() const { return launch_; }
   QLabel* errorLabel() const { return error_; }
 
  Q_SIGNALS:
-  void launchRequested(const QString& name, const QStringList& settings);
+  void launchRequested(const QString& name, const QStringList& settings, int processes);
   void scopeRequested(const QString& run_dir);
   void visibilityChanged(const QString& run, bool visible);
   // From a row's context menu (the actions actionsFor the row's state offers).
@@ -77,7 +82,7 @@ class RunsPanel : public QWidget {
   QString workspace_;
   QComboBox *arch_, *op_;
   QLineEdit *lr_, *name_, *extra_;
-  QSpinBox *batch_, *steps_;
+  QSpinBox *batch_, *steps_, *processes_;
   QPushButton* launch_;
   QLabel* error_;
   QTableWidget* table_;
