@@ -200,6 +200,31 @@ def main():
                         "ratio": None, "target": 10.0, "at_most": True})
         results.append({"name": "study of 6 runs x 100 steps: overhead with validation",
                         "value": st["overhead_pct"], "unit": "%", "ratio": None, "target": None})
+    # Data-parallel training (issue #17): 1 process x T threads against 2 processes x T/2 threads
+    # (and with train.sync_bn), same global batch, msnet-tiny and msnet-small.
+    if not args.filter or "distributed" in args.filter:
+        r = subprocess.run([PEER_PYTHON, os.path.join(HERE, "distributed.py"),
+                            os.path.join(args.build, "bin", "msconv"), str(args.threads)],
+                           capture_output=True, text=True, check=True)
+        lines = r.stdout.strip().splitlines()
+        print("\n".join(lines[:-1]))  # its table and what it means on this machine
+        dist = json.loads(lines[-1])
+        half = max(1, dist["threads"] // 2)
+        for model, d in dist["models"].items():
+            tag = "%s b%d" % (model, d["batch"])
+            results.append({"name": "%s: 1 process x %d threads" % (tag, dist["threads"]),
+                            "value": d["a_samples_per_s"], "unit": "samples/s", "ratio": None,
+                            "target": None})
+            results.append({"name": "%s: 2 processes x %d thread%s vs 1 process" % (
+                tag, half, "" if half == 1 else "s"), "value": d["b_samples_per_s"],
+                "unit": "samples/s", "ratio": d["b_over_a"], "target": None})
+            results.append({"name": "  exposed communication, 2 processes", "value":
+                            d["b_comm_pct"], "unit": "% of time", "ratio": None, "target": None})
+            results.append({"name": "%s: 2 processes + sync_bn vs 1 process" % tag,
+                            "value": d["c_samples_per_s"], "unit": "samples/s",
+                            "ratio": d["c_over_a"], "target": None})
+            results.append({"name": "  exposed communication, 2 processes + sync_bn", "value":
+                            d["c_comm_pct"], "unit": "% of time", "ratio": None, "target": None})
     path = os.path.join(args.build, "bench", "results.json")
     with open(path, "w") as f:  # the five documented keys
         json.dump([{k: r[k] for k in ("name", "value", "unit", "ratio", "target")}

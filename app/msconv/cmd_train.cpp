@@ -211,6 +211,7 @@ int cmdTrain(const Argv& argv) {
     group = thread_ranks[0];
   } else if (auto launch = train::launchFromEnvironment()) {
     launch->timeout_s = config.settings().train.dist_timeout;
+    launch->cuda = config.settings().train.device != "cpu";
     group = train::processGroup(*launch);
   }
   const bool rank0 = !group || group->rank() == 0;

@@ -1,7 +1,9 @@
 // Collective over LibTorch's c10d: a TCPStore rendezvous (rank 0 serves it) and a
-// ProcessGroupGloo, the backend torch.distributed uses for CPU tensors (it also moves CUDA tensors
-// through host memory). Each rank keeps a heartbeat counter in the store so that a failed
-// operation can name the rank that died or stopped answering.
+// ProcessGroupGloo, the backend torch.distributed uses for CPU tensors; with a LibTorch built with
+// NCCL (USE_C10D_NCCL) and a CUDA run, CUDA tensors go through a ProcessGroupNCCL beside it (as
+// torch.distributed's "cpu:gloo,cuda:nccl"), otherwise Gloo moves them through host memory. Each
+// rank keeps a heartbeat counter in the store so that a failed operation can name the rank that
+// died or stopped answering.
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO 1
 #endif
@@ -13,6 +15,9 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <atomic>
 #include <cerrno>
@@ -96,6 +101,16 @@ class Gloo final : public Collective {
     } catch (const std::exception& e) {
       throw Error(failure("connecting the ranks", e));
     }
+#ifdef USE_C10D_NCCL
+    if (o.cuda) {
+      // A rank that dies or hangs makes NCCL's watchdog end the others' operations (timeout).
+      ::setenv("NCCL_ASYNC_ERROR_HANDLING", "1", 0);
+      auto nopts = c10d::ProcessGroupNCCL::Options::create();
+      nopts->timeout = ms(o.timeout_s);
+      nccl_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(
+          c10::make_intrusive<c10d::PrefixStore>("nccl", tcp_), o.rank, o.world, nopts);
+    }
+#endif
     heartbeat_ = std::thread([this] { beat(); });
   }
 
@@ -108,17 +123,30 @@ class Gloo final : public Collective {
     if (heartbeat_.joinable()) heartbeat_.join();
   }
 
-  int rank() const override { return o_.rank; }
-  int worldSize() const override { return o_.world; }
-  int localWorldSize() const override { return o_.local_world; }
-  double blockedSeconds() const override { return blocked_; }
+  int rank() const override {
+    return o_.rank;
+  }
+  int worldSize() const override {
+    return o_.world;
+  }
+  int localWorldSize() const override {
+    return o_.local_world;
+  }
+  int localRank() const override {
+    return o_.local_rank;
+  }
+  double blockedSeconds() const override {
+    return blocked_;
+  }
 
-  void allReduceSum(std::vector<at::Tensor>& tensors) override { allReduceSumAsync(tensors)(); }
+  void allReduceSum(std::vector<at::Tensor>& tensors) override {
+    allReduceSumAsync(tensors)();
+  }
   void allReduceMax(at::Tensor& tensor) override {
     std::vector<at::Tensor> v{tensor.detach().contiguous().clone()};
     c10d::AllreduceOptions opts;
     opts.reduceOp = c10d::ReduceOp::MAX;
-    wait(pg_->allreduce(v, opts), "allreduce (max)");
+    wait(backend(v[0]).allreduce(v, opts), "allreduce (max)");
     torch::NoGradGuard no_grad;
     tensor.copy_(v[0]);
   }
@@ -126,7 +154,7 @@ class Gloo final : public Collective {
   std::function<void()> allReduceSumAsync(std::vector<at::Tensor>& tensors) override {
     std::vector<std::function<void()>> waits;
     for (auto& [group, flat] : flatten(tensors)) {
-      auto work = pg_->allreduce(flat);
+      auto work = backend(flat[0]).allreduce(flat);
       waits.push_back([this, work, flat, group, &tensors]() mutable {
         wait(work, "allreduce");
         unflatten(flat[0], group, tensors);
@@ -140,7 +168,7 @@ class Gloo final : public Collective {
     for (auto& [group, flat] : flatten(tensors)) {
       c10d::BroadcastOptions opts;
       opts.rootRank = root;
-      wait(pg_->broadcast(flat, opts), "broadcast");
+      wait(backend(flat[0]).broadcast(flat, opts), "broadcast");
       unflatten(flat[0], group, tensors);
     }
   }
@@ -158,7 +186,7 @@ class Gloo final : public Collective {
     in[0].narrow(0, 0, tensor.size(0)).copy_(tensor.detach());
     std::vector<std::vector<at::Tensor>> out(1);
     for (int r = 0; r < o_.world; ++r) out[0].push_back(torch::empty(shape, tensor.options()));
-    wait(pg_->allgather(out, in), "allgather");
+    wait(backend(in[0]).allgather(out, in), "allgather");
     std::vector<at::Tensor> parts;
     for (int r = 0; r < o_.world; ++r)
       parts.push_back(out[0][r].narrow(0, 0, sizes[0][r].item<int64_t>()));
@@ -302,6 +330,14 @@ class Gloo final : public Collective {
     return msg + " (during " + during + ", timeout " + seconds(o_.timeout_s) + "): " + reason(e);
   }
 
+  // Each process group orders its own operations: every rank issues the same sequence to each.
+  c10d::ProcessGroup& backend(const at::Tensor& t) {
+#ifdef USE_C10D_NCCL
+    if (nccl_ && t.is_cuda()) return *nccl_;
+#endif
+    return *pg_;
+  }
+
   void wait(const c10::intrusive_ptr<c10d::Work>& work, const char* what) {
     const auto t0 = Clock::now();
     try {
@@ -342,6 +378,9 @@ class Gloo final : public Collective {
   c10::intrusive_ptr<c10d::TCPStore> tcp_;
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg_;
+#ifdef USE_C10D_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl_;
+#endif
   double blocked_ = 0;  // written by the thread that waits (the training thread)
   int64_t done_seq_ = 0;
   std::mutex mu_;

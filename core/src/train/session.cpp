@@ -223,6 +223,9 @@ void Session::checkDevice() {
                 "' asked for, but this LibTorch was built without CUDA or sees no GPU");
   try {
     device_ = torch::Device(d);
+    // Several ranks on one machine: "cuda" is each rank's own GPU, cuda:LOCAL_RANK.
+    if (device_.is_cuda() && !device_.has_index() && g_.localWorldSize() > 1)
+      device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(g_.localRank()));
   } catch (const c10::Error&) {
     throw Error("train.device: '" + d + "' is not a device");
   }

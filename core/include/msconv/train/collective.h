@@ -31,8 +31,10 @@ class Collective {
   // After work only rank 0 does (validation): rank 0 calls it when done, the others wait here as
   // long as rank 0 lives and answers, however long the work takes.
   virtual void waitForRankZero() {}
-  // Ranks of this group running on this machine (for sharing its cores between them).
+  // Ranks of this group running on this machine (for sharing its cores between them) and this
+  // rank's place among them (its GPU: cuda:LOCAL_RANK).
   virtual int localWorldSize() const { return 1; }
+  virtual int localRank() const { return 0; }
   // Seconds this rank has spent blocked in collective operations: the exposed communication.
   virtual double blockedSeconds() const { return 0; }
   // This rank failed (`why`): ranks of this process waiting in an operation throw instead of
@@ -48,6 +50,8 @@ struct ProcessGroupOptions {
   int master_port = 29500;
   // A rank that has died or stopped answering stops the others after this long.
   double timeout_s = 60;
+  // CUDA tensors through NCCL where LibTorch has it (else Gloo, through host memory).
+  bool cuda = false;
 };
 
 // The launch this process is part of, read from the environment: nullopt when WORLD_SIZE is
