@@ -194,6 +194,31 @@ class Distributed(unittest.TestCase):
             ev = run("eval", "--checkpoint", last, "--bin", val, "--json")
             self.assertEqual(ev.returncode, 0, ev.stderr)
 
+    def test_a_hung_rank_stops_the_other_within_the_timeout(self):
+        with tempfile.TemporaryDirectory() as ws:
+            args = ["--workspace", ws, *BASE, "--set", "train.batch_size=16", "--name", "hung",
+                    "--set", "train.epochs=10000", "--set", "train.dist_timeout=4"]
+            procs = start_ranks(2, args)
+            log = os.path.join(ws, "runs", "hung", "train.log")
+            start = time.time()
+            while time.time() - start < 120:
+                if os.path.exists(log) and len(losses(ws, "hung")) >= 3:
+                    break
+                time.sleep(0.2)
+            procs[1].send_signal(signal.SIGSTOP)  # alive, answering nothing
+            stopped = time.time()
+            try:
+                procs[0].wait(timeout=60)
+                waited = time.time() - stopped
+            finally:
+                procs[1].kill()
+                procs[1].wait()
+            err = procs[0].stderr.read()
+            self.assertNotEqual(procs[0].returncode, 0)
+            # The timeout, then three seconds to see whose heartbeat stopped.
+            self.assertLess(waited, 4 + 3 + 10, err)
+            self.assertIn("rank 1 has died or stopped answering", err)
+
     def test_ctrl_c_on_the_launcher_stops_every_rank_with_a_checkpoint(self):
         with tempfile.TemporaryDirectory() as ws:
             p = subprocess.Popen([BIN, "train", "--nproc", "2", "--workspace", ws, *BASE,

@@ -53,9 +53,9 @@ struct SyncSum : torch::autograd::Function<SyncSum> {
   }
 };
 
-// Batch statistics over every rank: two sums (mean, then the centred squares, as one process
-// computes them), then the running statistics updated as LibTorch's BatchNorm does (unbiased
-// variance over the global count).
+// Batch statistics over every rank in one sum of (sum, sum of squares, count) per channel, in
+// double precision so that the variance E[x^2] - E[x]^2 keeps float's accuracy; the running
+// statistics updated as LibTorch's BatchNorm does (unbiased variance over the global count).
 template <typename Options>
 at::Tensor syncForward(const at::Tensor& x, const Options& o, BatchSync& sync, at::Tensor& weight,
                        at::Tensor& bias, at::Tensor& running_mean, at::Tensor& running_var,
@@ -65,12 +65,15 @@ at::Tensor syncForward(const at::Tensor& x, const Options& o, BatchSync& sync, a
   for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
   shape[1] = C;
   const double local = static_cast<double>(x.numel() / C);
-  const auto s1 =
-      SyncSum::apply(torch::cat({x.sum(dims), torch::full({1}, local, x.options())}), &sync);
-  const double n = s1[C].item<double>();
-  const auto mean = s1.narrow(0, 0, C) / n;
+  const auto xd = x.to(torch::kDouble);
+  const auto s = SyncSum::apply(
+      torch::cat({xd.sum(dims), (xd * xd).sum(dims), torch::full({1}, local, xd.options())}),
+      &sync);
+  const double n = s[2 * C].item<double>();
+  const auto mean_d = s.narrow(0, 0, C) / n;
+  const auto mean = mean_d.to(x.scalar_type());
+  const auto var = (s.narrow(0, C, C) / n - mean_d * mean_d).clamp_min(0).to(x.scalar_type());
   const auto xc = x - mean.view(shape);
-  const auto var = SyncSum::apply((xc * xc).sum(dims), &sync) / n;
   auto y = xc * torch::rsqrt(var + o.eps()).view(shape);
   if (o.affine()) y = y * weight.view(shape) + bias.view(shape);
   if (o.track_running_stats()) {
