@@ -153,11 +153,14 @@ class Gloo final : public Collective {
   // Tensors of one dtype travel as one flat buffer (c10d's list means one tensor per device).
   std::function<void()> allReduceSumAsync(std::vector<at::Tensor>& tensors) override {
     std::vector<std::function<void()>> waits;
-    for (auto& [group, flat] : flatten(tensors)) {
+    for (auto& part : flatten(tensors)) {
+      // (no structured binding: a lambda may not capture one before C++20)
+      std::vector<size_t> index = part.first;
+      std::vector<at::Tensor> flat = part.second;
       auto work = backend(flat[0]).allreduce(flat);
-      waits.push_back([this, work, flat, group, &tensors]() mutable {
+      waits.push_back([this, work, flat, index, &tensors]() mutable {
         wait(work, "allreduce");
-        unflatten(flat[0], group, tensors);
+        unflatten(flat[0], index, tensors);
       });
     }
     return [waits]() {
