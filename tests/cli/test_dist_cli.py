@@ -76,6 +76,17 @@ def losses(ws, name):
                 if line.startswith("step ") and " loss " in line]
 
 
+def wait_for_steps(ws, name, steps, limit=120):
+    """Waits until the run's train.log has logged `steps` losses."""
+    log = os.path.join(ws, "runs", name, "train.log")
+    start = time.time()
+    while time.time() - start < limit:
+        if os.path.exists(log) and len(losses(ws, name)) >= steps:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{name}: fewer than {steps} steps after {limit} s")
+
+
 def weights(path):
     m = torch.jit.load(path)
     return {k: v.detach().clone() for k, v in m.named_parameters() if k.startswith("model.")}
@@ -199,12 +210,7 @@ class Distributed(unittest.TestCase):
             args = ["--workspace", ws, *BASE, "--set", "train.batch_size=16", "--name", "hung",
                     "--set", "train.epochs=10000", "--set", "train.dist_timeout=4"]
             procs = start_ranks(2, args)
-            log = os.path.join(ws, "runs", "hung", "train.log")
-            start = time.time()
-            while time.time() - start < 120:
-                if os.path.exists(log) and len(losses(ws, "hung")) >= 3:
-                    break
-                time.sleep(0.2)
+            wait_for_steps(ws, "hung", 3)
             procs[1].send_signal(signal.SIGSTOP)  # alive, answering nothing
             stopped = time.time()
             try:
@@ -226,12 +232,7 @@ class Distributed(unittest.TestCase):
                                   "--name", "stopped"],
                                  env=dict(os.environ, MSCONV_THREADS="1"), stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
-            log = os.path.join(ws, "runs", "stopped", "train.log")
-            start = time.time()
-            while time.time() - start < 120:
-                if os.path.exists(log) and len(losses(ws, "stopped")) >= 3:
-                    break
-                time.sleep(0.2)
+            wait_for_steps(ws, "stopped", 3)
             p.send_signal(signal.SIGINT)
             out, err = p.communicate(timeout=120)
             self.assertEqual(p.returncode, 0, err)
