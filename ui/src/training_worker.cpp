@@ -101,6 +101,7 @@ void TrainingWorker::spawnChildren(const std::vector<std::string>& args, int por
     for (auto& x : env) e.push_back(x.data());
     e.push_back(nullptr);
     Child child;
+    // The rank's stderr, in an unlinked temporary file (mkostemp replaces the six X's).
     std::string log = QDir::temp().filePath("msconv-rank-XXXXXX").toStdString();
     child.log_fd = ::mkostemp(log.data(), O_CLOEXEC);
     if (child.log_fd >= 0) ::unlink(log.c_str());

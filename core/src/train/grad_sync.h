@@ -25,7 +25,6 @@ class GradientSync {
   void arm();
   // After that backward pass: starts what has not started, waits for every sum.
   void finish();
-  size_t buckets() const { return buckets_.size(); }
 
   struct State;
 

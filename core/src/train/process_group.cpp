@@ -233,7 +233,7 @@ class Gloo final : public Collective {
   void rendezvous() {
     const std::string me = std::to_string(o_.rank);
     const std::string ident = hostName() + " pid " + std::to_string(::getpid());
-    auto abort = [&](const std::string& msg) {
+    auto refuse = [&](const std::string& msg) {
       try {
         store_->set("abort", bytes(msg));
       } catch (const std::exception&) {
@@ -244,11 +244,11 @@ class Gloo final : public Collective {
       if (o_.rank == 0) store_->set("world", bytes(std::to_string(o_.world)));
       const std::string world = text(store_->get("world"));
       if (world != std::to_string(o_.world))
-        abort("WORLD_SIZE mismatch: rank " + me + " was started with WORLD_SIZE=" +
-              std::to_string(o_.world) + ", rank 0 with WORLD_SIZE=" + world);
+        refuse("WORLD_SIZE mismatch: rank " + me + " was started with WORLD_SIZE=" +
+               std::to_string(o_.world) + ", rank 0 with WORLD_SIZE=" + world);
       const auto prev = store_->compareSet("rank/" + me, {}, bytes(ident));
       if (text(prev) != ident)
-        abort("two processes claim RANK=" + me + " (" + text(prev) + " and " + ident + ")");
+        refuse("two processes claim RANK=" + me + " (" + text(prev) + " and " + ident + ")");
       store_->add("joined", 1);
       const auto t0 = Clock::now();
       while (store_->add("joined", 0) < o_.world) {
