@@ -277,7 +277,9 @@ at::Tensor camFromGradients(CamMethod method, const at::Tensor& A, const at::Ten
     case CamMethod::kGradCamPlusPlus: {
       const auto g2 = G.pow(2), g3 = G.pow(3);
       const auto sum_a = A.sum({2, 3}, true);
-      auto aij = g2 / (2 * g2 + sum_a * g3 + 1e-7);
+      // eps 1e-6 as pytorch-grad-cam's grad_cam_plusplus.py (gradients of a cosine target are
+      // small, so the eps is not negligible next to g^2).
+      auto aij = g2 / (2 * g2 + sum_a * g3 + 1e-6);
       aij = torch::where(G != 0, aij, torch::zeros_like(aij));
       const auto w = (torch::relu(G) * aij).sum({2, 3}, true);
       return (w * A).sum(1)[0];
@@ -388,6 +390,15 @@ CamResult computeCams(nn::BackboneImpl& model, const at::Tensor& image, const Ca
                   target, options);
   model.train(was_training);
   return result;
+}
+
+PairCams pairCams(nn::BackboneImpl& model, const at::Tensor& image_a, const at::Tensor& image_b,
+                  const CamOptions& options) {
+  PairCams p;
+  p.a = computeCams(model, image_a, cosineTarget(model, image_b), options);
+  p.b = computeCams(model, image_b, cosineTarget(model, image_a), options);
+  p.cosine = p.a.target;
+  return p;
 }
 
 cv::Mat camFigure(const cv::Mat& image_bgr, const std::vector<CamRow>& rows, viz::Colormap colormap,

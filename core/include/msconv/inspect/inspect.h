@@ -100,11 +100,17 @@ struct CamOptions {
   int score_batch = 32;             // ScoreCAM's masked images per forward pass
 };
 
+// The maps are the arrays the figure overlays (and `gradcam --save-arrays` writes), computed as
+// pytorch-grad-cam's BaseCAM does: the layer's raw map, ReLU, min-max to [0, 1] at the
+// activations' resolution ((x - min) / (1e-7 + max - min), its scale_cam_image), then a bilinear
+// resize to the input (cv::resize INTER_LINEAR, as its cv2.resize).
 struct CamResult {
   std::vector<std::string> layers;
-  std::vector<cv::Mat> cams;  // per layer, float in [0, 1], input size
+  std::vector<cv::Mat> cams;  // per layer, CV_32F in [0, 1], input size (H x W)
   double target = 0;          // the target's value on the image
-  cv::Mat average() const;    // the layers averaged, rescaled to [0, 1]
+  // The layers averaged, min-max rescaled to [0, 1] (pytorch-grad-cam's aggregate_multi_layers;
+  // its eps 1e-7 aside).
+  cv::Mat average() const;
 };
 
 // A forward function with taps: the generic form, so that any network can be explained.
@@ -115,6 +121,16 @@ CamResult computeCams(const TappedForward& forward, const at::Tensor& image,
                       const CamTarget& target, const CamOptions& options);
 CamResult computeCams(nn::BackboneImpl& model, const at::Tensor& image, const CamTarget& target,
                       CamOptions options);
+
+// The failure browser's pair CAM: image A's CAMs for the cosine similarity of its embedding to
+// image B's, and B's for its cosine to A's (both 3 x H x W in [-1, 1]); a.target == b.target ==
+// the pair's cosine similarity. `options.layers` empty: the last unit of each stage.
+struct PairCams {
+  CamResult a, b;
+  double cosine = 0;
+};
+PairCams pairCams(nn::BackboneImpl& model, const at::Tensor& image_a, const at::Tensor& image_b,
+                  const CamOptions& options = {});
 
 // The class-activation map of one layer from its activations A and gradients G (1 x C x h x w),
 // before ReLU and scaling (EigenCAM ignores G; ScoreCAM is computed by computeCams).
