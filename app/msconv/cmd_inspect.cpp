@@ -4,14 +4,24 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 #include "args.h"
 #include "commands.h"
+#include "msconv/atomic_file.h"
 #include "msconv/data/image.h"
+#include "msconv/data/pairs.h"
 #include "msconv/error.h"
+#include "msconv/inspect/faithfulness.h"
 #include "msconv/inspect/inspect.h"
+#include "msconv/io/npy.h"
 #include "msconv/model/checkpoint.h"
 #include "msconv/nn/backbone.h"
 #include "msconv/viz/figure.h"
@@ -39,6 +49,69 @@ double realOption(const Args& args, const std::string& name, double fallback) {
   throw Error(name + ": '" + *v + "' is not a number");
 }
 
+// --save-arrays: float32 .npy files in one folder and DIR/index.json listing them.
+class ArrayWriter {
+ public:
+  explicit ArrayWriter(std::string dir) : dir_(std::move(dir)) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir_, ec);
+    if (ec || !std::filesystem::is_directory(dir_))
+      throw Error("--save-arrays: cannot create the folder " + dir_ + ": " + ec.message());
+  }
+  // `target`: the CAM's target; null for feature maps.
+  void add(const std::string& file, const at::Tensor& array, const std::string& model,
+           const std::string& layer, const std::string& method, const nlohmann::json& target) {
+    const auto t = array.detach().to(torch::kCPU, torch::kFloat).contiguous();
+    io::writeNpy(dir_ + "/" + file, t.data_ptr<float>(), t.sizes().vec());
+    index_.push_back({{"file", file},
+                      {"model", model},
+                      {"layer", layer},
+                      {"method", method},
+                      {"target", target},
+                      {"shape", t.sizes().vec()}});
+  }
+  void add(const std::string& file, const cv::Mat& map, const std::string& model,
+           const std::string& layer, const std::string& method, const nlohmann::json& target) {
+    cv::Mat m;
+    map.convertTo(m, CV_32F);
+    m = m.clone();
+    add(file, torch::from_blob(m.data, {m.rows, m.cols}, torch::kFloat), model, layer, method,
+        target);
+  }
+  void finish() { writeFileAtomically(dir_ + "/index.json", index_.dump(1) + "\n"); }
+
+ private:
+  std::string dir_;
+  nlohmann::json index_ = nlohmann::json::array();
+};
+
+// A layer, row or method name as a file-name part: letters, digits, '.', '_' and '-' kept;
+// + * - | spelled out.
+std::string filePart(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_') {
+      out += c;
+    } else if (c == '+') {
+      out += "_plus_";
+    } else if (c == '*') {
+      out += "_times_";
+    } else if (c == '-') {
+      out += "_minus_";
+    } else {
+      out += '_';
+    }
+  }
+  return out;
+}
+
+std::string fmt(double v, const char* format) {
+  if (std::isnan(v)) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
 }  // namespace
 
 int cmdFeatureMaps(const Argv& argv) {
@@ -51,31 +124,112 @@ int cmdFeatureMaps(const Argv& argv) {
                       {"--shared-scale", false, "one colour scale per row instead of per channel"},
                       {"--colormap", true, "viridis (default), jet, turbo, inferno, gray"},
                       {"--list-layers", false, "print the operator layers and exit"},
+                      {"--save-arrays", true,
+                       "folder: each row's maps (all channels, C x H x W) as float32 .npy, the "
+                       "gate (C), and index.json"},
                       {"--output", true, "PNG to write", "-o"},
                       {"--help", false, "this help"},
                   });
   if (args.flag("--help")) {
     std::cout << "usage: msconv featuremaps --checkpoint CKPT --image IMG [--layer NAME] [--top 5] "
-                 "-o fig.png\n"
+                 "-o fig.png | --save-arrays DIR\n"
               << args.usage();
     return 0;
   }
-  auto loaded = model::loadModel(resolveCheckpoint(args, args.required("--checkpoint")));
+  const std::string ckpt = resolveCheckpoint(args, args.required("--checkpoint"));
+  auto loaded = model::loadModel(ckpt);
   if (args.flag("--list-layers")) {
     for (const auto& l : loaded.model->operatorLayers()) std::cout << l << "\n";
     return 0;
   }
-  const std::string out = args.required("--output");
+  const auto out = args.value("--output");
+  const auto arrays = args.value("--save-arrays");
+  if (!out && !arrays) throw Error("--output: required (or --save-arrays DIR)");
   const auto image = data::loadFaceImage(args.required("--image"), 112);
   const auto maps = inspect::captureBranchMaps(
       *loaded.model, image, args.value("--layer").value_or(""), args.integer("--top", 5));
-  inspect::FeatureFigureOptions o;
-  o.shared_scale = args.flag("--shared-scale");
-  o.colormap = viz::colormapFromName(args.value("--colormap").value_or("viridis"));
-  viz::writePng(out, inspect::featureMapFigure(maps, o));
-  std::cout << out << "\n";
+  if (arrays) {
+    ArrayWriter w(*arrays);
+    const std::string model = inspect::camRowLabel(ckpt, loaded.op);
+    for (size_t r = 0; r < maps.rows.size(); ++r)
+      w.add(filePart(maps.layer) + "_" + filePart(maps.rows[r]) + ".npy", maps.maps[r], model,
+            maps.layer, maps.rows[r], nullptr);
+    if (maps.gate.defined())
+      w.add(filePart(maps.layer) + "_gate.npy", maps.gate, model, maps.layer, "gate", nullptr);
+    w.finish();
+  }
+  if (out) {
+    inspect::FeatureFigureOptions o;
+    o.shared_scale = args.flag("--shared-scale");
+    o.colormap = viz::colormapFromName(args.value("--colormap").value_or("viridis"));
+    viz::writePng(*out, inspect::featureMapFigure(maps, o));
+    std::cout << *out << "\n";
+  }
+  if (arrays) std::cout << *arrays << "/index.json\n";
   return 0;
 }
+
+namespace {
+
+nlohmann::json faithfulnessJson(const inspect::FaithfulnessRow& r, const std::string& checkpoint,
+                                const std::vector<inspect::FaithfulnessMetric>& metrics) {
+  using M = inspect::FaithfulnessMetric;
+  auto has = [&](M m) { return std::find(metrics.begin(), metrics.end(), m) != metrics.end(); };
+  nlohmann::json j = {{"model", r.model},   {"checkpoint", checkpoint}, {"layer", r.layer},
+                      {"method", r.method}, {"pairs", r.pairs},         {"target", r.target}};
+  if (has(M::kDeletion)) j["deletion_auc"] = r.deletion_auc;
+  if (has(M::kInsertion)) j["insertion_auc"] = r.insertion_auc;
+  if (has(M::kRoad)) {
+    j["road_most"] = r.road_most;
+    j["road_least"] = r.road_least;
+    j["road_combined"] = r.road_combined;
+  }
+  if (has(M::kDrop)) {
+    j["drop"] = r.drop;
+    j["increase"] = r.increase;
+  }
+  return j;
+}
+
+void printFaithfulnessTable(const std::vector<inspect::FaithfulnessRow>& rows,
+                            const std::vector<inspect::FaithfulnessMetric>& metrics) {
+  using M = inspect::FaithfulnessMetric;
+  auto has = [&](M m) { return std::find(metrics.begin(), metrics.end(), m) != metrics.end(); };
+  size_t wm = 5, wl = 5, wh = 6;
+  for (const auto& r : rows) {
+    wm = std::max(wm, r.model.size());
+    wl = std::max(wl, r.layer.size());
+    wh = std::max(wh, r.method.size());
+  }
+  auto pad = [](std::string s, size_t w) { return s.append(w > s.size() ? w - s.size() : 0, ' '); };
+  auto col = [](const std::string& s) {
+    return std::string(s.size() < 10 ? 10 - s.size() : 0, ' ') + s;
+  };
+  std::string line =
+      pad("model", wm) + "  " + pad("layer", wl) + "  " + pad("method", wh) + "  pairs   target";
+  if (has(M::kDeletion)) line += col("deletion") + " ";
+  if (has(M::kInsertion)) line += col("insertion") + " ";
+  if (has(M::kRoad))
+    line += col("road_most") + " " + col("road_least") + " " + col("road_comb") + " ";
+  if (has(M::kDrop)) line += col("drop_%") + " " + col("increase") + " ";
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+  std::cout << line << "\n";
+  for (const auto& r : rows) {
+    char head[32];
+    std::snprintf(head, sizeof head, "  %5d %8s", r.pairs, fmt(r.target, "%.4f").c_str());
+    line = pad(r.model, wm) + "  " + pad(r.layer, wl) + "  " + pad(r.method, wh) + head;
+    if (has(M::kDeletion)) line += col(fmt(r.deletion_auc, "%.4f")) + " ";
+    if (has(M::kInsertion)) line += col(fmt(r.insertion_auc, "%.4f")) + " ";
+    if (has(M::kRoad))
+      line += col(fmt(r.road_most, "%+.4f")) + " " + col(fmt(r.road_least, "%+.4f")) + " " +
+              col(fmt(r.road_combined, "%+.4f")) + " ";
+    if (has(M::kDrop)) line += col(fmt(r.drop, "%.2f")) + " " + col(fmt(r.increase, "%.3f")) + " ";
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::cout << line << "\n";
+  }
+}
+
+}  // namespace
 
 int cmdGradCam(const Argv& argv) {
   Args args(argv, {
@@ -86,11 +240,21 @@ int cmdGradCam(const Argv& argv) {
                       {"--target", true, "cosine (with --reference), norm, or identity:N"},
                       {"--method", true,
                        "gradcam (default), gradcam++, xgradcam, hirescam, layercam, eigencam, "
-                       "scorecam"},
+                       "scorecam; a comma list with --metrics or --save-arrays"},
                       {"--layers", true, "comma-separated layers (default: last unit per stage)"},
                       {"--flip", false, "average with the CAM of the mirrored image"},
                       {"--colormap", true, "jet (default), turbo, viridis, inferno"},
                       {"--alpha", true, "weight of the image in the overlay (0.5)"},
+                      {"--save-arrays", true,
+                       "folder: each CAM (per model, layer, method, and the mean) as float32 "
+                       "112x112 .npy, and index.json"},
+                      {"--metrics", true,
+                       "faithfulness on --pairs: deletion,insertion,road,drop (a comma list)"},
+                      {"--pairs", true, "pair set (.bin) for --metrics: its genuine pairs"},
+                      {"--n", true, "pairs measured for --metrics (10), evenly spread"},
+                      {"--steps", true, "deletion / insertion steps (20)"},
+                      {"--baseline", true, "deletion / insertion baseline: blur (default), mean"},
+                      {"--seed", true, "ROAD's imputation noise seed (0)"},
                       {"--json", false, "also print the target values and layers as JSON"},
                       {"--output", true, "PNG to write", "-o"},
                       {"--help", false, "this help"},
@@ -98,55 +262,178 @@ int cmdGradCam(const Argv& argv) {
   std::vector<std::string> ckpts;
   for (const auto& c : args.values("--checkpoint")) ckpts.push_back(resolveCheckpoint(args, c));
   if (args.flag("--help") || ckpts.empty()) {
-    std::cout << "usage: msconv gradcam --checkpoint A [--checkpoint B ...] --image IMG "
-                 "[--reference IMG] [--method gradcam] [--layers ...] -o fig.png\n"
-              << args.usage();
+    std::cout
+        << "usage: msconv gradcam --checkpoint A [--checkpoint B ...] --image IMG "
+           "[--reference IMG] [--method gradcam] [--layers ...] -o fig.png | "
+           "--save-arrays DIR\n"
+           "       msconv gradcam --checkpoint A [...] --metrics deletion,insertion,road,drop "
+           "--pairs SET.bin [--n 10] [--steps 20] [--baseline blur] [--method LIST] [--json]\n"
+        << args.usage();
     return ckpts.empty() && !args.flag("--help") ? 2 : 0;
   }
-  const std::string out = args.required("--output");
-  const auto image = data::loadFaceImage(args.required("--image"), 112);
-  const auto reference = args.value("--reference");
-  std::string target = args.value("--target").value_or(reference ? "cosine" : "norm");
-  if (target == "cosine" && !reference)
-    throw Error(
-        "--target cosine needs --reference IMG (another image of the same or another "
-        "person)");
-  inspect::TargetSpec spec;
-  try {
-    spec = inspect::parseTargetSpec(target);
-  } catch (const Error& e) {
-    throw Error(std::string("--target: ") + e.what());
+  std::vector<inspect::CamMethod> methods;
+  for (const auto& m : splitCommas(args.value("--method").value_or("gradcam")))
+    methods.push_back(inspect::camMethodFromName(m));
+  if (methods.empty()) throw Error("--method: no method given");
+  const auto metrics_text = args.value("--metrics");
+  std::vector<inspect::FaithfulnessMetric> metrics;
+  if (metrics_text) {
+    try {
+      metrics = inspect::parseFaithfulnessMetrics(*metrics_text);
+    } catch (const Error& e) {
+      throw Error(std::string("--metrics: ") + e.what());
+    }
   }
-  const at::Tensor reference_image = spec.kind == inspect::CamTarget::Kind::kCosine
-                                         ? data::loadFaceImage(*reference, 112)
-                                         : at::Tensor();
+  const auto out = args.value("--output");
+  const auto arrays = args.value("--save-arrays");
+  const bool cams_wanted = !metrics_text || args.value("--image") || out || arrays;
+  if (cams_wanted && !out && !arrays)
+    throw Error("--output: required (or --save-arrays DIR, or --metrics with --pairs)");
+  if (out && methods.size() > 1)
+    throw Error(
+        "--output draws one method: give one --method (a list is for --metrics and "
+        "--save-arrays)");
   inspect::CamOptions o;
-  o.method = inspect::camMethodFromName(args.value("--method").value_or("gradcam"));
   if (auto l = args.value("--layers")) o.layers = splitCommas(*l);
   o.flip_smooth = args.flag("--flip");
   const auto cmap = viz::colormapFromName(args.value("--colormap").value_or("jet"));
   const double alpha = realOption(args, "--alpha", 0.5);
   if (alpha < 0 || alpha > 1) throw Error("--alpha must be within [0, 1]");
-  std::vector<inspect::CamRow> rows;
-  nlohmann::json j = nlohmann::json::array();
-  for (const auto& ckpt : ckpts) {
-    auto loaded = model::loadModel(ckpt);
-    const auto t = inspect::makeCamTarget(spec, *loaded.model, ckpt, reference_image);
-    inspect::CamRow row;
-    row.label = inspect::camRowLabel(ckpt, loaded.op);
-    row.result = inspect::computeCams(*loaded.model, image, t, o);
-    j.push_back({{"checkpoint", ckpt},
-                 {"op", loaded.op},
-                 {"target", row.result.target},
-                 {"layers", row.result.layers}});
-    rows.push_back(std::move(row));
+
+  // Faithfulness options first, so that a bad one fails before any CAM is computed.
+  std::shared_ptr<data::PairSet> set;
+  inspect::FaithfulnessOptions fo;
+  int n = 0;
+  if (metrics_text) {
+    fo.metrics = metrics;
+    fo.steps = args.integer("--steps", 20);
+    if (fo.steps < 1) throw Error("--steps must be at least 1");
+    try {
+      fo.baseline = inspect::baselineFromName(args.value("--baseline").value_or("blur"));
+    } catch (const Error& e) {
+      throw Error(std::string("--baseline: ") + e.what());
+    }
+    fo.seed = static_cast<uint64_t>(args.integer("--seed", 0));
+    n = args.integer("--n", 10);
+    if (n < 1) throw Error("--n must be at least 1");
+    set = std::make_shared<data::PairSet>(data::readPairsBin(args.required("--pairs")));
+    size_t genuine = 0;
+    for (auto s : set->issame) genuine += s ? 1 : 0;
+    if (static_cast<size_t>(n) > genuine)
+      throw Error(set->path + ": --n " + std::to_string(n) +
+                  " asks for more pairs than the set's " + std::to_string(genuine) +
+                  " genuine pairs (of " + std::to_string(set->pairs()) + ")");
+  } else {
+    for (const char* only : {"--pairs", "--n", "--steps", "--baseline", "--seed"})
+      if (args.value(only)) throw Error(std::string(only) + " is an option of --metrics");
   }
-  const std::string title = std::string(inspect::camMethodName(o.method)) + ", target " + target +
-                            (o.flip_smooth ? ", flip-smoothed" : "");
-  viz::writePng(out,
-                inspect::camFigure(inspect::tensorToBgr(image), rows, cmap, alpha, 112, title));
-  if (args.flag("--json")) std::cout << j.dump() << "\n";
-  std::cout << out << "\n";
+
+  nlohmann::json cams_json = nlohmann::json::array();
+  std::string target;
+  if (cams_wanted) {
+    const auto image = data::loadFaceImage(args.required("--image"), 112);
+    const auto reference = args.value("--reference");
+    target = args.value("--target").value_or(reference ? "cosine" : "norm");
+    if (target == "cosine" && !reference)
+      throw Error(
+          "--target cosine needs --reference IMG (another image of the same or another "
+          "person)");
+    inspect::TargetSpec spec;
+    try {
+      spec = inspect::parseTargetSpec(target);
+    } catch (const Error& e) {
+      throw Error(std::string("--target: ") + e.what());
+    }
+    const at::Tensor reference_image = spec.kind == inspect::CamTarget::Kind::kCosine
+                                           ? data::loadFaceImage(*reference, 112)
+                                           : at::Tensor();
+    std::unique_ptr<ArrayWriter> writer;
+    if (arrays) writer = std::make_unique<ArrayWriter>(*arrays);
+    std::vector<inspect::CamRow> rows;
+    for (size_t k = 0; k < ckpts.size(); ++k) {
+      const auto& ckpt = ckpts[k];
+      auto loaded = model::loadModel(ckpt);
+      const auto t = inspect::makeCamTarget(spec, *loaded.model, ckpt, reference_image);
+      const std::string label = inspect::camRowLabel(ckpt, loaded.op);
+      for (const auto method : methods) {
+        inspect::CamOptions om = o;
+        om.method = method;
+        inspect::CamRow row;
+        row.label = label;
+        row.result = inspect::computeCams(*loaded.model, image, t, om);
+        cams_json.push_back({{"checkpoint", ckpt},
+                             {"op", loaded.op},
+                             {"method", inspect::camMethodName(method)},
+                             {"target", row.result.target},
+                             {"layers", row.result.layers}});
+        if (writer) {
+          const std::string prefix =
+              "m" + std::to_string(k) + "_" + filePart(inspect::camMethodName(method)) + "_";
+          const auto& r = row.result;
+          for (size_t i = 0; i < r.cams.size(); ++i)
+            writer->add(prefix + filePart(r.layers[i]) + ".npy", r.cams[i], label, r.layers[i],
+                        inspect::camMethodName(method), target);
+          if (r.cams.size() > 1)
+            writer->add(prefix + "mean.npy", r.average(), label, "mean",
+                        inspect::camMethodName(method), target);
+        }
+        rows.push_back(std::move(row));
+      }
+    }
+    if (writer) writer->finish();
+    if (out) {
+      const std::string title = std::string(inspect::camMethodName(methods[0])) + ", target " +
+                                target + (o.flip_smooth ? ", flip-smoothed" : "");
+      viz::writePng(*out,
+                    inspect::camFigure(inspect::tensorToBgr(image), rows, cmap, alpha, 112, title));
+    }
+  }
+
+  nlohmann::json rows_json = nlohmann::json::array();
+  if (metrics_text) {
+    std::vector<inspect::FaithfulnessRow> rows;
+    for (const auto& ckpt : ckpts) {
+      auto loaded = model::loadModel(ckpt);
+      const std::string label = inspect::camRowLabel(ckpt, loaded.op);
+      for (const auto method : methods) {
+        inspect::CamOptions om = o;
+        om.method = method;
+        for (auto& r : inspect::faithfulnessOnPairs(*loaded.model, label, *set, n, om, fo)) {
+          rows_json.push_back(faithfulnessJson(r, ckpt, metrics));
+          rows.push_back(std::move(r));
+        }
+      }
+    }
+    if (!args.flag("--json")) {
+      std::cout << "faithfulness on " << set->path << ": " << n
+                << " genuine pairs, the first image "
+                << "explained for its cosine to the second; " << fo.steps << " steps, "
+                << (fo.baseline == inspect::FaithfulnessOptions::Baseline::kBlur ? "blur" : "mean")
+                << " baseline\n";
+      printFaithfulnessTable(rows, metrics);
+    }
+  }
+  if (args.flag("--json")) {
+    if (metrics_text) {
+      nlohmann::json m = nlohmann::json::array();
+      for (auto x : metrics) m.push_back(inspect::faithfulnessMetricName(x));
+      nlohmann::json j = {
+          {"pairs", set->path},
+          {"n", n},
+          {"steps", fo.steps},
+          {"baseline",
+           fo.baseline == inspect::FaithfulnessOptions::Baseline::kBlur ? "blur" : "mean"},
+          {"road_fractions", fo.road_percentiles},
+          {"metrics", m},
+          {"rows", rows_json}};
+      if (cams_wanted) j["cams"] = cams_json;
+      std::cout << j.dump() << "\n";
+    } else {
+      std::cout << cams_json.dump() << "\n";
+    }
+  }
+  if (out) std::cout << *out << "\n";
+  if (arrays) std::cout << *arrays << "/index.json\n";
   return 0;
 }
 
