@@ -255,7 +255,9 @@ int cmdGradCam(const Argv& argv) {
                       {"--steps", true, "deletion / insertion steps (20)"},
                       {"--baseline", true, "deletion / insertion baseline: blur (default), mean"},
                       {"--seed", true, "ROAD's imputation noise seed (0)"},
-                      {"--json", false, "also print the target values and layers as JSON"},
+                      {"--json", false,
+                       "print the target values and layers (with --metrics: the faithfulness rows) "
+                       "as JSON"},
                       {"--output", true, "PNG to write", "-o"},
                       {"--help", false, "this help"},
                   });
@@ -287,6 +289,12 @@ int cmdGradCam(const Argv& argv) {
   const auto out = args.value("--output");
   const auto arrays = args.value("--save-arrays");
   const bool cams_wanted = !metrics_text || args.value("--image") || out || arrays;
+  if (!cams_wanted)
+    for (const char* only : {"--reference", "--target"})
+      if (args.value(only))
+        throw Error(std::string(only) +
+                    " is for the CAMs of --image: --metrics explains each pair's first image for "
+                    "its cosine to the second");
   if (cams_wanted && !out && !arrays)
     throw Error("--output: required (or --save-arrays DIR, or --metrics with --pairs)");
   if (out && methods.size() > 1)

@@ -172,6 +172,9 @@ class Inspect(unittest.TestCase):
         r = run(*base, "--metrics", "drop", "--pairs", self.pairs, "--baseline", "zero")
         self.assertEqual(r.returncode, 1)
         self.assertIn("'zero'", r.stderr)
+        r = run(*base, "--metrics", "drop", "--pairs", self.pairs, "--target", "norm")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--target is for the CAMs of --image", r.stderr)
         r = run(*base, "--image", self.image, "--pairs", self.pairs, "-o",
                 os.path.join(self.tmp, "x.png"))
         self.assertEqual(r.returncode, 1)
