@@ -40,8 +40,18 @@ ComparePanel::ComparePanel(QString workspace, QWidget* parent)
   auto* bar = new QHBoxLayout;
   auto* reload = new QPushButton("Refresh");
   auto* save = new QPushButton("Export CSV...");
+  auto* faith = new QPushButton("CAM faithfulness on set...");
+  faith->setToolTip(
+      "Grad-CAM deletion / insertion AUC and ROAD of every run (the last unit of "
+      "the last stage) over N genuine pairs of a .bin set");
+  faith_n_ = new QSpinBox;
+  faith_n_->setRange(1, 100000);
+  faith_n_->setValue(10);
+  faith_n_->setPrefix("N = ");
   bar->addWidget(reload);
   bar->addWidget(save);
+  bar->addWidget(faith);
+  bar->addWidget(faith_n_);
   bar->addStretch(1);
   layout->addLayout(bar);
   table_ = new QTableWidget;
@@ -53,6 +63,59 @@ ComparePanel::ComparePanel(QString workspace, QWidget* parent)
   connect(save, &QPushButton::clicked, this, [this] {
     const QString f = saveFileName(this, "Export", "compare.csv", "CSV (*.csv)");
     if (!f.isEmpty()) exportCsv(f);
+  });
+  connect(faith, &QPushButton::clicked, this, [this] {
+    const QString f = openFileName(this, "Pair set", {}, "Pair sets (*.bin)");
+    if (!f.isEmpty()) computeFaithfulness(f, faith_n_->value());
+  });
+  connect(this, &ComparePanel::faithfulnessFailed, this,
+          [this](const QString& m) { showWarning(this, "CAM faithfulness", m); });
+}
+
+ComparePanel::~ComparePanel() {
+  if (faith_thread_.joinable()) faith_thread_.join();
+}
+
+void ComparePanel::computeFaithfulness(const QString& bin, int n) {
+  if (faith_running_) return;
+  std::vector<std::pair<QString, QString>> models;
+  try {
+    models = runCheckpoints(workspace_);
+  } catch (const std::exception& e) {
+    Q_EMIT faithfulnessFailed(e.what());
+    return;
+  }
+  if (models.empty()) {
+    Q_EMIT faithfulnessFailed("CAM faithfulness: no run has a checkpoint yet");
+    return;
+  }
+  if (faith_thread_.joinable()) faith_thread_.join();
+  faith_running_ = true;
+  faith_thread_ = std::thread([this, models, bin, n] {
+    std::map<QString, FaithfulnessRow> last;
+    QString error;
+    try {
+      // Each run at its last stage's last unit: the rows come stage by stage, then the stages'
+      // mean ("mean"), which is not this column's.
+      for (const auto& r : faithfulness(models, bin, n, {"gradcam"}, {}))
+        if (r.layer != "mean") last[r.model] = r;
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    QMetaObject::invokeMethod(
+        this,
+        [this, last, error, bin] {
+          faith_running_ = false;
+          if (!error.isEmpty()) {
+            Q_EMIT faithfulnessFailed(error);
+            return;
+          }
+          faithfulness_ = last;
+          faithfulness_set_ = QFileInfo(bin).completeBaseName();
+          refresh();
+          Q_EMIT faithfulnessReady();
+        },
+        Qt::QueuedConnection);
   });
 }
 
@@ -77,9 +140,27 @@ void ComparePanel::refresh() {
   for (const auto& r : rows)
     for (const auto& [k, v] : r.metrics)
       if (!keys.contains(k)) keys << k;
+  // The EER on every set the workspace keeps per-pair scores of (an evaluation in the workbench
+  // or by msconv eval keeps them).
+  std::map<QString, std::map<QString, double>> eers;  // run -> set -> EER
+  QStringList eer_sets;
+  try {
+    for (const auto& [name, ck] : runCheckpoints(workspace_))
+      for (const auto& [set, eer] : keptEers(workspace_, ck)) {
+        eers[name][set] = eer;
+        if (!eer_sets.contains(set)) eer_sets << set;
+      }
+  } catch (const std::exception&) {
+  }
+  eer_sets.sort();
   QStringList head = {"model",    "operator",        "status",    "params (M)",
                       "MACs (G)", "train samples/s", "validation"};
   for (const auto& k : keys) head << k + " %";
+  for (const auto& set : eer_sets) head << set + "/EER %";
+  const bool faith = !faithfulness_.empty();
+  if (faith)
+    for (const char* m : {"deletion AUC", "insertion AUC", "ROAD combined"})
+      head << QString("%1 Grad-CAM %2").arg(faithfulness_set_, m);
   table_->setSortingEnabled(false);
   table_->clear();
   table_->setColumnCount(head.size());
@@ -89,7 +170,10 @@ void ComparePanel::refresh() {
     const auto& r = rows[i];
     auto num = [](double v, int digits) {
       auto* item = new QTableWidgetItem;
-      item->setData(Qt::DisplayRole, QString::number(v, 'f', digits).toDouble());
+      if (std::isnan(v))
+        item->setText("-");
+      else
+        item->setData(Qt::DisplayRole, QString::number(v, 'f', digits).toDouble());
       return item;
     };
     table_->setItem(i, 0, new QTableWidgetItem(r.name));
@@ -103,6 +187,21 @@ void ComparePanel::refresh() {
       const auto it = r.metrics.find(keys[k]);
       table_->setItem(i, 7 + k,
                       it == r.metrics.end() ? new QTableWidgetItem("-") : num(100 * it->second, 2));
+    }
+    int col = 7 + static_cast<int>(keys.size());
+    for (const auto& set : eer_sets) {
+      const auto run = eers.find(r.name);
+      const bool has = run != eers.end() && run->second.count(set);
+      table_->setItem(i, col++,
+                      has ? num(100 * run->second.at(set), 2) : new QTableWidgetItem("-"));
+    }
+    if (faith) {
+      const auto f = faithfulness_.find(r.name);
+      const bool has = f != faithfulness_.end();
+      table_->setItem(i, col++, has ? num(f->second.deletion_auc, 4) : new QTableWidgetItem("-"));
+      table_->setItem(i, col++, has ? num(f->second.insertion_auc, 4) : new QTableWidgetItem("-"));
+      table_->setItem(i, col++, has ? num(f->second.road_combined, 4) : new QTableWidgetItem("-"));
+      if (has) table_->item(i, col - 1)->setToolTip(f->second.layer);
     }
   }
   table_->setSortingEnabled(true);

@@ -2,21 +2,34 @@
 
 #include <torch/torch.h>
 
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 
+#include <opencv2/imgproc.hpp>
+
+#include "msconv/atomic_file.h"
 #include "msconv/data/dataset.h"
+#include "msconv/data/decode.h"
 #include "msconv/data/ijb.h"
 #include "msconv/data/image.h"
 #include "msconv/data/pairs.h"
 #include "msconv/error.h"
 #include "msconv/eval/compare.h"
+#include "msconv/eval/det.h"
 #include "msconv/eval/evaluate.h"
 #include "msconv/eval/ijb.h"
+#include "msconv/eval/pair_scores.h"
 #include "msconv/eval/study_report.h"
 #include "msconv/eval/verification.h"
+#include "msconv/inspect/faithfulness.h"
 #include "msconv/inspect/inspect.h"
+#include "msconv/io/npy.h"
 #include "msconv/model/checkpoint.h"
 #include "msconv/nn/backbone.h"
 #include "msconv/nn/complexity.h"
@@ -38,13 +51,19 @@ QImage toQImage(const cv::Mat& bgr) {
 
 }  // namespace
 
-std::vector<SetEvaluation> evaluateCheckpoint(const QString& checkpoint, const QStringList& bins) {
+std::vector<SetEvaluation> evaluateCheckpoint(const QString& checkpoint, const QStringList& bins,
+                                              const QString& workspace) {
+  setThreads(0);  // the calling (worker) thread's pool: $MSCONV_THREADS, else every core
   eval::EvaluateOptions o;
   for (const auto& b : bins) o.sets.push_back(b.toStdString());
+  o.workspace = workspace.toStdString();  // each set's per-pair scores kept there
   std::vector<SetEvaluation> out;
-  for (const auto& e : eval::evaluateCheckpoint(checkpoint.toStdString(), o).sets) {
+  const std::string ck = checkpoint.toStdString();
+  for (const auto& e : eval::evaluateCheckpoint(ck, o).sets) {
     SetEvaluation s;
     s.name = QString::fromStdString(e.name);
+    s.path = QString::fromStdString(e.path);
+    s.is_ijb = e.is_ijb;
     if (e.is_ijb) {  // the 1:1 protocol: ROC only
       s.pairs = e.ijb.pairs;
       s.accuracy = s.accuracy_std = s.val = s.xnorm = std::nan("");
@@ -59,9 +78,117 @@ std::vector<SetEvaluation> evaluateCheckpoint(const QString& checkpoint, const Q
       s.roc_far.push_back(pt.far);
       s.roc_tar.push_back(pt.tar);
     }
+    const eval::Det det = eval::computeDet(e.roc());
+    for (const auto& pt : det.points) {
+      s.det_fmr.push_back(pt.fmr);
+      s.det_fnmr.push_back(pt.fnmr);
+      s.det_threshold.push_back(pt.threshold);
+    }
+    s.eer = det.eer, s.eer_threshold = det.eer_threshold;
+    auto scores = std::make_shared<eval::PairScores>(eval::pairScoresOf(e, ck));
+    s.histogram = eval::scoreHistogram(scores->score.data(), scores->label.data(),
+                                       static_cast<int64_t>(scores->size()), 60, 1e-3);
+    if (!o.workspace.empty())
+      s.scores_file = QString::fromStdString(eval::pairScoresFile(
+          workspace::Workspace(o.workspace), ck, eval::keptSetName(e.path, o)));
+    s.scores = std::move(scores);
     out.push_back(std::move(s));
   }
   return out;
+}
+
+std::map<QString, double> keptEers(const QString& workspace, const QString& checkpoint) {
+  std::map<QString, double> out;
+  const workspace::Workspace ws(workspace.toStdString());
+  const std::string ck = checkpoint.toStdString();
+  // The files of this checkpoint: named as pairScoresFile names them, any set.
+  const fs::path probe = eval::pairScoresFile(ws, ck, "SET");
+  const std::string probe_name = probe.filename().string();
+  const size_t at = probe_name.find("SET");
+  if (at == std::string::npos || !fs::is_directory(probe.parent_path())) return out;
+  const std::string prefix = probe_name.substr(0, at), suffix = probe_name.substr(at + 3);
+  for (const auto& entry : fs::directory_iterator(probe.parent_path())) {
+    const std::string f = entry.path().filename().string();
+    if (f.size() <= prefix.size() + suffix.size() || f.compare(0, prefix.size(), prefix) != 0 ||
+        f.compare(f.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    try {
+      const auto s = eval::readPairScores(entry.path().string());
+      if (!s || !fs::exists(s->set_path) ||
+          !eval::readPairScores(entry.path().string(),
+                                eval::keptScoresKey(ck, s->set_path, eval::EvaluateOptions{})))
+        continue;  // stale: the checkpoint or the set changed since (or other IJB options)
+      const eval::Roc roc =
+          eval::computeRoc(s->score.data(), s->label.data(), static_cast<int64_t>(s->size()),
+                           eval::ijbFars(), entry.path().string());
+      out[QString::fromStdString(s->set)] = eval::computeDet(roc).eer;
+    } catch (const Error&) {  // a damaged file: no EER shown for it
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// The sets the failure browser shows faces of, read once: the last few kept.
+struct SetCache {
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::shared_ptr<const data::PairSet>>> bins;
+  std::vector<std::pair<std::string, std::shared_ptr<const data::IjbSet>>> ijbs;
+  // IJB: template id -> its first face, per set.
+  std::map<std::string, std::map<int64_t, size_t>> first_face;
+};
+SetCache& setCache() {
+  static SetCache c;
+  return c;
+}
+
+template <typename T, typename Load>
+std::shared_ptr<const T> cached(std::vector<std::pair<std::string, std::shared_ptr<const T>>>& v,
+                                const std::string& key, Load load) {
+  for (const auto& [k, s] : v)
+    if (k == key) return s;
+  auto s = std::make_shared<const T>(load());
+  v.emplace_back(key, s);
+  if (v.size() > 3) v.erase(v.begin());
+  return s;
+}
+
+std::shared_ptr<const data::PairSet> pairSetOf(const std::string& path) {
+  auto& c = setCache();
+  std::lock_guard<std::mutex> lock(c.mu);  // one reader at a time: a set is read once
+  return cached(c.bins, path, [&] { return data::readPairsBin(path); });
+}
+
+}  // namespace
+
+QImage setFace(const QString& set_path, bool is_ijb, int64_t index, int size) {
+  const std::string path = set_path.toStdString();
+  cv::Mat bgr;
+  if (!is_ijb) {
+    const auto set = pairSetOf(path);
+    if (index < 0 || static_cast<size_t>(index) >= set->images.size())
+      throw Error(path + ": no image " + std::to_string(index));
+    const cv::Mat rgb = data::decodeFace(set->images[static_cast<size_t>(index)],
+                                         path + " image " + std::to_string(index), size);
+    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  } else {
+    auto& c = setCache();
+    std::shared_ptr<const data::IjbSet> set;
+    size_t face = 0;
+    {
+      std::lock_guard<std::mutex> lock(c.mu);
+      set = cached(c.ijbs, path, [&] { return data::readIjb(path); });
+      auto& firsts = c.first_face[path];
+      if (firsts.empty())
+        for (size_t i = set->faces.size(); i-- > 0;) firsts[set->faces[i].template_id] = i;
+      const auto it = firsts.find(index);
+      if (it == firsts.end()) throw Error(path + ": no template " + std::to_string(index));
+      face = it->second;
+    }
+    cv::cvtColor(data::loadAlignedFace(*set, face, size), bgr, cv::COLOR_RGB2BGR);
+  }
+  return toQImage(bgr);
 }
 
 std::vector<RunHistory> runHistories(const QString& workspace) {
@@ -249,6 +376,199 @@ QImage gradcamFigure(const QStringList& checkpoints, const QString& image, const
   return toQImage(inspect::camFigure(inspect::tensorToBgr(x), rows,
                                      viz::colormapFromName(colormap.toStdString()), alpha, 112,
                                      method.toStdString() + ", target " + target.toStdString()));
+}
+
+namespace {
+
+// Image i of a .bin set as the network's input (3 x 112 x 112 in [-1, 1]).
+at::Tensor pairImage(const data::PairSet& set, size_t i) {
+  if (i >= set.images.size()) throw Error(set.path + ": no image " + std::to_string(i));
+  return data::faceTensor(
+      data::decodeFace(set.images[i], set.path + " image " + std::to_string(i)));
+}
+
+std::vector<std::string> stdStrings(const QStringList& list) {
+  std::vector<std::string> out;
+  for (const auto& s : list) out.push_back(s.toStdString());
+  return out;
+}
+
+}  // namespace
+
+QImage pairCamFigure(const QStringList& checkpoints, const QString& bin, int64_t pair,
+                     const QString& method, const QStringList& layers, const QString& colormap,
+                     double alpha) {
+  const auto set = pairSetOf(bin.toStdString());
+  if (pair < 0 || static_cast<size_t>(pair) >= set->pairs())
+    throw Error(set->path + ": no pair " + std::to_string(pair));
+  const at::Tensor a = pairImage(*set, 2 * static_cast<size_t>(pair)),
+                   b = pairImage(*set, 2 * static_cast<size_t>(pair) + 1);
+  inspect::CamOptions o;
+  o.method = inspect::camMethodFromName(method.toStdString());
+  o.layers = stdStrings(layers);
+  std::vector<inspect::CamRow> rows_a, rows_b;
+  for (const auto& ck : checkpoints) {
+    auto loaded = model::loadModel(ck.toStdString());
+    const std::string label = inspect::camRowLabel(ck.toStdString(), loaded.op);
+    auto cams = inspect::pairCams(*loaded.model, a, b, o);
+    rows_a.push_back({label, std::move(cams.a)});
+    rows_b.push_back({label, std::move(cams.b)});
+  }
+  const auto cmap = viz::colormapFromName(colormap.toStdString());
+  const std::string title = method.toStdString() + ", pair " + std::to_string(pair) + ", ";
+  const cv::Mat fa = inspect::camFigure(inspect::tensorToBgr(a), rows_a, cmap, alpha, 112,
+                                        title + "image A for its cosine to B");
+  const cv::Mat fb = inspect::camFigure(inspect::tensorToBgr(b), rows_b, cmap, alpha, 112,
+                                        title + "image B for its cosine to A");
+  // Side by side, a white gap between, the shorter one padded at the bottom.
+  cv::Mat out(std::max(fa.rows, fb.rows), fa.cols + 16 + fb.cols, CV_8UC3,
+              cv::Scalar(255, 255, 255));
+  fa.copyTo(out(cv::Rect(0, 0, fa.cols, fa.rows)));
+  fb.copyTo(out(cv::Rect(fa.cols + 16, 0, fb.cols, fb.rows)));
+  return toQImage(out);
+}
+
+std::vector<FaithfulnessRow> faithfulness(const std::vector<std::pair<QString, QString>>& models,
+                                          const QString& bin, int n, const QStringList& methods,
+                                          const QStringList& layers,
+                                          const std::function<bool()>& cancelled) {
+  setThreads(0);
+  const auto set = pairSetOf(bin.toStdString());
+  std::vector<FaithfulnessRow> out;
+  for (const auto& [label, ck] : models) {
+    if (cancelled && cancelled()) throw Cancelled{};
+    auto loaded = model::loadModel(ck.toStdString());
+    for (const auto& m : methods) {
+      if (cancelled && cancelled()) throw Cancelled{};
+      inspect::CamOptions o;
+      o.method = inspect::camMethodFromName(m.toStdString());
+      o.layers = stdStrings(layers);
+      for (const auto& r :
+           inspect::faithfulnessOnPairs(*loaded.model, label.toStdString(), *set, n, o)) {
+        FaithfulnessRow row;
+        row.model = QString::fromStdString(r.model);
+        row.layer = QString::fromStdString(r.layer);
+        row.method = QString::fromStdString(r.method);
+        row.pairs = r.pairs;
+        row.deletion_auc = r.deletion_auc, row.insertion_auc = r.insertion_auc;
+        row.road_most = r.road_most, row.road_least = r.road_least;
+        row.road_combined = r.road_combined, row.drop = r.drop, row.increase = r.increase;
+        out.push_back(std::move(row));
+      }
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// The layout of `msconv gradcam|featuremaps --save-arrays` (app/msconv/cmd_inspect.cpp's
+// ArrayWriter): float32 .npy files in one folder and DIR/index.json listing each as {"file",
+// "model", "layer", "method", "target", "shape"}.
+class ArrayFolder {
+ public:
+  explicit ArrayFolder(const QString& dir) : dir_(dir.toStdString()) {
+    std::error_code ec;
+    fs::create_directories(dir_, ec);
+    if (ec || !fs::is_directory(dir_))
+      throw Error(dir_ + ": cannot create the folder: " + ec.message());
+  }
+  void add(const std::string& file, const at::Tensor& array, const std::string& model,
+           const std::string& layer, const std::string& method, const QJsonValue& target) {
+    const auto t = array.detach().to(torch::kCPU, torch::kFloat).contiguous();
+    io::writeNpy(dir_ + "/" + file, t.data_ptr<float>(), t.sizes().vec());
+    QJsonArray shape;
+    for (auto d : t.sizes()) shape.append(static_cast<qint64>(d));
+    index_.append(QJsonObject{{"file", QString::fromStdString(file)},
+                              {"model", QString::fromStdString(model)},
+                              {"layer", QString::fromStdString(layer)},
+                              {"method", QString::fromStdString(method)},
+                              {"target", target},
+                              {"shape", shape}});
+    written_ << QString::fromStdString(dir_ + "/" + file);
+  }
+  void add(const std::string& file, const cv::Mat& map, const std::string& model,
+           const std::string& layer, const std::string& method, const QJsonValue& target) {
+    cv::Mat m;
+    map.convertTo(m, CV_32F);
+    m = m.clone();
+    add(file, torch::from_blob(m.data, {m.rows, m.cols}, torch::kFloat), model, layer, method,
+        target);
+  }
+  QStringList finish() {
+    writeFileAtomically(dir_ + "/index.json",
+                        QJsonDocument(index_).toJson(QJsonDocument::Indented).toStdString());
+    return written_ << QString::fromStdString(dir_ + "/index.json");
+  }
+
+ private:
+  std::string dir_;
+  QJsonArray index_;
+  QStringList written_;
+};
+
+// A layer, row or method name as a file-name part (as the CLI names its files).
+std::string filePart(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_')
+      out += c;
+    else if (c == '+')
+      out += "_plus_";
+    else if (c == '*')
+      out += "_times_";
+    else if (c == '-')
+      out += "_minus_";
+    else
+      out += '_';
+  }
+  return out;
+}
+
+}  // namespace
+
+QStringList exportCamArrays(const QStringList& checkpoints, const QString& image,
+                            const QString& method, const QString& target, const QString& reference,
+                            const QString& dir) {
+  const auto x = data::loadFaceImage(image.toStdString(), 112);
+  const auto spec = inspect::parseTargetSpec(target.toStdString());
+  const at::Tensor ref = spec.kind == inspect::CamTarget::Kind::kCosine && !reference.isEmpty()
+                             ? data::loadFaceImage(reference.toStdString(), 112)
+                             : at::Tensor();
+  inspect::CamOptions o;
+  o.method = inspect::camMethodFromName(method.toStdString());
+  const std::string method_name = inspect::camMethodName(o.method);
+  ArrayFolder out(dir);
+  for (int k = 0; k < checkpoints.size(); ++k) {
+    const std::string ck = checkpoints[k].toStdString();
+    auto loaded = model::loadModel(ck);
+    const auto t = inspect::makeCamTarget(spec, *loaded.model, ck, ref);
+    const std::string label = inspect::camRowLabel(ck, loaded.op);
+    const auto r = inspect::computeCams(*loaded.model, x, t, o);
+    const std::string prefix = "m" + std::to_string(k) + "_" + filePart(method_name) + "_";
+    for (size_t i = 0; i < r.cams.size(); ++i)
+      out.add(prefix + filePart(r.layers[i]) + ".npy", r.cams[i], label, r.layers[i], method_name,
+              target);
+    if (r.cams.size() > 1)
+      out.add(prefix + "mean.npy", r.average(), label, "mean", method_name, target);
+  }
+  return out.finish();
+}
+
+QStringList exportFeatureMapArrays(const QString& checkpoint, const QString& image,
+                                   const QString& layer, int top, const QString& dir) {
+  const std::string ck = checkpoint.toStdString();
+  auto loaded = model::loadModel(ck);
+  const auto x = data::loadFaceImage(image.toStdString(), 112);
+  const auto maps = inspect::captureBranchMaps(*loaded.model, x, layer.toStdString(), top);
+  ArrayFolder out(dir);
+  const std::string model = inspect::camRowLabel(ck, loaded.op);
+  for (size_t r = 0; r < maps.rows.size(); ++r)
+    out.add(filePart(maps.layer) + "_" + filePart(maps.rows[r]) + ".npy", maps.maps[r], model,
+            maps.layer, maps.rows[r], QJsonValue());
+  if (maps.gate.defined())
+    out.add(filePart(maps.layer) + "_gate.npy", maps.gate, model, maps.layer, "gate", QJsonValue());
+  return out.finish();
 }
 
 InspectQueue::InspectQueue(QObject* parent) : QObject(parent) {

@@ -27,15 +27,112 @@
 #include <cmath>
 #include <map>
 
+#include <QTabWidget>
 #include <QThread>
 
+#include "msconv/eval/det.h"
 #include "msconv/eval/metric_name.h"
 #include "msconv/ui/dialogs.h"
 #include "msconv/ui/engine.h"
+#include "msconv/ui/failures_view.h"
 #include "plot_style.h"
 #include "qcustomplot_include.h"
 
 namespace msconv::ui {
+
+void setupDetPlot(QCustomPlot* p) {
+  QSharedPointer<QCPAxisTickerText> ticks(new QCPAxisTickerText);
+  const std::pair<double, const char*> at[] = {{1e-6, "0.0001%"}, {1e-5, "0.001%"}, {1e-4, "0.01%"},
+                                               {1e-3, "0.1%"},    {1e-2, "1%"},     {0.05, "5%"},
+                                               {0.2, "20%"},      {0.5, "50%"},     {0.8, "80%"},
+                                               {0.95, "95%"},     {0.99, "99%"}};
+  for (const auto& [prob, label] : at) ticks->addTick(eval::normalDeviate(prob), label);
+  p->xAxis->setTicker(ticks);
+  p->yAxis->setTicker(ticks);
+  p->xAxis->setLabel("FMR (false match rate)");
+  p->yAxis->setLabel("FNMR (false non-match rate)");
+  p->legend->setVisible(true);
+  p->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+  // FMR = FNMR: the EER is where a curve crosses this line.
+  auto* eer = new QCPItemStraightLine(p);
+  eer->point1->setCoords(0, 0);
+  eer->point2->setCoords(1, 1);
+  eer->setPen(QPen(QColor(150, 150, 150), 1, Qt::DashLine));
+  p->xAxis->setRange(eval::normalDeviate(1e-4), eval::normalDeviate(0.5));
+  p->yAxis->setRange(eval::normalDeviate(1e-3), eval::normalDeviate(0.95));
+}
+
+void addDetCurve(QCustomPlot* p, const QString& name, const QColor& colour,
+                 const std::vector<double>& fmr, const std::vector<double>& fnmr) {
+  auto* g = p->addGraph();
+  g->setName(name);
+  g->setPen(QPen(colour, 2));
+  QVector<double> x, y;
+  for (size_t i = 0; i < fmr.size() && i < fnmr.size(); ++i)
+    if (fmr[i] > 0 && fmr[i] < 1 && fnmr[i] > 0 && fnmr[i] < 1)
+      x << eval::normalDeviate(fmr[i]), y << eval::normalDeviate(fnmr[i]);
+  g->setData(x, y, true);
+  // The axes: every curve, within 0.0001 % .. 99 %, a margin around.
+  double x0 = 1e9, x1 = -1e9, y0 = 1e9, y1 = -1e9;
+  for (int i = 0; i < p->graphCount(); ++i)
+    for (auto it = p->graph(i)->data()->constBegin(); it != p->graph(i)->data()->constEnd(); ++it) {
+      x0 = std::min(x0, it->key), x1 = std::max(x1, it->key);
+      y0 = std::min(y0, it->value), y1 = std::max(y1, it->value);
+    }
+  if (x0 > x1 || y0 > y1) return;
+  const double lo = eval::normalDeviate(1e-6), hi = eval::normalDeviate(0.99);
+  p->xAxis->setRange(std::max(lo, x0 - 0.3), std::min(hi, x1 + 0.3));
+  p->yAxis->setRange(std::max(lo, y0 - 0.3), std::min(hi, y1 + 0.3));
+}
+
+void drawScoreHistogram(QCustomPlot* p, const eval::ScoreHistogram& h, const QString& title) {
+  p->clearGraphs();
+  p->clearItems();
+  const size_t bins = h.genuine.size();
+  if (bins == 0 || h.impostor.size() != bins) return;
+  int64_t n_gen = 0, n_imp = 0;
+  for (size_t i = 0; i < bins; ++i) n_gen += h.genuine[i], n_imp += h.impostor[i];
+  const double width = (h.hi - h.lo) / static_cast<double>(bins);
+  // Each class as the fraction of its pairs per bin (the two classes differ in size).
+  auto curve = [&](const std::vector<int64_t>& counts, int64_t total, const QString& name,
+                   const QColor& colour) {
+    auto* g = p->addGraph();
+    g->setName(name);
+    g->setPen(QPen(colour, 2));
+    QColor fill = colour;
+    fill.setAlpha(50);
+    g->setBrush(fill);
+    g->setLineStyle(QCPGraph::lsStepLeft);
+    QVector<double> x, y;
+    for (size_t i = 0; i < bins; ++i) {
+      x << h.lo + width * static_cast<double>(i);
+      y << (total > 0 ? static_cast<double>(counts[i]) / static_cast<double>(total) : 0.0);
+    }
+    x << h.hi;
+    y << (y.isEmpty() ? 0.0 : y.back());
+    g->setData(x, y, true);
+  };
+  curve(h.genuine, n_gen, QString("genuine (%1)").arg(n_gen), seriesColour(2));
+  curve(h.impostor, n_imp, QString("impostor (%1)").arg(n_imp), seriesColour(3));
+  p->rescaleAxes();
+  p->yAxis->setRangeLower(0);
+  auto* line = new QCPItemStraightLine(p);
+  line->point1->setCoords(h.threshold, 0);
+  line->point2->setCoords(h.threshold, 1);
+  line->setPen(QPen(QColor(120, 120, 120), 2, Qt::DashLine));
+  auto* text = new QCPItemText(p);
+  text->setPositionAlignment(Qt::AlignTop | Qt::AlignLeft);
+  text->position->setType(QCPItemPosition::ptAxisRectRatio);
+  text->position->setCoords(0.02, 0.02);
+  text->setText(QString("%1\nthreshold %2 at FAR %3")
+                    .arg(title)
+                    .arg(h.threshold, 0, 'f', 4)
+                    .arg(h.far, 0, 'g', 3));
+  text->setColor(p->xAxis->labelColor());
+  p->xAxis->setLabel("score (cosine similarity)");
+  p->yAxis->setLabel("fraction of pairs");
+  p->legend->setVisible(true);
+}
 
 EvalPanel::EvalPanel(QString workspace, QWidget* parent)
     : QWidget(parent), workspace_(std::move(workspace)) {
@@ -66,12 +163,15 @@ EvalPanel::EvalPanel(QString workspace, QWidget* parent)
   message_->setStyleSheet("color: #d33;");
   message_->setWordWrap(true);
   layout->addWidget(message_);
-  auto* split = new QHBoxLayout;
+  tabs_ = new QTabWidget;
+  tabs_->setObjectName("evaluation_tabs");
+  auto* results = new QWidget;
+  auto* split = new QHBoxLayout(results);
   auto* tables = new QVBoxLayout;
-  table_ = new QTableWidget(0, 8);
+  table_ = new QTableWidget(0, 10);
   table_->setObjectName("verification");
-  table_->setHorizontalHeaderLabels(
-      {"model", "set", "pairs", "accuracy %", "std %", "VAL@1e-3 %", "XNorm", "AUC %"});
+  table_->setHorizontalHeaderLabels({"model", "set", "pairs", "accuracy %", "std %", "VAL@1e-3 %",
+                                     "XNorm", "AUC %", "EER %", "EER threshold"});
   table_->horizontalHeader()->setStretchLastSection(true);
   table_->setSortingEnabled(true);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -90,8 +190,49 @@ EvalPanel::EvalPanel(QString workspace, QWidget* parent)
   roc_->setMinimumSize(360, 300);
   setupRocPlot(roc_);
   roc_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
-  split->addWidget(roc_, 1);
-  layout->addLayout(split, 1);
+  det_ = new QCustomPlot;
+  det_->setObjectName("det");
+  det_->setMinimumSize(360, 300);
+  setupDetPlot(det_);
+  det_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+  auto* scores = new QWidget;
+  auto* scores_layout = new QVBoxLayout(scores);
+  auto* scores_row = new QHBoxLayout;
+  histogram_of_ = new QComboBox;
+  histogram_of_->setObjectName("histogram_of");
+  histogram_far_ = new QComboBox;
+  histogram_far_->setObjectName("histogram_far");
+  histogram_far_->setEditable(true);
+  for (const char* far : {"1e-1", "1e-2", "1e-3", "1e-4", "1e-5", "1e-6"})
+    histogram_far_->addItem(far);
+  histogram_far_->setCurrentText("1e-3");
+  histogram_far_->setToolTip("the FAR whose threshold is marked");
+  scores_row->addWidget(new QLabel("scores of"));
+  scores_row->addWidget(histogram_of_, 1);
+  scores_row->addWidget(new QLabel("threshold at FAR"));
+  scores_row->addWidget(histogram_far_);
+  scores_layout->addLayout(scores_row);
+  histogram_ = new QCustomPlot;
+  histogram_->setObjectName("histogram");
+  histogram_->setMinimumSize(360, 260);
+  scores_layout->addWidget(histogram_, 1);
+  auto* curves = new QTabWidget;
+  curves->setObjectName("curves");
+  curves->addTab(roc_, "ROC");
+  curves->addTab(det_, "DET");
+  curves->addTab(scores, "Scores");
+  split->addWidget(curves, 1);
+  tabs_->addTab(results, "Results");
+  failures_ = new FailuresView;
+  tabs_->addTab(failures_, "Failures");
+  layout->addWidget(tabs_, 1);
+  auto redraw = [this] {
+    bool ok = false;
+    const double far = histogram_far_->currentText().toDouble(&ok);
+    if (ok && far > 0 && far <= 1) showHistogram(histogram_of_->currentIndex(), far);
+  };
+  connect(histogram_of_, &QComboBox::currentIndexChanged, this, redraw);
+  connect(histogram_far_, &QComboBox::currentTextChanged, this, redraw);
   connect(run_, &QPushButton::clicked, this, &EvalPanel::evaluate);
   connect(run_all_, &QPushButton::clicked, this, &EvalPanel::evaluateAll);
   connect(this, &EvalPanel::allEvaluated, this, [this] {
@@ -192,7 +333,7 @@ void EvalPanel::start(const std::vector<std::pair<QString, QString>>& checkpoint
   worker_ = QThread::create([this, checkpoints, bins] {
     for (const auto& [label, ck] : checkpoints) {
       try {
-        Q_EMIT evaluated(label, evaluateCheckpoint(ck, bins));
+        Q_EMIT evaluated(label, evaluateCheckpoint(ck, bins, workspace_));
       } catch (const std::exception& e) {
         Q_EMIT evaluationFailed(label + ": " + e.what());
       }
@@ -229,6 +370,8 @@ void EvalPanel::show(const QString& label, const std::vector<SetEvaluation>& set
     table_->setItem(r, 5, num(100 * s.val, 2));
     table_->setItem(r, 6, num(s.xnorm, 3));
     table_->setItem(r, 7, num(100 * s.auc, 2));
+    table_->setItem(r, 8, num(100 * s.eer, 2));
+    table_->setItem(r, 9, num(s.eer_threshold, 4));
     // TAR@FAR: one column per FAR, added as new FARs appear.
     const int t = tar_table_->rowCount();
     tar_table_->insertRow(t);
@@ -246,19 +389,46 @@ void EvalPanel::show(const QString& label, const std::vector<SetEvaluation>& set
       }
       tar_table_->setItem(t, col, num(100 * tar, 2));
     }
-    addRocCurve(roc_, label + " " + s.name, seriesColour(roc_->graphCount()), s.roc_far, s.roc_tar);
+    const QColor colour = seriesColour(roc_->graphCount());
+    addRocCurve(roc_, label + " " + s.name, colour, s.roc_far, s.roc_tar);
+    addDetCurve(det_, label + " " + s.name, colour, s.det_fmr, s.det_fnmr);
+    shown_.emplace_back(label, s);
+    if (s.scores)
+      failures_->addScores(
+          label,
+          s.scores->checkpoint.empty() ? QString() : QString::fromStdString(s.scores->checkpoint),
+          s.scores);
+    histogram_of_->addItem(label + " " + s.name);  // the first one draws its histogram
   }
   table_->setSortingEnabled(true);
   tar_table_->setSortingEnabled(true);
   table_->resizeColumnsToContents();
   tar_table_->resizeColumnsToContents();
   roc_->replot();
+  det_->replot();
+}
+
+void EvalPanel::showHistogram(int index, double far) {
+  if (index < 0 || index >= static_cast<int>(shown_.size())) return;
+  const auto& [label, s] = shown_[static_cast<size_t>(index)];
+  if (!s.scores) return;
+  try {
+    const auto h = eval::scoreHistogram(s.scores->score.data(), s.scores->label.data(),
+                                        static_cast<int64_t>(s.scores->size()), 60, far);
+    histogram_threshold_ = h.threshold;
+    drawScoreHistogram(histogram_, h, label + " " + s.name);
+    histogram_->replot();
+  } catch (const std::exception& e) {
+    message_->setText(e.what());
+  }
 }
 
 void EvalPanel::setDark(bool on) {
   dark_ = on;
-  stylePlot(roc_, on);
-  roc_->replot();
+  for (auto* p : {roc_, det_, histogram_}) {
+    stylePlot(p, on);
+    p->replot();
+  }
 }
 
 }  // namespace msconv::ui

@@ -2,6 +2,7 @@
 
 #include <QCheckBox>
 #include <QComboBox>
+#include <QDir>
 #include <QDoubleSpinBox>
 #include <QDragEnterEvent>
 #include <QDropEvent>
@@ -72,6 +73,10 @@ InspectPanel::InspectPanel(QString workspace, QWidget* parent)
   shared_scale_ = new QCheckBox("one scale for all maps");
   auto* export_maps = new QPushButton("Export feature maps...");
   auto* export_cam = new QPushButton("Export Grad-CAM...");
+  auto* export_arrays = new QPushButton("Export arrays...");
+  export_arrays->setToolTip(
+      "the CAMs and feature maps shown, as float32 .npy files and index.json (numpy.load reads "
+      "them), as msconv gradcam / featuremaps --save-arrays write them");
   form->addRow("image", image_);
   form->addRow("", browse_button);
   form->addRow("from dataset", dataset_);
@@ -86,6 +91,7 @@ InspectPanel::InspectPanel(QString workspace, QWidget* parent)
   form->addRow("image weight", alpha_);
   form->addRow(export_maps);
   form->addRow(export_cam);
+  form->addRow(export_arrays);
   message_ = new QLabel;
   message_->setStyleSheet("color: #d33;");
   message_->setWordWrap(true);
@@ -100,7 +106,64 @@ InspectPanel::InspectPanel(QString workspace, QWidget* parent)
     scroll->setWidgetResizable(true);
     views->addWidget(scroll, 1);
   }
+  // Faithfulness: is the heat map evidence? Deletion / insertion / ROAD over N pairs of a set.
+  auto* faith = new QWidget;
+  auto* faith_layout = new QVBoxLayout(faith);
+  faith_layout->setContentsMargins(0, 0, 0, 0);
+  auto* faith_row = new QHBoxLayout;
+  faith_set_ = new QLineEdit;
+  faith_set_->setPlaceholderText(
+      ".bin pair set: each of N genuine pairs' first image explained "
+      "for its cosine to the second");
+  auto* faith_browse = new QPushButton("Pair set...");
+  faith_n_ = new QSpinBox;
+  faith_n_->setRange(1, 100000);
+  faith_n_->setValue(10);
+  faith_n_->setPrefix("N = ");
+  auto* faith_go = new QPushButton("CAM faithfulness");
+  faith_go->setToolTip("the checked models, the CAM method above, the last unit of each stage");
+  auto* faith_cancel = new QPushButton("Cancel");
+  faith_row->addWidget(new QLabel("faithfulness on"));
+  faith_row->addWidget(faith_set_, 1);
+  faith_row->addWidget(faith_browse);
+  faith_row->addWidget(faith_n_);
+  faith_row->addWidget(faith_go);
+  faith_row->addWidget(faith_cancel);
+  faith_layout->addLayout(faith_row);
+  faith_status_ = new QLabel;
+  faith_status_->setWordWrap(true);
+  faith_layout->addWidget(faith_status_);
+  faith_table_ = new QTableWidget(0, 11);
+  faith_table_->setObjectName("faithfulness");
+  faith_table_->setHorizontalHeaderLabels({"model", "layer", "method", "pairs", "deletion AUC",
+                                           "insertion AUC", "ROAD most", "ROAD least",
+                                           "ROAD combined", "avg drop %", "increase %"});
+  faith_table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  faith_table_->setSortingEnabled(true);
+  faith_table_->horizontalHeaderItem(4)->setToolTip("lower: more faithful");
+  faith_table_->horizontalHeaderItem(5)->setToolTip("higher: more faithful");
+  faith_table_->horizontalHeaderItem(8)->setToolTip("higher: more faithful");
+  faith_layout->addWidget(faith_table_, 1);
+  views->addWidget(faith, 1);
   layout->addLayout(views, 3);
+  connect(faith_browse, &QPushButton::clicked, this, [this] {
+    const QString f = openFileName(this, "Pair set", {}, "Pair sets (*.bin)");
+    if (!f.isEmpty()) faith_set_->setText(f);
+  });
+  connect(faith_go, &QPushButton::clicked, this,
+          [this] { computeFaithfulness(faith_set_->text(), faith_n_->value()); });
+  connect(faith_cancel, &QPushButton::clicked, this, &InspectPanel::cancelFaithfulness);
+  connect(export_arrays, &QPushButton::clicked, this, [this] {
+    const QString d = saveFileName(this, "Export arrays (a folder)", "arrays", "Folders (*)");
+    if (!d.isEmpty()) exportArrays(d);
+  });
+  connect(this, &InspectPanel::arraysExported, this, [this](const QStringList& files) {
+    message_->setText(QString("%1 arrays written").arg(files.size() - 2));
+  });
+  connect(this, &InspectPanel::arraysFailed, this, [this](const QString& m) {
+    message_->setText(m);
+    showWarning(this, "Export arrays", m);
+  });
   connect(browse_button, &QPushButton::clicked, this, &InspectPanel::browse);
   connect(dataset_, &QComboBox::activated, this, [this](int i) {
     const QString set = dataset_->itemData(i, Qt::UserRole + 1).toString();
@@ -194,7 +257,127 @@ void InspectPanel::refresh() {
 }
 
 InspectPanel::~InspectPanel() {
+  if (faith_generation_) ++*faith_generation_;  // a faithfulness run stops at its next check
   if (dataset_thread_.joinable()) dataset_thread_.join();
+  for (auto& t : jobs_) t.join();
+}
+
+void InspectPanel::startJob(std::function<void()> job) {
+  jobs_.emplace_back(std::move(job));
+}
+
+QStringList InspectPanel::checkedModels() const {
+  QStringList ckpts;
+  for (int i = 0; i < models_->count(); ++i)
+    if (models_->item(i)->checkState() == Qt::Checked)
+      ckpts << models_->item(i)->data(Qt::UserRole).toString();
+  return ckpts;
+}
+
+void InspectPanel::exportArrays(const QString& dir) {
+  const QString image = image_->text();
+  const QStringList ckpts = checkedModels();
+  if (image.isEmpty() || ckpts.isEmpty()) {
+    Q_EMIT arraysFailed("export arrays: choose an image and check a model first");
+    return;
+  }
+  const QString layer = this->layer(), method = method_->currentText(),
+                target = target_->currentText(), ref = reference_->text();
+  const int top = top_->value();
+  startJob([this, dir, image, ckpts, layer, method, target, ref, top] {
+    QStringList files;
+    QString error;
+    try {
+      files << exportCamArrays(ckpts, image, method, target, ref, QDir(dir).filePath("gradcam"));
+      files << exportFeatureMapArrays(ckpts.front(), image, layer, top,
+                                      QDir(dir).filePath("featuremaps"));
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    QMetaObject::invokeMethod(
+        this,
+        [this, files, error] {
+          if (error.isEmpty())
+            Q_EMIT arraysExported(files);
+          else
+            Q_EMIT arraysFailed(error);
+        },
+        Qt::QueuedConnection);
+  });
+}
+
+void InspectPanel::cancelFaithfulness() {
+  if (faith_generation_) ++*faith_generation_;
+  faith_status_->setText("cancelled");
+}
+
+void InspectPanel::computeFaithfulness(const QString& bin, int n) {
+  const QStringList ckpts = checkedModels();
+  if (bin.isEmpty() || ckpts.isEmpty()) {
+    Q_EMIT faithfulnessFailed("faithfulness: choose a .bin pair set and check a model first");
+    return;
+  }
+  std::vector<std::pair<QString, QString>> models;
+  for (int i = 0; i < models_->count(); ++i)
+    if (models_->item(i)->checkState() == Qt::Checked)
+      models.emplace_back(models_->item(i)->text(),
+                          models_->item(i)->data(Qt::UserRole).toString());
+  if (!faith_generation_) faith_generation_ = std::make_shared<std::atomic<uint64_t>>(0);
+  const auto generation = faith_generation_;
+  const uint64_t mine = ++*generation;  // any run in progress stops at its next check
+  const QString method = method_->currentText();
+  faith_status_->setText(QString("computing on %1 pairs of %2...").arg(n).arg(bin));
+  startJob([this, generation, mine, models, bin, n, method] {
+    std::vector<FaithfulnessRow> rows;
+    QString error;
+    try {
+      rows = faithfulness(models, bin, n, {method}, {}, [&] { return *generation != mine; });
+    } catch (const Cancelled&) {
+      return;  // superseded or cancelled: nothing to show
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    if (*generation != mine) return;
+    QMetaObject::invokeMethod(
+        this,
+        [this, generation, mine, rows, error] {
+          if (*generation != mine) return;
+          if (!error.isEmpty()) {
+            faith_status_->setText(error);
+            Q_EMIT faithfulnessFailed(error);
+            return;
+          }
+          faith_table_->setSortingEnabled(false);
+          faith_table_->setRowCount(static_cast<int>(rows.size()));
+          auto num = [](double v, int digits) {
+            auto* item = new QTableWidgetItem;
+            if (std::isnan(v))
+              item->setText("-");  // a metric not measured
+            else
+              item->setData(Qt::DisplayRole, QString::number(v, 'f', digits).toDouble());
+            return item;
+          };
+          for (int r = 0; r < static_cast<int>(rows.size()); ++r) {
+            const auto& f = rows[static_cast<size_t>(r)];
+            faith_table_->setItem(r, 0, new QTableWidgetItem(f.model));
+            faith_table_->setItem(r, 1, new QTableWidgetItem(f.layer));
+            faith_table_->setItem(r, 2, new QTableWidgetItem(f.method));
+            faith_table_->setItem(r, 3, num(f.pairs, 0));
+            faith_table_->setItem(r, 4, num(f.deletion_auc, 4));
+            faith_table_->setItem(r, 5, num(f.insertion_auc, 4));
+            faith_table_->setItem(r, 6, num(f.road_most, 4));
+            faith_table_->setItem(r, 7, num(f.road_least, 4));
+            faith_table_->setItem(r, 8, num(f.road_combined, 4));
+            faith_table_->setItem(r, 9, num(f.drop, 2));
+            faith_table_->setItem(r, 10, num(100 * f.increase, 1));
+          }
+          faith_table_->setSortingEnabled(true);
+          faith_table_->resizeColumnsToContents();
+          faith_status_->setText(QString("%1 rows").arg(rows.size()));
+          Q_EMIT faithfulnessReady(static_cast<int>(rows.size()));
+        },
+        Qt::QueuedConnection);
+  });
 }
 
 void InspectPanel::fillDataset() {

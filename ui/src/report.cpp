@@ -15,6 +15,7 @@
 #include "msconv/eval/metric_name.h"
 #include "msconv/runtime.h"
 #include "msconv/ui/engine.h"
+#include "msconv/ui/eval_panel.h"
 #include "msconv/ui/training_panel.h"
 #include "plot_style.h"
 
@@ -46,22 +47,42 @@ QString farName(double far) {
 }
 
 // Every run's checkpoint on the sets it was validated on: JSON per run, the verification table's
-// rows, and the ROC curves drawn on `roc`.
+// rows, the ROC and DET curves drawn on `roc` and `det`, and each set's DET points as
+// det-RUN-SET.csv in `out`.
 struct Evaluations {
   QJsonObject json;
-  QString rows;
+  QString rows, det_links;
 };
 
-Evaluations evaluateRuns(const std::vector<std::pair<QString, QString>>& checkpoints,
-                         TrainingPanel& charts, QCustomPlot& roc) {
+QString detCsv(const SetEvaluation& s) {
+  QString csv = "fmr,fnmr,threshold\n";
+  for (size_t i = 0; i < s.det_fmr.size(); ++i)
+    csv += QString("%1,%2,%3\n")
+               .arg(s.det_fmr[i], 0, 'g', 10)
+               .arg(s.det_fnmr[i], 0, 'g', 10)
+               .arg(i < s.det_threshold.size() ? s.det_threshold[i] : std::nan(""), 0, 'g', 10);
+  return csv;
+}
+
+// A run or set name as a file-name part.
+QString filePart(QString s) {
+  for (auto& c : s)
+    if (!c.isLetterOrNumber() && c != '.' && c != '_' && c != '-') c = '_';
+  return s;
+}
+
+Evaluations evaluateRuns(const QString& workspace,
+                         const std::vector<std::pair<QString, QString>>& checkpoints,
+                         TrainingPanel& charts, QCustomPlot& roc, QCustomPlot& det, const QDir& out,
+                         QStringList& written) {
   Evaluations ev;
   for (const auto& [name, ckpt] : checkpoints) {
     std::vector<SetEvaluation> sets;
     try {
-      sets = evaluateCheckpoint(ckpt, {});
+      sets = evaluateCheckpoint(ckpt, {}, workspace);
     } catch (const Error& e) {  // reported in the run's row; the other runs go on
       ev.json[name] = QJsonObject{{"error", QString::fromStdString(e.what())}};
-      ev.rows += QString("<tr><td>%1</td><td colspan=\"6\">%2</td></tr>\n")
+      ev.rows += QString("<tr><td>%1</td><td colspan=\"7\">%2</td></tr>\n")
                      .arg(name.toHtmlEscaped(), QString::fromStdString(e.what()).toHtmlEscaped());
       continue;
     }
@@ -80,15 +101,22 @@ Evaluations evaluateRuns(const std::vector<std::pair<QString, QString>>& checkpo
                                    {"val_at_far_1e-3", number(s.val)},
                                    {"xnorm", number(s.xnorm)},
                                    {"auc", number(s.auc)},
+                                   {"eer", number(s.eer)},
+                                   {"eer_threshold", number(s.eer_threshold)},
                                    {"tar_at_far", tars}});
       ev.rows += QString(
                      "<tr><td>%1</td><td>%2</td><td>%3</td><td>%4 &plusmn; %5</td>"
-                     "<td>%6</td><td>%7</td><td>%8</td></tr>\n")
+                     "<td>%6</td><td>%7</td><td>%8 (%9)</td><td>%10</td></tr>\n")
                      .arg(name.toHtmlEscaped(), s.name.toHtmlEscaped())
                      .arg(s.pairs)
-                     .arg(pct(s.accuracy), pct(s.accuracy_std), pct(s.val), pct(s.auc),
-                          tar_text.trimmed());
+                     .arg(pct(s.accuracy), pct(s.accuracy_std), pct(s.val), pct(s.auc), pct(s.eer),
+                          QString::number(s.eer_threshold, 'f', 4), tar_text.trimmed());
       addRocCurve(&roc, name + " " + s.name, charts.colourOf(name), s.roc_far, s.roc_tar);
+      addDetCurve(&det, name + " " + s.name, charts.colourOf(name), s.det_fmr, s.det_fnmr);
+      const QString file = "det-" + filePart(name) + "-" + filePart(s.name) + ".csv";
+      writeBytes(out.filePath(file), detCsv(s).toUtf8());
+      written << out.filePath(file);
+      ev.det_links += QString(" <a href=\"%1\">%1</a>").arg(file.toHtmlEscaped());
     }
     ev.json[name] = runs_sets;
   }
@@ -197,8 +225,11 @@ QString indexHtml(const QString& workspace, const ReportOptions& options, const 
     << cmp.head << cmp.rows << "</table>\n"
     << "<h2>Training</h2>\n<img src=\"training.png\" alt=\"training curves\">\n"
     << "<h2>Verification</h2>\n<table>\n<tr><th>model</th><th>set</th><th>pairs</th>"
-       "<th>accuracy %</th><th>VAL@FAR=1e-3 %</th><th>AUC %</th><th>TAR@FAR %</th></tr>\n"
-    << ev.rows << "</table>\n<img src=\"roc.png\" alt=\"ROC\">\n";
+       "<th>accuracy %</th><th>VAL@FAR=1e-3 %</th><th>AUC %</th><th>EER % (threshold)</th>"
+       "<th>TAR@FAR %</th></tr>\n"
+    << ev.rows << "</table>\n<img src=\"roc.png\" alt=\"ROC\">\n"
+    << "<img src=\"det.png\" alt=\"DET\">\n";
+  if (!ev.det_links.isEmpty()) h << "<p>DET points:" << ev.det_links << "</p>\n";
   if (!inspect_html.isEmpty())
     h << "<h2>Inspection of <code>" << options.image.toHtmlEscaped() << "</code></h2>\n"
       << inspect_html;
@@ -224,10 +255,15 @@ QStringList writeReport(const QString& workspace, const QString& dir,
   QCustomPlot roc;
   setupRocPlot(&roc);
   stylePlot(&roc, false);
+  QCustomPlot det;
+  setupDetPlot(&det);
+  stylePlot(&det, false);
   const auto checkpoints = runCheckpoints(workspace);
-  const Evaluations ev = evaluateRuns(checkpoints, charts, roc);
+  const Evaluations ev = evaluateRuns(workspace, checkpoints, charts, roc, det, out, written);
   writeImage(out.filePath("roc.png"), roc.toPixmap(900, 640).toImage());
   written << out.filePath("roc.png");
+  writeImage(out.filePath("det.png"), det.toPixmap(900, 640).toImage());
+  written << out.filePath("det.png");
 
   const Comparison cmp = compareSection(workspace, ev.json);
   writeBytes(out.filePath("compare.csv"), cmp.csv.toUtf8());

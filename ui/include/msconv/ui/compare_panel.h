@@ -1,10 +1,19 @@
 // The Compare panel: every run of the workspace side by side (operator, parameters, MACs,
-// training speed, the last validation's accuracy and TAR@FAR), exported as CSV.
+// training speed, the last validation's accuracy and TAR@FAR, the EER on each set whose per-pair
+// scores the workspace keeps, and, once computed, the CAM faithfulness of each run on a set),
+// exported as CSV.
 #pragma once
 
 #include <QString>
 #include <QWidget>
 
+#include <map>
+#include <thread>
+#include <vector>
+
+#include "msconv/ui/engine.h"
+
+class QSpinBox;
 class QTableWidget;
 
 namespace msconv::ui {
@@ -13,12 +22,22 @@ class ComparePanel : public QWidget {
   Q_OBJECT
  public:
   explicit ComparePanel(QString workspace, QWidget* parent = nullptr);
+  ~ComparePanel() override;
   // Re-reads the store and measures each run's model (parameters, MACs): now.
   void refresh();
   // The store changed: refresh now if the panel is on screen, else when it is next shown (the
   // measurement builds every run's model, which start-up need not wait for).
   void invalidate();
   bool exportCsv(const QString& path) const;
+  // Grad-CAM faithfulness of every run's checkpoint (the last unit of the last stage) over `n`
+  // genuine pairs of `bin`, in the background: the faithfulness columns fill when it is in
+  // (`faithfulnessReady`, or `faithfulnessFailed`). Refused while one runs.
+  void computeFaithfulness(const QString& bin, int n);
+  QTableWidget* table() const { return table_; }
+
+ Q_SIGNALS:
+  void faithfulnessReady();
+  void faithfulnessFailed(const QString& message);
 
  protected:
   void showEvent(QShowEvent* e) override;
@@ -26,7 +45,12 @@ class ComparePanel : public QWidget {
  private:
   QString workspace_;
   QTableWidget* table_;
+  QSpinBox* faith_n_;
   bool stale_ = true;
+  std::map<QString, FaithfulnessRow> faithfulness_;  // by run
+  QString faithfulness_set_;
+  std::thread faith_thread_;
+  bool faith_running_ = false;
 };
 
 }  // namespace msconv::ui

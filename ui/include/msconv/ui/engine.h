@@ -8,27 +8,85 @@
 #include <QString>
 #include <QStringList>
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "msconv/eval/det.h"          // torch-free: DET points, histograms
+#include "msconv/eval/pair_scores.h"  // torch-free: per-pair scores
+
 namespace msconv::ui {
 
 struct SetEvaluation {
-  QString name;
+  QString name, path;  // path: the .bin file or the IJB folder
+  bool is_ijb = false;
   int64_t pairs = 0;
   double accuracy = 0, accuracy_std = 0, val = 0, xnorm = 0, auc = 0;
   std::vector<std::pair<double, double>> tar_at_far;
   std::vector<double> roc_far, roc_tar;  // thinned, log-spaced FARs
+  // The DET curve (eval::computeDet on the exact ROC): FMR rising, and the EER with its threshold.
+  std::vector<double> det_fmr, det_fnmr, det_threshold;
+  double eer = 0, eer_threshold = 0;
+  eval::ScoreHistogram histogram;  // genuine / impostor scores, the threshold at FAR 1e-3 marked
+  // Each pair's score and label (kept in the workspace when one is given: `scores_file`).
+  std::shared_ptr<const eval::PairScores> scores;
+  QString scores_file;
 };
 
-// Evaluates a checkpoint on .bin pair sets (empty: the sets it was validated on). Throws
-// msconv::Error with the message to show.
-std::vector<SetEvaluation> evaluateCheckpoint(const QString& checkpoint, const QStringList& bins);
+// Evaluates a checkpoint on .bin pair sets and IJB folders (empty: the sets it was validated
+// on). With a workspace, each set's per-pair scores are kept there (eval::pairScoresFile), so that
+// the failure browser and DET curves need no second embedding pass. Throws msconv::Error with the
+// message to show.
+std::vector<SetEvaluation> evaluateCheckpoint(const QString& checkpoint, const QStringList& bins,
+                                              const QString& workspace = {});
+
+// The EER of every set a workspace keeps scores of for a checkpoint: set name -> EER
+// (eval::computeDet). Fast (no model is run).
+std::map<QString, double> keptEers(const QString& workspace, const QString& checkpoint);
+
+// One face of a set as an 8-bit picture, `size` pixels square: a .bin's image `index` (pair i's
+// faces are 2i and 2i + 1), or an IJB folder's first face of template `index` (aligned as the
+// evaluation aligns it). The set is read once and kept (the last few sets). Any thread. Throws
+// msconv::Error naming the set and the image.
+QImage setFace(const QString& set_path, bool is_ijb, int64_t index, int size = 112);
+
+// Pair CAMs: each image of pair `pair` of a .bin set explained for the cosine similarity to the
+// other image's embedding (inspect::pairCams), for every checkpoint, at `layers` (empty: the last
+// unit of each stage). The figure: image A's grid (rows = models, columns = layers) beside image
+// B's.
+QImage pairCamFigure(const QStringList& checkpoints, const QString& bin, int64_t pair,
+                     const QString& method, const QStringList& layers, const QString& colormap,
+                     double alpha);
+
+// CAM faithfulness (inspect::faithfulnessOnPairs) over `n` genuine pairs of a .bin set, for each
+// (label, checkpoint), CAM method and layer (empty: the last unit of each stage). `cancelled` is
+// asked between models and methods: when it says true the call throws Cancelled.
+struct FaithfulnessRow {
+  QString model, layer, method;
+  int pairs = 0;
+  double deletion_auc = 0, insertion_auc = 0, road_most = 0, road_least = 0, road_combined = 0,
+         drop = 0, increase = 0;
+};
+struct Cancelled {};
+std::vector<FaithfulnessRow> faithfulness(const std::vector<std::pair<QString, QString>>& models,
+                                          const QString& bin, int n, const QStringList& methods,
+                                          const QStringList& layers,
+                                          const std::function<bool()>& cancelled = {});
+
+// The arrays behind the Inspect panel's figures as float32 .npy files plus DIR/index.json (the
+// layout of `msconv gradcam --save-arrays` and `msconv featuremaps --save-arrays`). Returns the
+// files written (index.json last). Throws msconv::Error naming the file.
+QStringList exportCamArrays(const QStringList& checkpoints, const QString& image,
+                            const QString& method, const QString& target, const QString& reference,
+                            const QString& dir);
+QStringList exportFeatureMapArrays(const QString& checkpoint, const QString& image,
+                                   const QString& layer, int top, const QString& dir);
 
 struct CompareRow {
   QString name, op, status;

@@ -1,5 +1,8 @@
 // The Evaluation panel: a checkpoint (a run's best or last, or any file) on pair sets and IJB
-// folders, in the background: verification and TAR@FAR tables and ROC curves, overlaid per model.
+// folders, in the background: verification (with EER), TAR@FAR tables, ROC and DET curves
+// overlaid per model, the selected evaluation's genuine / impostor score histograms with the
+// threshold at a chosen FAR, and the failure browser (failures_view.h) on the kept per-pair
+// scores.
 #pragma once
 
 #include <QString>
@@ -8,8 +11,12 @@
 #include <utility>
 #include <vector>
 
+#include "msconv/ui/engine.h"
+
+class QColor;
 class QComboBox;
 class QCustomPlot;
+class QTabWidget;
 class QLabel;
 class QLineEdit;
 class QPushButton;
@@ -18,7 +25,17 @@ class QThread;
 
 namespace msconv::ui {
 
-struct SetEvaluation;
+class FailuresView;
+
+// The DET chart (the Evaluation panel's and the report's): FNMR against FMR on normal-deviate
+// axes, ticks labelled in percent (0.01 %, 0.1 %, 1 %, 5 %, 20 %, 50 %, ...).
+void setupDetPlot(QCustomPlot* p);
+// One curve: the points with FMR and FNMR in (0, 1) (the others are off the axes); then the axes
+// fit every curve.
+void addDetCurve(QCustomPlot* p, const QString& name, const QColor& colour,
+                 const std::vector<double>& fmr, const std::vector<double>& fnmr);
+// Genuine and impostor score histograms as two step curves, the threshold a vertical line.
+void drawScoreHistogram(QCustomPlot* p, const eval::ScoreHistogram& h, const QString& title);
 
 class EvalPanel : public QWidget {
   Q_OBJECT
@@ -35,6 +52,10 @@ class EvalPanel : public QWidget {
   bool addCheckpoint(const QString& path);
   void setDark(bool on);
   QLineEdit* binsEdit() const { return bins_; }
+  FailuresView* failures() const { return failures_; }
+  // The score histograms: of evaluation `index` (in the order shown), threshold at `far`.
+  void showHistogram(int index, double far);
+  double histogramThreshold() const { return histogram_threshold_; }
 
  Q_SIGNALS:
   void evaluated(const QString& label, const std::vector<SetEvaluation>& sets);
@@ -54,6 +75,14 @@ class EvalPanel : public QWidget {
   QTableWidget* table_;
   QTableWidget* tar_table_;
   QCustomPlot* roc_;
+  QCustomPlot* det_;
+  QCustomPlot* histogram_;
+  QComboBox* histogram_of_;
+  QComboBox* histogram_far_;
+  QTabWidget* tabs_;
+  FailuresView* failures_;
+  std::vector<std::pair<QString, SetEvaluation>> shown_;  // every evaluation shown, in order
+  double histogram_threshold_ = 0;
   QThread* worker_ = nullptr;  // the evaluation in progress; null when idle
   bool dark_ = false;
 };

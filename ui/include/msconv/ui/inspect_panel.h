@@ -1,11 +1,16 @@
 // The Inspect panel: feature maps of an operator layer's branches (Fig. 6) and Grad-CAM across
-// models (Fig. 7) for one face, computed on the InspectQueue's engine thread.
+// models (Fig. 7) for one face, computed on the InspectQueue's engine thread; the arrays behind
+// them exported as .npy; and the CAMs' faithfulness (deletion, insertion, ROAD, average drop /
+// increase) over N pairs of a set, computed on demand off the GUI thread.
 #pragma once
 
 #include <QImage>
 #include <QString>
 #include <QWidget>
 
+#include <atomic>
+#include <functional>
+#include <memory>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -17,6 +22,7 @@ class QLabel;
 class QLineEdit;
 class QListWidget;
 class QSpinBox;
+class QTableWidget;
 class QTreeWidget;
 
 namespace msconv::ui {
@@ -42,10 +48,24 @@ class InspectPanel : public QWidget {
   const QImage& featureImage() const { return feature_; }
   const QImage& camImage() const { return cam_; }
   InspectQueue* queue() const { return queue_; }
+  // The arrays behind both figures for the current controls, in the background: DIR/gradcam/ and
+  // DIR/featuremaps/, each .npy files plus index.json as `msconv gradcam|featuremaps
+  // --save-arrays` writes them. `arraysExported` with the files, or `arraysFailed`.
+  void exportArrays(const QString& dir);
+  // Faithfulness of the checked models' CAMs (the current method, the last unit of each stage)
+  // over `n` genuine pairs of `bin`, in the background; a new request supersedes (cancels) the
+  // one in progress. `faithfulnessReady` when in, `faithfulnessFailed` with the message.
+  void computeFaithfulness(const QString& bin, int n);
+  void cancelFaithfulness();
+  QTableWidget* faithfulnessTable() const { return faith_table_; }
 
  Q_SIGNALS:
   void updated(const QString& kind);
   void datasetListed();
+  void arraysExported(const QStringList& files);
+  void arraysFailed(const QString& message);
+  void faithfulnessReady(int rows);
+  void faithfulnessFailed(const QString& message);
 
  protected:
   void dragEnterEvent(class QDragEnterEvent* e) override;
@@ -53,6 +73,8 @@ class InspectPanel : public QWidget {
 
  private:
   void fillDataset();
+  QStringList checkedModels() const;
+  void startJob(std::function<void()> job);  // a background job, joined at destruction
   QString workspace_;
   QLineEdit* image_;
   QLineEdit* reference_;
@@ -68,6 +90,13 @@ class InspectPanel : public QWidget {
   QLabel *feature_view_, *cam_view_, *message_;
   QImage feature_, cam_;
   InspectQueue* queue_;
+  QLineEdit* faith_set_;
+  QSpinBox* faith_n_;
+  QLabel* faith_status_;
+  QTableWidget* faith_table_;
+  // The faithfulness request in progress: its number; an older one sees a newer number and stops.
+  std::shared_ptr<std::atomic<uint64_t>> faith_generation_;
+  std::vector<std::thread> jobs_;
 };
 
 }  // namespace msconv::ui

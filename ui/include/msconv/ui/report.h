@@ -1,9 +1,11 @@
 // The workspace report: what the workbench shows, written as files for a machine without a
 // display (./lab demo's headless path) or to share. Into DIR it writes training.png (the Training
-// panel's charts), roc.png (every run's ROC on its validation sets), featuremaps-RUN.png and
-// gradcam.png (when an image is given), metrics.json (the compare table and each evaluation),
-// compare.csv, and index.html tying them together. Each file is written beside and renamed into
-// place. Uses the same engine calls as the panels; call it from a thread with a QApplication.
+// panel's charts), roc.png and det.png (every run's ROC and DET curves on its validation sets),
+// det-RUN-SET.csv (each set's DET points: fmr,fnmr,threshold), featuremaps-RUN.png and
+// gradcam.png (when an image is given), metrics.json (the compare table and each evaluation, with
+// its EER and EER threshold), compare.csv, and index.html tying them together. Each file is
+// written beside and renamed into place. Uses the same engine calls as the panels; call it from a
+// thread with a QApplication.
 #pragma once
 
 #include <QString>
