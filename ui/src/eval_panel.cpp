@@ -18,6 +18,7 @@
 #include <QPushButton>
 #include <QSaveFile>
 #include <QScrollArea>
+#include <QSignalBlocker>
 #include <QSpinBox>
 #include <QTableWidget>
 #include <QTextStream>
@@ -412,6 +413,11 @@ void EvalPanel::showHistogram(int index, double far) {
   if (index < 0 || index >= static_cast<int>(shown_.size())) return;
   const auto& [label, s] = shown_[static_cast<size_t>(index)];
   if (!s.scores) return;
+  // The controls say what is drawn (when called from elsewhere than they).
+  const QSignalBlocker block_of(histogram_of_), block_far(histogram_far_);
+  histogram_of_->setCurrentIndex(index);
+  if (histogram_far_->currentText().toDouble() != far)
+    histogram_far_->setCurrentText(QString::number(far, 'g', 3));
   try {
     const auto h = eval::scoreHistogram(s.scores->score.data(), s.scores->label.data(),
                                         static_cast<int64_t>(s.scores->size()), 60, far);

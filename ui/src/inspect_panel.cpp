@@ -153,6 +153,7 @@ InspectPanel::InspectPanel(QString workspace, QWidget* parent)
   connect(faith_go, &QPushButton::clicked, this,
           [this] { computeFaithfulness(faith_set_->text(), faith_n_->value()); });
   connect(faith_cancel, &QPushButton::clicked, this, &InspectPanel::cancelFaithfulness);
+  connect(this, &InspectPanel::faithfulnessFailed, faith_status_, &QLabel::setText);
   connect(export_arrays, &QPushButton::clicked, this, [this] {
     const QString d = saveFileName(this, "Export arrays (a folder)", "arrays", "Folders (*)");
     if (!d.isEmpty()) exportArrays(d);
