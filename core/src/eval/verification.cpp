@@ -83,6 +83,8 @@ VerificationResult foldAccuracy(const at::Tensor& first, const at::Tensor& secon
   if (second.size(0) != n || static_cast<int64_t>(issame.size()) != n)
     throw Error("verification: " + std::to_string(n) + " and " + std::to_string(second.size(0)) +
                 " embeddings for " + std::to_string(issame.size()) + " pairs");
+  if (folds < 1 || folds > 255)
+    throw Error("verification: " + std::to_string(folds) + " folds (1 .. 255)");
   if (n < folds) throw Error("verification: needs at least " + std::to_string(folds) + " pairs");
   const auto d = (first - second).pow(2).sum(1).to(torch::kFloat64).contiguous();
   std::vector<double> dist(d.data_ptr<double>(), d.data_ptr<double>() + n);
@@ -91,16 +93,19 @@ VerificationResult foldAccuracy(const at::Tensor& first, const at::Tensor& secon
   std::vector<double> val_thresholds;
   for (int i = 0; i < 4000; ++i) val_thresholds.push_back(i * 0.001);
   // KFold(shuffle=False): the first n % k folds hold one extra pair.
-  std::vector<double> fold_acc, fold_val, fold_far;
+  std::vector<double> fold_acc, fold_val, fold_far, fold_thr;
+  std::vector<uint8_t> fold_of(n, 0);
   int64_t start = 0;
   for (int f = 0; f < folds; ++f) {
     const int64_t size = n / folds + (f < n % folds ? 1 : 0);
     std::vector<int64_t> train, test;
     for (int64_t i = 0; i < n; ++i) (i >= start && i < start + size ? test : train).push_back(i);
+    for (int64_t i = start; i < start + size; ++i) fold_of[i] = static_cast<uint8_t>(f);
     start += size;
     const auto acc = accuracies(dist, issame, train, thresholds);
     const size_t best = std::max_element(acc.begin(), acc.end()) - acc.begin();  // first maximum
     fold_acc.push_back(accuracies(dist, issame, test, {thresholds[best]})[0]);
+    fold_thr.push_back(thresholds[best]);
     // VAL at FAR = 1e-3: the threshold where the training folds' FAR reaches it.
     // FAR at each threshold = share of training impostors with distance below it.
     std::vector<double> impostor;
@@ -125,6 +130,8 @@ VerificationResult foldAccuracy(const at::Tensor& first, const at::Tensor& secon
   r.pairs = n;
   r.dist = dist;
   r.issame = issame;
+  r.fold = std::move(fold_of);
+  r.fold_thresholds = std::move(fold_thr);
   for (double a : fold_acc) r.accuracy += a / folds;
   for (double a : fold_acc) r.accuracy_std += (a - r.accuracy) * (a - r.accuracy) / folds;
   r.accuracy_std = std::sqrt(r.accuracy_std);

@@ -36,6 +36,12 @@ struct VerificationResult {
   std::vector<double> dist;
   std::vector<float> score;
   std::vector<uint8_t> issame;
+  // The 10-fold protocol's decisions (foldAccuracy): each pair's test fold (insightface's
+  // KFold(n_splits=10, shuffle=False): contiguous folds, the first n % 10 one pair larger) and,
+  // per fold, the threshold chosen on the other nine folds. Pair i is "same" when
+  // dist[i] < fold_thresholds[fold[i]]; the folds' mean error rate is 1 - accuracy.
+  std::vector<uint8_t> fold;
+  std::vector<double> fold_thresholds;
 };
 
 // TAR at each FAR of 1e-1, 1e-2, ... that the impostor count supports (FAR >= 1 / impostors),
