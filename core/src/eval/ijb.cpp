@@ -278,6 +278,7 @@ IjbResult evaluateIjb(nn::BackboneImpl& model, const data::IjbSet& set,
   const Templates t = aggregateTemplates(torch::cat(feats), set.faces, options);
   const double embed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   IjbResult r = scoreIjb(set, t);
+  r.features = t;
   r.faces = n;
   r.embed_seconds = embed;
   return r;

@@ -47,6 +47,7 @@ struct IjbResult {
   int64_t faces = 0, templates = 0, pairs = 0;
   Roc roc;
   double embed_seconds = 0, score_seconds = 0;
+  Templates features;  // evaluateIjb: the templates it scored (for per-pair scores, scorePairs)
 };
 
 // Scores every pair of `set` against `templates` and computes the ROC. Throws msconv::Error
