@@ -17,6 +17,7 @@ int cmdTrain(const Argv& argv);
 int cmdRuns(const Argv& argv);
 int cmdEval(const Argv& argv);
 int cmdCompare(const Argv& argv);
+int cmdFailures(const Argv& argv);
 int cmdFeatureMaps(const Argv& argv);
 int cmdGradCam(const Argv& argv);
 int cmdStudy(const Argv& argv);
