@@ -31,6 +31,8 @@
 #include <QTableView>
 #include <QTableWidget>
 #include <random>
+#include "msconv/data/decode.h"
+#include "msconv/data/ijb.h"
 #include "msconv/data/pairs.h"
 #include "msconv/eval/det.h"
 #include "msconv/eval/evaluate.h"
@@ -498,6 +500,47 @@ class UiTest : public QObject {
       const auto det =
           msconv::eval::computeDet(msconv::eval::computeRoc(s.score.data(), s.label.data(), 20));
       QCOMPARE(run["evaluation"][0]["eer"].toDouble(), det.eer);
+    }
+  }
+
+  // The failure browser's faces: a .bin pair's images as the core decodes them, an IJB
+  // template's first face as the evaluation aligns it; a face that is not there is an error
+  // naming the set.
+  void setFaceDecodesPairSetsAndIjbTemplates() {
+    QTemporaryDir syn;
+    QVERIFY(QProcess::execute(MSCONV_BIN, {"data", "synth", "-o", syn.path(), "--identities", "4",
+                                           "--images-per-id", "2", "--pairs", "6",
+                                           "--val-identities", "4"}) == 0);
+    QVERIFY(QProcess::execute(MSCONV_BIN, {"data", "synth-ijb", "-o", syn.filePath("ijb"),
+                                           "--identities", "3"}) == 0);
+    auto same = [](const QImage& face, const cv::Mat& rgb) {
+      const QImage ref(rgb.data, rgb.cols, rgb.rows, static_cast<int>(rgb.step),
+                       QImage::Format_RGB888);
+      return face.convertToFormat(QImage::Format_RGB888) == ref;
+    };
+    const QString bin = syn.filePath("val.bin");
+    const auto set = msconv::data::readPairsBin(bin.toStdString());
+    const QImage face = setFace(bin, false, 3, 48);
+    QCOMPARE(face.size(), QSize(48, 48));
+    QVERIFY(same(face, msconv::data::decodeFace(set.images[3], "x", 48)));
+    QVERIFY(!same(face, msconv::data::decodeFace(set.images[2], "x", 48)));
+    try {
+      setFace(bin, false, 12, 48);
+      QFAIL("image 12 of 12 was read");
+    } catch (const std::exception& e) {
+      QVERIFY2(QString(e.what()).contains("val.bin") && QString(e.what()).contains("12"), e.what());
+    }
+    const auto ijb = msconv::data::readIjb(syn.filePath("ijb").toStdString());
+    const auto& last = ijb.faces.back();
+    size_t first = 0;
+    while (ijb.faces[first].template_id != last.template_id) ++first;
+    QVERIFY(same(setFace(syn.filePath("ijb"), true, last.template_id, 64),
+                 msconv::data::loadAlignedFace(ijb, first, 64)));
+    try {
+      setFace(syn.filePath("ijb"), true, 987654, 64);
+      QFAIL("template 987654 was found");
+    } catch (const std::exception& e) {
+      QVERIFY2(QString(e.what()).contains("987654"), e.what());
     }
   }
 
