@@ -186,7 +186,14 @@ int cmdEval(const Argv& argv) {
   }
   o.workspace = scoresWorkspace(args, ckpt);
   const auto result = eval::evaluateCheckpoint(ckpt, o);
-  std::cerr << "msconv eval: per-pair scores kept in " << o.workspace << "\n";
+  for (const auto& set : result.sets) {
+    if (!set.scores_error.empty())
+      std::cerr << "msconv eval: warning: " << set.name << ": per-pair scores not kept ("
+                << set.scores_error << ")\n";
+    else
+      std::cerr << "msconv eval: " << set.name << ": per-pair scores kept in " << set.scores_file
+                << "\n";
+  }
   const std::string roc_dir = args.value("--roc-dir").value_or("");
   const std::string det_dir = args.value("--det-dir").value_or("");
   nlohmann::json j;
@@ -513,10 +520,11 @@ int cmdFailures(const Argv& argv) {
     std::string file;
     auto s = eval::keptPairScores(ckpt, set_path, o, &computed, &file);
     std::cerr << "msconv failures: " << ckpt << ": scores "
-              << (computed ? "computed on " + set_path + " and kept in " + file
-                           : "read from the workspace (" + file + ")")
+              << (!computed      ? "read from the workspace (" + file + ")"
+                  : file.empty() ? "computed on " + set_path + " (not kept: the write failed)"
+                                 : "computed on " + set_path + " and kept in " + file)
               << "\n";
-    eval::checkSameSet(s, labels, file);
+    eval::checkSameSet(s, labels, file.empty() ? ckpt : file);
     models.push_back(std::move(s));
     names.push_back(item);
   }

@@ -342,6 +342,15 @@ class Eval(unittest.TestCase):
         r = run("failures", "--checkpoint", self.ckpt, "--bin", self.val, "--far", "2")
         self.assertEqual(r.returncode, 1)
         self.assertIn("--far", r.stderr)
+        # Scores that cannot be kept (the workspace is under a file): the evaluation stands.
+        blocked = os.path.join(self.tmp, "a_file")
+        open(blocked, "w").close()
+        r = run("eval", "--checkpoint", self.ckpt, "--ijb", self.ijb, "--workspace",
+                os.path.join(blocked, "ws"), "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("per-pair scores not kept", r.stderr)
+        self.assertIn("a_file", r.stderr)
+        self.assertGreater(json.loads(r.stdout)["sets"][0]["auc"], 0)
         # A checkpoint replaced by one of another embedding size: its kept scores are not
         # reused (the key follows the file), and its scores are its own.
         ws4 = os.path.join(self.tmp, "ws4")

@@ -92,9 +92,16 @@ CheckpointEvaluation evaluateCheckpoint(const std::string& ckpt, const EvaluateO
       s.pairs = verifyPairs(*loaded.model, data::readPairsBin(p), o.batch);
       s.name = fs::path(p).stem().string();
     }
-    if (!o.workspace.empty())
-      writePairScores(pairScoresFile(workspace::Workspace(o.workspace), ckpt, keptSetName(p, o)),
-                      pairScoresOf(s, ckpt), keptScoresKey(ckpt, p, o));
+    if (!o.workspace.empty()) {
+      const std::string file =
+          pairScoresFile(workspace::Workspace(o.workspace), ckpt, keptSetName(p, o));
+      try {
+        writePairScores(file, pairScoresOf(s, ckpt), keptScoresKey(ckpt, p, o));
+        s.scores_file = file;
+      } catch (const Error& e) {
+        s.scores_error = e.what();
+      }
+    }
     out.sets.push_back(std::move(s));
   }
   return out;
@@ -121,6 +128,7 @@ PairScores keptPairScores(const std::string& ckpt, const std::string& set_path,
   one.sets = {set_path};
   auto ev = evaluateCheckpoint(ckpt, one);  // writes the kept file
   if (computed) *computed = true;
+  if (file) *file = ev.sets.at(0).scores_file;  // "" when it could not be kept
   return pairScoresOf(ev.sets.at(0), ckpt);
 }
 

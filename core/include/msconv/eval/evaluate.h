@@ -48,6 +48,9 @@ struct SetEvaluation {
   std::vector<float> ijb_scores;
   std::vector<uint8_t> ijb_labels;
   std::vector<int64_t> ijb_t1, ijb_t2;
+  // With EvaluateOptions::workspace: the file the per-pair scores were kept in, or why they
+  // could not be (a failed write does not fail the evaluation).
+  std::string scores_file, scores_error;
   const Roc& roc() const { return is_ijb ? ijb.roc : pairs.roc; }
   const std::vector<std::pair<double, double>>& tarAtFar() const {
     return is_ijb ? ijb.roc.tar_at_far : pairs.tar_at_far;
@@ -61,8 +64,8 @@ struct CheckpointEvaluation {
 
 // Loads `checkpoint` and evaluates it on each set. Throws msconv::Error naming the checkpoint
 // when no set is given and it names no validation sets, and naming the file of a bad set.
-// With o.workspace, each set's per-pair scores are written there (a failed write is an error
-// naming the file).
+// With o.workspace, each set's per-pair scores are written there (a failed write is reported in
+// SetEvaluation::scores_error, naming the file).
 CheckpointEvaluation evaluateCheckpoint(const std::string& checkpoint, const EvaluateOptions& o);
 
 // A checkpoint's per-pair scores on one set (a .bin or an IJB folder): read from o.workspace's
