@@ -75,7 +75,7 @@ def run_peer(args, threads, env=None):
 
 
 def base_name(name):
-    return name.split("/min_time")[0].split("/real_time")[0]
+    return name.split("/min_time")[0].split("/iterations:")[0].split("/real_time")[0]
 
 
 def main():
