@@ -208,9 +208,10 @@ int cmdEval(const Argv& argv) {
     nlohmann::json s = {{"name", set.name}, {"path", set.path}};
     std::string tars;
     for (const auto& [f, tar] : set.tarAtFar()) tars += farName(f) + ":" + pct(tar) + " ";
-    const eval::PairScores scores = eval::pairScoresOf(set, ckpt);
+    const auto& scores = set.is_ijb ? set.ijb_scores : set.pairs.score;
+    const auto& labels = set.is_ijb ? set.ijb_labels : set.pairs.issame;
     eval::Det det;
-    detJson(set.roc(), scores.score, scores.label, far, s, det);
+    detJson(set.roc(), scores, labels, far, s, det);
     if (set.is_ijb) {
       const auto& r = set.ijb;
       s.update({{"kind", "ijb"},
@@ -246,7 +247,7 @@ int cmdEval(const Argv& argv) {
       s["det_csv"] = path;
     }
     if (pairs_out) {
-      eval::writePairsCsv(*pairs_out, scores);
+      eval::writePairsCsv(*pairs_out, eval::pairScoresOf(set, ckpt));
       s["pairs_csv"] = *pairs_out;
     }
     j["sets"].push_back(s);
