@@ -367,6 +367,16 @@ class UiTest : public QObject {
     QCOMPARE(static_cast<int64_t>(one.rows.size()), one.false_accepts + one.false_rejects);
     for (int r = 1; r < failures->model()->rowCount(); ++r)  // sorted by margin
       QVERIFY(failures->model()->failure(r - 1).margin >= failures->model()->failure(r).margin);
+    // As the 10-fold protocol decides: each pair by its fold's threshold.
+    failures->setOperatingPoint({true, 0});
+    listed.clear();
+    failures->list();
+    QVERIFY(listed.wait(30000));
+    QCoreApplication::processEvents();
+    const auto folds = msconv::eval::listFailures({&kept.at(first)}, {true, 0}, 1000);
+    QCOMPARE(failures->model()->rowCount(), static_cast<int>(folds.rows.size()));
+    QCOMPARE(static_cast<int64_t>(folds.rows.size()), folds.false_accepts + folds.false_rejects);
+    failures->setOperatingPoint({false, 0.2});
     // Two models: the disagreements, both ways.
     const QString second = panel.checkpointBox()->itemText(1);
     failures->setModels(first, second);

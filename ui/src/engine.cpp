@@ -530,6 +530,7 @@ std::string filePart(const std::string& s) {
 QStringList exportCamArrays(const QStringList& checkpoints, const QString& image,
                             const QString& method, const QString& target, const QString& reference,
                             const QString& dir) {
+  setThreads(0);  // the calling (worker) thread's pool: $MSCONV_THREADS, else every core
   const auto x = data::loadFaceImage(image.toStdString(), 112);
   const auto spec = inspect::parseTargetSpec(target.toStdString());
   const at::Tensor ref = spec.kind == inspect::CamTarget::Kind::kCosine && !reference.isEmpty()
@@ -557,6 +558,7 @@ QStringList exportCamArrays(const QStringList& checkpoints, const QString& image
 
 QStringList exportFeatureMapArrays(const QString& checkpoint, const QString& image,
                                    const QString& layer, int top, const QString& dir) {
+  setThreads(0);  // the calling (worker) thread's pool: $MSCONV_THREADS, else every core
   const std::string ck = checkpoint.toStdString();
   auto loaded = model::loadModel(ck);
   const auto x = data::loadFaceImage(image.toStdString(), 112);

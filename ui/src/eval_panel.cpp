@@ -419,8 +419,12 @@ void EvalPanel::showHistogram(int index, double far) {
   if (histogram_far_->currentText().toDouble() != far)
     histogram_far_->setCurrentText(QString::number(far, 'g', 3));
   try {
-    const auto h = eval::scoreHistogram(s.scores->score.data(), s.scores->label.data(),
-                                        static_cast<int64_t>(s.scores->size()), 60, far);
+    // The engine's histogram (at FAR 1e-3, computed with the evaluation) when it is the one
+    // asked for; another FAR is one pass over the scores, here.
+    const auto h = far == s.histogram.far && !s.histogram.genuine.empty()
+                       ? s.histogram
+                       : eval::scoreHistogram(s.scores->score.data(), s.scores->label.data(),
+                                              static_cast<int64_t>(s.scores->size()), 60, far);
     histogram_threshold_ = h.threshold;
     drawScoreHistogram(histogram_, h, label + " " + s.name);
     histogram_->replot();
