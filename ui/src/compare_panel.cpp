@@ -73,6 +73,7 @@ ComparePanel::ComparePanel(QString workspace, QWidget* parent)
 }
 
 ComparePanel::~ComparePanel() {
+  if (faith_cancel_) *faith_cancel_ = true;  // the run stops at its next model or method
   if (faith_thread_.joinable()) faith_thread_.join();
 }
 
@@ -91,14 +92,18 @@ void ComparePanel::computeFaithfulness(const QString& bin, int n) {
   }
   if (faith_thread_.joinable()) faith_thread_.join();
   faith_running_ = true;
-  faith_thread_ = std::thread([this, models, bin, n] {
+  faith_cancel_ = std::make_shared<std::atomic<bool>>(false);
+  faith_thread_ = std::thread([this, models, bin, n, cancel = faith_cancel_] {
     std::map<QString, FaithfulnessRow> last;
     QString error;
     try {
       // Each run at its last stage's last unit: the rows come stage by stage, then the stages'
       // mean ("mean"), which is not this column's.
-      for (const auto& r : faithfulness(models, bin, n, {"gradcam"}, {}))
+      for (const auto& r :
+           faithfulness(models, bin, n, {"gradcam"}, {}, [&cancel] { return cancel->load(); }))
         if (r.layer != "mean") last[r.model] = r;
+    } catch (const Cancelled&) {
+      return;  // the panel is going
     } catch (const std::exception& e) {
       error = e.what();
     }

@@ -260,11 +260,23 @@ void InspectPanel::refresh() {
 InspectPanel::~InspectPanel() {
   if (faith_generation_) ++*faith_generation_;  // a faithfulness run stops at its next check
   if (dataset_thread_.joinable()) dataset_thread_.join();
-  for (auto& t : jobs_) t.join();
+  for (auto& j : jobs_) j.thread.join();
 }
 
 void InspectPanel::startJob(std::function<void()> job) {
-  jobs_.emplace_back(std::move(job));
+  for (auto it = jobs_.begin(); it != jobs_.end();)
+    if (*it->done) {
+      it->thread.join();
+      it = jobs_.erase(it);
+    } else {
+      ++it;
+    }
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  jobs_.push_back({std::thread([job = std::move(job), done] {
+                     job();
+                     *done = true;
+                   }),
+                   done});
 }
 
 QStringList InspectPanel::checkedModels() const {

@@ -7,7 +7,9 @@
 #include <QString>
 #include <QWidget>
 
+#include <atomic>
 #include <map>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -50,6 +52,7 @@ class ComparePanel : public QWidget {
   std::map<QString, FaithfulnessRow> faithfulness_;  // by run
   QString faithfulness_set_;
   std::thread faith_thread_;
+  std::shared_ptr<std::atomic<bool>> faith_cancel_;  // set when the panel goes
   bool faith_running_ = false;
 };
 

@@ -96,7 +96,11 @@ class InspectPanel : public QWidget {
   QTableWidget* faith_table_;
   // The faithfulness request in progress: its number; an older one sees a newer number and stops.
   std::shared_ptr<std::atomic<uint64_t>> faith_generation_;
-  std::vector<std::thread> jobs_;
+  struct Job {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Job> jobs_;  // finished ones are joined when the next starts
 };
 
 }  // namespace msconv::ui
