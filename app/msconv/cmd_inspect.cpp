@@ -19,9 +19,9 @@
 #include "msconv/data/image.h"
 #include "msconv/data/pairs.h"
 #include "msconv/error.h"
+#include "msconv/inspect/arrays.h"
 #include "msconv/inspect/faithfulness.h"
 #include "msconv/inspect/inspect.h"
-#include "msconv/io/npy.h"
 #include "msconv/model/checkpoint.h"
 #include "msconv/nn/backbone.h"
 #include "msconv/viz/figure.h"
@@ -47,62 +47,6 @@ double realOption(const Args& args, const std::string& name, double fallback) {
   } catch (const std::exception&) {
   }
   throw Error(name + ": '" + *v + "' is not a number");
-}
-
-// --save-arrays: float32 .npy files in one folder and DIR/index.json listing them.
-class ArrayWriter {
- public:
-  explicit ArrayWriter(std::string dir) : dir_(std::move(dir)) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir_, ec);
-    if (ec || !std::filesystem::is_directory(dir_))
-      throw Error("--save-arrays: cannot create the folder " + dir_ + ": " + ec.message());
-  }
-  // `target`: the CAM's target; null for feature maps.
-  void add(const std::string& file, const at::Tensor& array, const std::string& model,
-           const std::string& layer, const std::string& method, const nlohmann::json& target) {
-    const auto t = array.detach().to(torch::kCPU, torch::kFloat).contiguous();
-    io::writeNpy(dir_ + "/" + file, t.data_ptr<float>(), t.sizes().vec());
-    index_.push_back({{"file", file},
-                      {"model", model},
-                      {"layer", layer},
-                      {"method", method},
-                      {"target", target},
-                      {"shape", t.sizes().vec()}});
-  }
-  void add(const std::string& file, const cv::Mat& map, const std::string& model,
-           const std::string& layer, const std::string& method, const nlohmann::json& target) {
-    cv::Mat m;
-    map.convertTo(m, CV_32F);
-    m = m.clone();
-    add(file, torch::from_blob(m.data, {m.rows, m.cols}, torch::kFloat), model, layer, method,
-        target);
-  }
-  void finish() { writeFileAtomically(dir_ + "/index.json", index_.dump(1) + "\n"); }
-
- private:
-  std::string dir_;
-  nlohmann::json index_ = nlohmann::json::array();
-};
-
-// A layer, row or method name as a file-name part: letters, digits, '.', '_' and '-' kept;
-// + * - | spelled out.
-std::string filePart(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_') {
-      out += c;
-    } else if (c == '+') {
-      out += "_plus_";
-    } else if (c == '*') {
-      out += "_times_";
-    } else if (c == '-') {
-      out += "_minus_";
-    } else {
-      out += '_';
-    }
-  }
-  return out;
 }
 
 std::string fmt(double v, const char* format) {
@@ -149,13 +93,8 @@ int cmdFeatureMaps(const Argv& argv) {
   const auto maps = inspect::captureBranchMaps(
       *loaded.model, image, args.value("--layer").value_or(""), args.integer("--top", 5));
   if (arrays) {
-    ArrayWriter w(*arrays);
-    const std::string model = inspect::camRowLabel(ckpt, loaded.op);
-    for (size_t r = 0; r < maps.rows.size(); ++r)
-      w.add(filePart(maps.layer) + "_" + filePart(maps.rows[r]) + ".npy", maps.maps[r], model,
-            maps.layer, maps.rows[r], nullptr);
-    if (maps.gate.defined())
-      w.add(filePart(maps.layer) + "_gate.npy", maps.gate, model, maps.layer, "gate", nullptr);
+    inspect::ArrayFolder w(*arrays);
+    w.addBranchMaps(inspect::camRowLabel(ckpt, loaded.op), maps);
     w.finish();
   }
   if (out) {
@@ -355,8 +294,8 @@ int cmdGradCam(const Argv& argv) {
     const at::Tensor reference_image = spec.kind == inspect::CamTarget::Kind::kCosine
                                            ? data::loadFaceImage(*reference, 112)
                                            : at::Tensor();
-    std::unique_ptr<ArrayWriter> writer;
-    if (arrays) writer = std::make_unique<ArrayWriter>(*arrays);
+    std::unique_ptr<inspect::ArrayFolder> writer;
+    if (arrays) writer = std::make_unique<inspect::ArrayFolder>(*arrays);
     std::vector<inspect::CamRow> rows;
     for (size_t k = 0; k < ckpts.size(); ++k) {
       const auto& ckpt = ckpts[k];
@@ -374,17 +313,9 @@ int cmdGradCam(const Argv& argv) {
                              {"method", inspect::camMethodName(method)},
                              {"target", row.result.target},
                              {"layers", row.result.layers}});
-        if (writer) {
-          const std::string prefix =
-              "m" + std::to_string(k) + "_" + filePart(inspect::camMethodName(method)) + "_";
-          const auto& r = row.result;
-          for (size_t i = 0; i < r.cams.size(); ++i)
-            writer->add(prefix + filePart(r.layers[i]) + ".npy", r.cams[i], label, r.layers[i],
-                        inspect::camMethodName(method), target);
-          if (r.cams.size() > 1)
-            writer->add(prefix + "mean.npy", r.average(), label, "mean",
-                        inspect::camMethodName(method), target);
-        }
+        if (writer)
+          writer->addCams(static_cast<int>(k), label, row.result, inspect::camMethodName(method),
+                          target);
         rows.push_back(std::move(row));
       }
     }

@@ -27,9 +27,9 @@
 #include "msconv/eval/pair_scores.h"
 #include "msconv/eval/study_report.h"
 #include "msconv/eval/verification.h"
+#include "msconv/inspect/arrays.h"
 #include "msconv/inspect/faithfulness.h"
 #include "msconv/inspect/inspect.h"
-#include "msconv/io/npy.h"
 #include "msconv/model/checkpoint.h"
 #include "msconv/nn/backbone.h"
 #include "msconv/nn/complexity.h"
@@ -462,66 +462,9 @@ std::vector<FaithfulnessRow> faithfulness(const std::vector<std::pair<QString, Q
 
 namespace {
 
-// The layout of `msconv gradcam|featuremaps --save-arrays` (app/msconv/cmd_inspect.cpp's
-// ArrayWriter): float32 .npy files in one folder and DIR/index.json listing each as {"file",
-// "model", "layer", "method", "target", "shape"}.
-class ArrayFolder {
- public:
-  explicit ArrayFolder(const QString& dir) : dir_(dir.toStdString()) {
-    std::error_code ec;
-    fs::create_directories(dir_, ec);
-    if (ec || !fs::is_directory(dir_))
-      throw Error(dir_ + ": cannot create the folder: " + ec.message());
-  }
-  void add(const std::string& file, const at::Tensor& array, const std::string& model,
-           const std::string& layer, const std::string& method, const QJsonValue& target) {
-    const auto t = array.detach().to(torch::kCPU, torch::kFloat).contiguous();
-    io::writeNpy(dir_ + "/" + file, t.data_ptr<float>(), t.sizes().vec());
-    QJsonArray shape;
-    for (auto d : t.sizes()) shape.append(static_cast<qint64>(d));
-    index_.append(QJsonObject{{"file", QString::fromStdString(file)},
-                              {"model", QString::fromStdString(model)},
-                              {"layer", QString::fromStdString(layer)},
-                              {"method", QString::fromStdString(method)},
-                              {"target", target},
-                              {"shape", shape}});
-    written_ << QString::fromStdString(dir_ + "/" + file);
-  }
-  void add(const std::string& file, const cv::Mat& map, const std::string& model,
-           const std::string& layer, const std::string& method, const QJsonValue& target) {
-    cv::Mat m;
-    map.convertTo(m, CV_32F);
-    m = m.clone();
-    add(file, torch::from_blob(m.data, {m.rows, m.cols}, torch::kFloat), model, layer, method,
-        target);
-  }
-  QStringList finish() {
-    writeFileAtomically(dir_ + "/index.json",
-                        QJsonDocument(index_).toJson(QJsonDocument::Indented).toStdString());
-    return written_ << QString::fromStdString(dir_ + "/index.json");
-  }
-
- private:
-  std::string dir_;
-  QJsonArray index_;
-  QStringList written_;
-};
-
-// A layer, row or method name as a file-name part (as the CLI names its files).
-std::string filePart(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_')
-      out += c;
-    else if (c == '+')
-      out += "_plus_";
-    else if (c == '*')
-      out += "_times_";
-    else if (c == '-')
-      out += "_minus_";
-    else
-      out += '_';
-  }
+QStringList toStringList(const std::vector<std::string>& v) {
+  QStringList out;
+  for (const auto& s : v) out << QString::fromStdString(s);
   return out;
 }
 
@@ -539,21 +482,15 @@ QStringList exportCamArrays(const QStringList& checkpoints, const QString& image
   inspect::CamOptions o;
   o.method = inspect::camMethodFromName(method.toStdString());
   const std::string method_name = inspect::camMethodName(o.method);
-  ArrayFolder out(dir);
+  inspect::ArrayFolder out(dir.toStdString());
   for (int k = 0; k < checkpoints.size(); ++k) {
     const std::string ck = checkpoints[k].toStdString();
     auto loaded = model::loadModel(ck);
     const auto t = inspect::makeCamTarget(spec, *loaded.model, ck, ref);
-    const std::string label = inspect::camRowLabel(ck, loaded.op);
-    const auto r = inspect::computeCams(*loaded.model, x, t, o);
-    const std::string prefix = "m" + std::to_string(k) + "_" + filePart(method_name) + "_";
-    for (size_t i = 0; i < r.cams.size(); ++i)
-      out.add(prefix + filePart(r.layers[i]) + ".npy", r.cams[i], label, r.layers[i], method_name,
-              target);
-    if (r.cams.size() > 1)
-      out.add(prefix + "mean.npy", r.average(), label, "mean", method_name, target);
+    out.addCams(k, inspect::camRowLabel(ck, loaded.op),
+                inspect::computeCams(*loaded.model, x, t, o), method_name, target.toStdString());
   }
-  return out.finish();
+  return toStringList(out.finish());
 }
 
 QStringList exportFeatureMapArrays(const QString& checkpoint, const QString& image,
@@ -563,14 +500,9 @@ QStringList exportFeatureMapArrays(const QString& checkpoint, const QString& ima
   auto loaded = model::loadModel(ck);
   const auto x = data::loadFaceImage(image.toStdString(), 112);
   const auto maps = inspect::captureBranchMaps(*loaded.model, x, layer.toStdString(), top);
-  ArrayFolder out(dir);
-  const std::string model = inspect::camRowLabel(ck, loaded.op);
-  for (size_t r = 0; r < maps.rows.size(); ++r)
-    out.add(filePart(maps.layer) + "_" + filePart(maps.rows[r]) + ".npy", maps.maps[r], model,
-            maps.layer, maps.rows[r], QJsonValue());
-  if (maps.gate.defined())
-    out.add(filePart(maps.layer) + "_gate.npy", maps.gate, model, maps.layer, "gate", QJsonValue());
-  return out.finish();
+  inspect::ArrayFolder out(dir.toStdString());
+  out.addBranchMaps(inspect::camRowLabel(ck, loaded.op), maps);
+  return toStringList(out.finish());
 }
 
 InspectQueue::InspectQueue(QObject* parent) : QObject(parent) {
