@@ -91,4 +91,19 @@ std::string resolveCheckpoint(const Args& args, const std::string& item) {
   }
 }
 
+std::vector<std::string> splitCommas(const std::string& s) {
+  std::vector<std::string> out;
+  std::string item;
+  for (char c : s) {
+    if (c != ',') {
+      item += c;
+    } else if (!item.empty()) {
+      out.push_back(item);
+      item.clear();
+    }
+  }
+  if (!item.empty()) out.push_back(item);
+  return out;
+}
+
 }  // namespace msconv::cli

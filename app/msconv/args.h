@@ -39,4 +39,7 @@ class Args {
 // (default ./runs): its best, else last, checkpoint. Throws msconv::Error saying which is missing.
 std::string resolveCheckpoint(const Args& args, const std::string& item);
 
+// "a,b,,c" -> {"a", "b", "c"}: an option's comma list, empty items dropped.
+std::vector<std::string> splitCommas(const std::string& s);
+
 }  // namespace msconv::cli

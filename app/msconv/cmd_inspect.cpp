@@ -29,14 +29,6 @@
 namespace msconv::cli {
 namespace {
 
-std::vector<std::string> splitCommas(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 double realOption(const Args& args, const std::string& name, double fallback) {
   const auto v = args.value(name);
   if (!v) return fallback;

@@ -26,8 +26,12 @@
 #include "commands.h"
 #include "msconv/atomic_file.h"
 #include "msconv/config/config.h"
+#include "msconv/data/pairs.h"
 #include "msconv/error.h"
+#include "msconv/eval/metric_name.h"
 #include "msconv/eval/study_report.h"
+#include "msconv/inspect/faithfulness.h"
+#include "msconv/model/checkpoint.h"
 #include "msconv/runtime.h"
 #include "msconv/study/study.h"
 #include "msconv/workspace/workspace.h"
@@ -49,7 +53,9 @@ const char* kUsage =
     "       msconv study run FILE|NAME [--workspace DIR] [--parallel N] [--set key=value]...\n"
     "       msconv study status [NAME] [--workspace DIR] [--json]\n"
     "       msconv study report NAME [--workspace DIR] [--format text|csv|json|markdown|latex] "
-    "[-o FILE]\n";
+    "[-o FILE]\n"
+    "                           [--faithfulness SET.bin [--faithfulness-method gradcam[,...]] "
+    "[--faithfulness-n 10]]\n";
 
 std::string lastLine(const std::string& file) {
   std::ifstream in(file);
@@ -313,6 +319,48 @@ int studyReportCmd(const Args& args, const workspace::Workspace& ws) {
   o.bootstrap = args.integer("--bootstrap", 2000);
   if (o.bootstrap < 100) throw Error("study report: --bootstrap wants at least 100 resamples");
   o.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  if (const auto set_path = args.value("--faithfulness")) {
+    // CAM faithfulness of each run's checkpoint on N genuine pairs of a set (the code of `msconv
+    // gradcam --metrics`, CAMs at the last unit of each stage, their mean reported).
+    std::vector<inspect::CamMethod> methods;
+    for (const auto& m : splitCommas(args.value("--faithfulness-method").value_or("gradcam")))
+      methods.push_back(inspect::camMethodFromName(m));
+    const int n = args.integer("--faithfulness-n", 10);
+    if (n < 1) throw Error("--faithfulness-n must be at least 1");
+    auto set = std::make_shared<data::PairSet>(data::readPairsBin(*set_path));
+    size_t genuine = 0;
+    for (auto x : set->issame) genuine += x ? 1 : 0;
+    if (static_cast<size_t>(n) > genuine)
+      throw Error(set->path + ": --faithfulness-n " + std::to_string(n) +
+                  " asks for more pairs than the set's " + std::to_string(genuine) +
+                  " genuine pairs (of " + std::to_string(set->pairs()) + ")");
+    const std::string set_name = std::filesystem::path(*set_path).filename().string();
+    std::error_code ec;
+    o.extra_key = "faithfulness " + std::filesystem::absolute(*set_path).string() + " " +
+                  std::to_string(std::filesystem::file_size(*set_path, ec)) + " n " +
+                  std::to_string(n) + " methods " +
+                  args.value("--faithfulness-method").value_or("gradcam");
+    o.extra_metrics = [set, set_name, methods, n](const std::string& ckpt) {
+      auto loaded = model::loadModel(ckpt);
+      const std::string label = inspect::camRowLabel(ckpt, loaded.op);
+      std::vector<std::pair<std::string, double>> out;
+      for (const auto method : methods) {
+        inspect::CamOptions cam;
+        cam.method = method;
+        const auto rows = inspect::faithfulnessOnPairs(*loaded.model, label, *set, n, cam);
+        const auto& r = rows.size() > 1 && rows.back().layer == "mean" ? rows.back() : rows.at(0);
+        const std::string name = inspect::camMethodName(method);
+        out.emplace_back(eval::faithfulnessLabel(set_name, name, "deletion"), r.deletion_auc);
+        out.emplace_back(eval::faithfulnessLabel(set_name, name, "insertion"), r.insertion_auc);
+        out.emplace_back(eval::faithfulnessLabel(set_name, name, "road"), r.road_combined);
+        out.emplace_back(eval::faithfulnessLabel(set_name, name, "drop"), r.drop);
+      }
+      return out;
+    };
+  } else {
+    for (const char* only : {"--faithfulness-method", "--faithfulness-n"})
+      if (args.value(only)) throw Error(std::string(only) + " is an option of --faithfulness");
+  }
   const std::string text = eval::formatStudyReport(eval::studyReport(ws, s, o), format);
   if (auto path = args.value("--output")) {
     writeFileAtomically(*path, text);
@@ -334,6 +382,12 @@ int cmdStudy(const Argv& argv) {
                    {"--set", true, "study run: key=value over the base (repeatable)"},
                    {"--format", true, "study report: text, csv, json, markdown or latex"},
                    {"--bootstrap", true, "study report: bootstrap resamples (default 2000)"},
+                   {"--faithfulness", true,
+                    "study report: CAM faithfulness (deletion, insertion, ROAD, drop) of each "
+                    "run on this .bin set's genuine pairs"},
+                   {"--faithfulness-method", true,
+                    "study report: CAM methods for --faithfulness (gradcam; a comma list)"},
+                   {"--faithfulness-n", true, "study report: pairs for --faithfulness (10)"},
                    {"--json", false, "study status: as JSON"},
                    {"--help", false, "this help"}});
   const auto& pos = args.positionals();

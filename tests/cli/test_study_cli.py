@@ -141,12 +141,54 @@ class Study(unittest.TestCase):
             self.assertIn("skconv", text, fmt)
         rows = list(csv.reader(io.StringIO(text)))
         self.assertIn(["skconv", "val.bin/accuracy", "2"], [r[:3] for r in rows])
+        self.check_faithfulness_columns(run0["run"])
         # Editing the file: a changed cell is a new cell, its old runs stay as they were.
         path = write_study(path, base=dict(BASE, **{"train.lr": 0.05}), seeds=[0])
         st2 = json.loads(run("study", "status", path, "--workspace", self.ws, "--json").stdout)
         self.assertEqual([x["status"] for c in st2["cells"] for x in c["runs"]], ["pending"] * 2)
         self.assertEqual(len(json.loads(run("runs", "list", "--workspace", self.ws,
                                             "--json").stdout)), 4)
+
+    def check_faithfulness_columns(self, run0):
+        """study report --faithfulness: each run's CAM faithfulness as a column group with the
+        accuracies' statistics, the numbers `msconv gradcam --metrics` gives for the checkpoint,
+        cached with the evaluation, and a bad request refused naming the set."""
+        val = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(self.ws, "datasets"))
+               for f in fs if f == "val.bin"][0]
+        args = ["study", "report", "s", "--workspace", self.ws, "--format", "json",
+                "--bootstrap", "200", "--faithfulness", val, "--faithfulness-n", "2"]
+        rep = run(*args)
+        self.assertEqual(rep.returncode, 0, rep.stderr)
+        self.assertIn("further metrics of", rep.stderr)
+        doc = json.loads(rep.stdout)
+        cells = {c["id"]: c for c in doc["cells"]}
+        names = ["val.bin/faith.gradcam." + m for m in ("deletion", "insertion", "road", "drop")]
+        for cell in cells.values():
+            for name in names:
+                self.assertEqual(cell["metrics"][name]["n"], 2, name)
+        self.assertIn("val.bin/faith.gradcam.deletion", {c["metric"] for c in doc["comparisons"]})
+        g = run("gradcam", "--checkpoint", run0, "--workspace", self.ws, "--metrics",
+                "deletion,insertion,road,drop", "--pairs", val, "--n", "2", "--json")
+        self.assertEqual(g.returncode, 0, g.stderr)
+        mean = [r for r in json.loads(g.stdout)["rows"] if r["layer"] == "mean"][0]
+        sk = cells["skconv"]["metrics"]
+        for name, key in zip(names, ("deletion_auc", "insertion_auc", "road_combined", "drop")):
+            self.assertAlmostEqual(sk[name]["values"][0], mean[key], places=9, msg=name)
+        again = run(*args)
+        self.assertEqual(again.returncode, 0, again.stderr)
+        self.assertNotIn("further metrics of", again.stderr)
+        self.assertEqual(json.loads(again.stdout)["cells"], doc["cells"])
+        # Without --faithfulness the cached columns are not shown.
+        plain = json.loads(run("study", "report", "s", "--workspace", self.ws, "--format",
+                               "json", "--bootstrap", "200").stdout)
+        self.assertNotIn(names[0], plain["cells"][0]["metrics"])
+        md = run(*args[:6], "markdown", *args[7:])
+        self.assertEqual(md.returncode, 0, md.stderr)
+        self.assertIn("val.bin/faith.gradcam.deletion |", md.stdout)
+        bad = run(*args[:-1], "1000000")
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn(val, bad.stderr)
+        self.assertIn("genuine pairs", bad.stderr)
 
     def start_and_wait(self, path, step):
         """Starts `study run` in a session of its own (as a terminal's job) and waits until its

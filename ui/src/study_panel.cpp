@@ -65,6 +65,8 @@ QString formatValue(const QString& m, double v) {
   if (m == "params_m") return QString::number(v, 'f', 3);
   if (m == "gmacs") return QString::number(v, 'f', 4);
   if (m == "train_samples_per_s") return QString::number(v, 'f', 1);
+  if (eval::isFaithfulnessLabel(m.toStdString()))  // AUCs and ROAD in score units, drop in %
+    return QString::number(v, 'f', m.endsWith(".drop") ? 2 : 4);
   return QString::number(100 * v, 'f', 2);
 }
 
@@ -72,6 +74,7 @@ QString columnTitle(const QString& m) {
   if (m == "params_m") return "params (M)";
   if (m == "gmacs") return "MACs (G)";
   if (m == "train_samples_per_s") return "samples/s";
+  if (eval::isFaithfulnessLabel(m.toStdString())) return m;
   return m + " %";
 }
 
@@ -768,7 +771,7 @@ bool StudyPanel::setReport(const QString& json) {
   summary_->setHorizontalHeaderLabels(head);
   for (int c = 0; c < all.size(); ++c) {
     const QString& m = all[c];
-    const bool lower_best = m == "params_m" || m == "gmacs";
+    const bool lower_best = eval::lowerIsBetter(m.toStdString());
     double best = lower_best ? 1e300 : -1e300;
     for (const QJsonValue cell : cells) {
       const double v = num(cell["metrics"][m]["mean"]);
@@ -788,9 +791,13 @@ bool StudyPanel::setReport(const QString& json) {
       if (k != cmp.end()) {
         const double d = num(k->second["diff"]);
         if (k->second["significant"].toBool()) text += d > 0 ? QString(" ▲") : QString(" ▼");
-        tip += QString("\nvs reference %1%2 points, p (Holm) %3")
+        tip += QString("\nvs reference %1%2%3, p (Holm) %4")
                    .arg(d >= 0 ? "+" : "")
-                   .arg(std::isfinite(d) ? QString::number(100 * d, 'f', 2) : QString("-"))
+                   .arg(!std::isfinite(d) ? QString("-")
+                        : eval::isFaithfulnessLabel(m.toStdString())
+                            ? formatValue(m, d)
+                            : QString::number(100 * d, 'f', 2))
+                   .arg(eval::isFaithfulnessLabel(m.toStdString()) ? "" : " points")
                    .arg(formatP(num(k->second["p_holm"])));
       }
       auto* it = item(text);
@@ -862,10 +869,11 @@ void StudyPanel::fillReport() {
   detail_->setColumnCount(static_cast<int>(head.size()));
   detail_->setHorizontalHeaderLabels(head);
   detail_->setRowCount(static_cast<int>(cells.size()));
-  double best = -1e300;
+  const bool lower_best = eval::lowerIsBetter(m.toStdString());
+  double best = lower_best ? 1e300 : -1e300;
   for (const QJsonValue cell : cells) {
     const double v = num(cell["metrics"][m]["mean"]);
-    if (std::isfinite(v)) best = std::max(best, v);
+    if (std::isfinite(v)) best = lower_best ? std::min(best, v) : std::max(best, v);
   }
   for (int r = 0; r < cells.size(); ++r) {
     const QJsonObject x = cells[r]["metrics"][m].toObject();

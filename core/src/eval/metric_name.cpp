@@ -62,4 +62,24 @@ std::optional<MetricName> MetricName::parse(const std::string& key) {
   return m;
 }
 
+std::string faithfulnessLabel(const std::string& set, const std::string& method,
+                              const std::string& metric) {
+  return set + "/faith." + method + "." + metric;
+}
+
+bool isFaithfulnessLabel(const std::string& label) {
+  const auto slash = label.rfind('/');
+  return slash != std::string::npos && label.compare(slash + 1, 6, "faith.") == 0;
+}
+
+bool lowerIsBetter(const std::string& metric) {
+  if (metric == "params_m" || metric == "gmacs") return true;
+  if (!isFaithfulnessLabel(metric)) return false;
+  auto endsWith = [&](const char* tail) {
+    const std::string t(tail);
+    return metric.size() >= t.size() && metric.compare(metric.size() - t.size(), t.size(), t) == 0;
+  };
+  return endsWith(".deletion") || endsWith(".drop");
+}
+
 }  // namespace msconv::eval

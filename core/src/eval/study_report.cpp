@@ -15,6 +15,7 @@
 #include "msconv/error.h"
 #include "msconv/eval/compare.h"
 #include "msconv/eval/evaluate.h"
+#include "msconv/eval/metric_name.h"
 #include "msconv/eval/roc.h"
 #include "msconv/stats/stats.h"
 #include "msconv/store/run_store.h"
@@ -38,7 +39,13 @@ struct RunEval {
   std::string checkpoint;
   std::vector<std::pair<std::string, double>> metrics;  // in the document's order
   std::vector<PairData> sets;
+  std::vector<std::pair<std::string, double>> extra;  // StudyReportOptions::extra_metrics
+  std::string extra_key;
 };
+
+ojson num(double v) {
+  return std::isfinite(v) ? ojson(v) : ojson(nullptr);
+}
 
 std::string fileKey(const std::string& path) {
   struct stat st {};
@@ -53,6 +60,11 @@ ojson toJson(const RunEval& e, const std::string& key) {
   j["key"] = key;
   j["metrics"] = ojson::array();
   for (const auto& [k, v] : e.metrics) j["metrics"].push_back({k, v});
+  if (!e.extra_key.empty()) {
+    j["extra_key"] = e.extra_key;
+    j["extra"] = ojson::array();
+    for (const auto& [k, v] : e.extra) j["extra"].push_back({k, num(v)});
+  }
   for (const auto& p : e.sets)
     j["sets"].push_back({{"set", p.set},
                          {"threshold", p.threshold},
@@ -67,6 +79,12 @@ RunEval fromJson(const ojson& j) {
   RunEval e;
   e.checkpoint = j.at("checkpoint").get<std::string>();
   for (const auto& m : j.at("metrics")) e.metrics.emplace_back(m[0].get<std::string>(), m[1]);
+  if (j.contains("extra_key")) {
+    e.extra_key = j["extra_key"].get<std::string>();
+    for (const auto& m : j.at("extra"))
+      e.extra.emplace_back(m[0].get<std::string>(),
+                           m[1].is_number() ? m[1].get<double>() : std::nan(""));
+  }
   if (j.contains("sets"))
     for (const auto& s : j["sets"]) {
       PairData p;
@@ -89,13 +107,23 @@ RunEval evaluateRun(const workspace::Workspace& ws, const std::string& run,
   if (!fs::exists(ckpt)) throw Error("no " + which + " checkpoint (" + ckpt + ")");
   const std::string cache = ws.runDir(run) + "/study-eval-" + which + ".json";
   const std::string key = fileKey(ckpt);
+  // The extra metrics, computed when the cache lacks them for o.extra_key.
+  auto withExtra = [&](RunEval e, bool cached) {
+    if (o.extra_metrics && e.extra_key != o.extra_key) {
+      if (o.progress) o.progress(run + ": further metrics of " + ckpt);
+      e.extra = o.extra_metrics(ckpt);
+      e.extra_key = o.extra_key;
+      writeFileAtomically(cache, toJson(e, key).dump() + "\n");
+    } else if (cached && o.progress) {
+      o.progress(run + ": " + which + " checkpoint evaluated before (cached)");
+    }
+    if (o.extra_metrics) e.metrics.insert(e.metrics.end(), e.extra.begin(), e.extra.end());
+    return e;
+  };
   if (std::ifstream in{cache}) {
     try {
       const auto j = ojson::parse(in);
-      if (j.at("key") == key) {
-        if (o.progress) o.progress(run + ": " + which + " checkpoint evaluated before (cached)");
-        return fromJson(j);
-      }
+      if (j.at("key") == key) return withExtra(fromJson(j), true);
     } catch (const std::exception&) {  // unreadable: evaluated again and replaced
     }
   }
@@ -120,11 +148,7 @@ RunEval evaluateRun(const workspace::Workspace& ws, const std::string& run,
     e.sets.push_back(std::move(p));
   }
   writeFileAtomically(cache, toJson(e, key).dump() + "\n");
-  return e;
-}
-
-ojson num(double v) {
-  return std::isfinite(v) ? ojson(v) : ojson(nullptr);
+  return withExtra(std::move(e), false);
 }
 
 ojson interval(double lo, double hi) {
@@ -171,6 +195,8 @@ std::string fmtValue(const std::string& metric, double v) {
   char b[32];
   if (metric == "params_m" || metric == "gmacs")
     std::snprintf(b, sizeof b, "%.3f", v);
+  else if (isFaithfulnessLabel(metric))  // cosine AUCs and ROAD differences; drop in percent
+    std::snprintf(b, sizeof b, lowerIsBetter(metric) && metric.back() == 'p' ? "%.2f" : "%.4f", v);
   else if (metric == "train_samples_per_s")
     std::snprintf(b, sizeof b, "%.1f", v);
   else
@@ -447,13 +473,17 @@ std::string formatStudyReport(const std::string& json, const std::string& format
     if (std::isfinite(sd)) t += (format == "latex" ? " $\\pm$ " : " +- ") + fmtValue(m, sd);
     return t;
   };
-  // The best mean per quality column (highest) is marked in the tables.
+  // The best mean per quality column (highest, or lowest where lowerIsBetter) is marked.
   std::map<std::string, double> best;
   for (const auto& m : metrics) {
     if (isCost(m)) continue;
-    double b = -1e300;
+    const bool low = lowerIsBetter(m);
+    double b = low ? 1e300 : -1e300;
     for (const auto& c : doc["cells"])
-      if (c["metrics"].contains(m)) b = std::max(b, get(c["metrics"][m]["mean"]));
+      if (c["metrics"].contains(m)) {
+        const double v = get(c["metrics"][m]["mean"]);
+        if (std::isfinite(v)) b = low ? std::min(b, v) : std::max(b, v);
+      }
     best[m] = b;
   }
   auto isBest = [&](const ojson& c, const std::string& m) {
@@ -492,6 +522,7 @@ std::string formatStudyReport(const std::string& json, const std::string& format
     head.push_back(m == "params_m"              ? "params (M)"
                    : m == "gmacs"               ? "MACs (G)"
                    : m == "train_samples_per_s" ? "samples/s"
+                   : isFaithfulnessLabel(m)     ? m
                                                 : m + " %");
   table.push_back(head);
   for (const auto& c : doc["cells"]) {
@@ -515,9 +546,12 @@ std::string formatStudyReport(const std::string& json, const std::string& format
                                                 "significant"}};
   for (const auto& c : doc["comparisons"]) {
     const double d = get(c["diff"]);
-    cmp.push_back({c["cell"].get<std::string>(), c["metric"].get<std::string>(),
-                   std::to_string(c["n"].get<int>()), (d >= 0 ? "+" : "") + pct(d),
-                   "[" + pct(get(c["ci95"][0])) + ", " + pct(get(c["ci95"][1])) + "]",
+    const std::string m = c["metric"].get<std::string>();
+    // Percentage points for the accuracies, the metric's own unit for faithfulness.
+    auto diffText = [&](double v) { return isFaithfulnessLabel(m) ? fmtValue(m, v) : pct(v); };
+    cmp.push_back({c["cell"].get<std::string>(), m, std::to_string(c["n"].get<int>()),
+                   (d >= 0 ? "+" : "") + diffText(d),
+                   "[" + diffText(get(c["ci95"][0])) + ", " + diffText(get(c["ci95"][1])) + "]",
                    pval(get(c["p_t"])), pval(get(c["p_holm"])), pval(get(c["p_wilcoxon"])),
                    c["significant"].get<bool>() ? "yes" : "no"});
   }

@@ -36,4 +36,15 @@ struct MetricName {
   bool operator<(const MetricName& o) const { return str() < o.str(); }
 };
 
+// A study report's CAM faithfulness metric of a run's checkpoint (`msconv study report
+// --faithfulness SET`): "SET/faith.METHOD.METRIC", METRIC one of deletion (deletion AUC),
+// insertion (insertion AUC), road (ROAD combined), drop (average drop, percent); the mean over
+// the layers' CAMs (inspect::FaithfulnessRow's "mean" row).
+std::string faithfulnessLabel(const std::string& set, const std::string& method,
+                              const std::string& metric);
+bool isFaithfulnessLabel(const std::string& label);
+// Whether a smaller value is the better one in a study's tables: parameters, MACs, the
+// deletion AUC and the average drop.
+bool lowerIsBetter(const std::string& metric);
+
 }  // namespace msconv::eval

@@ -15,7 +15,8 @@
 //                     "tar_diff": [{"far", "diff", "ci95"}]}],
 //    "excluded": [{"run", "cell", "seed", "reason"}],
 //    "conclusions": ["...", ...]}
-// Metrics: per set accuracy, TAR@FAR at each reported FAR and the cosine ROC's AUC; per cell
+// Metrics: per set accuracy, TAR@FAR at each reported FAR and the cosine ROC's AUC (and, with
+// StudyReportOptions::extra_metrics, CAM faithfulness: SET/faith.METHOD.METRIC); per cell
 // params_m, gmacs and train_samples_per_s (median logged). Comparisons cover the per-set metrics;
 // Holm's correction runs over the cells compared, per metric. Significant: p_holm < 0.05.
 #pragma once
@@ -23,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "msconv/study/study.h"
@@ -37,6 +39,13 @@ struct StudyReportOptions {
   double alpha = 0.05;
   // One line per run evaluated (or read from its cached evaluation).
   std::function<void(const std::string&)> progress;
+  // Further quality metrics of each run, from its checkpoint file (`msconv study report
+  // --faithfulness SET` passes CAM faithfulness on a pair set here: inspect is not below eval).
+  // They are cached with the run's evaluation under `extra_key` and computed again when the
+  // key changes; they get the same per-cell statistics and comparisons as the accuracies.
+  std::function<std::vector<std::pair<std::string, double>>(const std::string& checkpoint)>
+      extra_metrics;
+  std::string extra_key;
 };
 
 // Evaluations are cached per run in runs/NAME/study-eval-{best,last}.json, keyed by the
