@@ -1,7 +1,8 @@
 // msconv-lab: the MSConv Lab workbench (Qt 6).
-// usage: msconv-lab [WORKSPACE] [--enqueue NAME SETTINGS]... [--train-queued] [--image FACE]
-//                   [--reference FACE] [--screenshot DIR | --report DIR]
-//   WORKSPACE     runs, run store and run queue (default ./runs)
+// usage: msconv-lab [WORKSPACE | --workspace DIR] [--enqueue NAME SETTINGS]... [--train-queued]
+//                   [--image FACE] [--reference FACE] [--screenshot DIR | --report DIR]
+//   WORKSPACE     runs, run store and run queue (default ./runs); --workspace DIR as msconv
+//                 takes it
 //   --enqueue     add a run to the workspace's queue unless the workspace already has a run or
 //                 queued run of that name; SETTINGS: key=value pairs separated by spaces (as
 //                 msconv train --set). The window opens with the queue ready: Train queued (Ctrl+R)
@@ -25,9 +26,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <set>
+#include <string>
 
 #include "msconv/error.h"
 #include "msconv/runtime.h"
+#include "msconv/store/run_store.h"
 #include "msconv/ui/compare_panel.h"
 #include "msconv/ui/dialogs.h"
 #include "msconv/ui/engine.h"
@@ -35,6 +39,7 @@
 #include "msconv/ui/inspect_panel.h"
 #include "msconv/ui/main_window.h"
 #include "msconv/ui/report.h"
+#include "msconv/ui/run_queue.h"
 #include "msconv/ui/training_panel.h"
 #include "msconv/workspace/workspace.h"
 
@@ -55,10 +60,22 @@ void waitFor(Pred done, int ms) {
   if (!done()) loop.exec();
 }
 
-int usage() {
-  std::fprintf(stderr,
-               "usage: msconv-lab [WORKSPACE] [--enqueue NAME SETTINGS]... [--train-queued] "
-               "[--image FACE] [--reference FACE] [--screenshot DIR | --report DIR]\n");
+const char* kUsage =
+    "usage: msconv-lab [WORKSPACE | --workspace DIR] [--enqueue NAME SETTINGS]... "
+    "[--train-queued]\n"
+    "                  [--image FACE] [--reference FACE] [--screenshot DIR | --report DIR]\n"
+    "       msconv-lab --help | --version\n\n"
+    "  WORKSPACE, --workspace DIR  runs, run store and run queue (default ./runs)\n"
+    "  --enqueue NAME SETTINGS     queue a run unless one of that name exists; SETTINGS:\n"
+    "                              key=value pairs separated by spaces (msconv train --set)\n"
+    "  --train-queued              start the queue at once (Train queued, Ctrl+R)\n"
+    "  --image FACE                open Inspect on this face image\n"
+    "  --reference FACE            Grad-CAM's cosine target\n"
+    "  --screenshot DIR            save a PNG of each panel into DIR and exit\n"
+    "  --report DIR                no window: write the workspace report into DIR and exit\n";
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "msconv-lab: %s\n", message.c_str());
   return 2;
 }
 
@@ -66,40 +83,88 @@ int usage() {
 
 int main(int argc, char** argv) {
   msconv::keepFreedMemory();
-  bool report_mode = false;
-  for (int i = 1; i < argc; ++i) report_mode |= std::string(argv[i]) == "--report";
+  // The arguments are read before Qt starts, so that --help, --version and a mistake are
+  // answered without a display. Single-dash options other than -h are Qt's (-platform NAME,
+  // -style NAME, -reverse, ...): left to QApplication.
+  static const std::set<std::string> qt_with_value = {
+      "-platform",     "-platformpluginpath", "-platformtheme", "-plugin",     "-qwindowgeometry",
+      "-qwindowtitle", "-qwindowicon",        "-style",         "-stylesheet", "-session",
+      "-display",      "-geometry",           "-qmljsdebugger"};
+  static const std::set<std::string> qt_flags = {"-reverse", "-widgetcount", "-nograb", "-dograb",
+                                                 "-sync"};
+  QString workspace = QString::fromUtf8(msconv::workspace::kDefaultWorkspace), image, reference,
+          shots, report;
+  bool train_queued = false, workspace_given = false;
+  std::vector<msconv::ui::QueuedRun> enqueue;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i], value;
+    const bool inline_value = a.rfind("--", 0) == 0 && a.find('=') != std::string::npos;
+    if (inline_value) value = a.substr(a.find('=') + 1), a = a.substr(0, a.find('='));
+    auto take = [&] {  // the option's value: after '=' or the next argument
+      if (inline_value) return true;
+      if (i + 1 >= argc) return false;
+      value = argv[++i];
+      return true;
+    };
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (a == "--version") {
+      std::printf("msconv-lab %s (revision %s)\n", msconv::store::projectVersion().c_str(),
+                  msconv::store::sourceRevision().c_str());
+      return 0;
+    } else if (a == "--image" || a == "--reference" || a == "--screenshot" || a == "--report" ||
+               a == "--workspace") {
+      if (!take()) return fail("option '" + a + "' needs a value");
+      const QString v = QString::fromLocal8Bit(value.c_str());
+      if (a == "--image") image = v;
+      if (a == "--reference") reference = v;
+      if (a == "--screenshot") shots = v;
+      if (a == "--report") report = v;
+      if (a == "--workspace") {
+        if (workspace_given) return fail("two workspaces given ('" + value + "')");
+        workspace = v;
+        workspace_given = true;
+      }
+    } else if (a == "--train-queued" && !inline_value) {
+      train_queued = true;
+    } else if (a == "--enqueue" && !inline_value) {
+      if (i + 2 >= argc) return fail("option '--enqueue' needs a NAME and SETTINGS");
+      enqueue.push_back({QString::fromLocal8Bit(argv[i + 1]),
+                         QString::fromLocal8Bit(argv[i + 2]).split(' ', Qt::SkipEmptyParts)});
+      i += 2;
+    } else if (qt_with_value.count(a) && !inline_value) {
+      ++i;  // Qt's option and its value
+    } else if (qt_flags.count(a) && !inline_value) {
+    } else if (a.size() > 1 && a[0] == '-') {
+      return fail("unknown option '" + a + "' (see --help)");
+    } else {
+      if (workspace_given) return fail("two workspaces given ('" + a + "')");
+      workspace = QString::fromLocal8Bit(a.c_str());
+      workspace_given = true;
+    }
+  }
+  // Every queued run's settings checked as the New Run form checks them, key by key.
+  for (const auto& e : enqueue) {
+    const QString error = msconv::ui::settingsError(e.settings);
+    if (!error.isEmpty())
+      return fail("--enqueue " + e.name.toStdString() + ": " + error.toStdString());
+  }
+  try {
+    msconv::setThreads(0);  // MSCONV_THREADS=abc is an error here too
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "msconv-lab: %s\n", e.what());
+    return 1;
+  }
   // A report opens no window: Qt's offscreen platform draws the same charts, display or not.
-  if (report_mode) setenv("QT_QPA_PLATFORM", "offscreen", 1);
+  if (!report.isEmpty()) setenv("QT_QPA_PLATFORM", "offscreen", 1);
   QApplication app(argc, argv);
   QApplication::setApplicationName("msconv-lab");
   QApplication::setOrganizationName("MSConvLab");
-  QString workspace = "runs", image, reference, shots, report;
-  bool train_queued = false;
-  std::vector<msconv::ui::QueuedRun> enqueue;
-  const QStringList args = QApplication::arguments();
-  for (int i = 1; i < args.size(); ++i) {
-    if (args[i] == "--image" && i + 1 < args.size()) {
-      image = args[++i];
-    } else if (args[i] == "--reference" && i + 1 < args.size()) {
-      reference = args[++i];
-    } else if (args[i] == "--screenshot" && i + 1 < args.size()) {
-      shots = args[++i];
-    } else if (args[i] == "--report" && i + 1 < args.size()) {
-      report = args[++i];
-    } else if (args[i] == "--train-queued") {
-      train_queued = true;
-    } else if (args[i] == "--enqueue" && i + 2 < args.size()) {
-      enqueue.push_back({args[i + 1], args[i + 2].split(' ', Qt::SkipEmptyParts)});
-      i += 2;
-    } else if (args[i].startsWith("-")) {
-      return usage();
-    } else {
-      workspace = args[i];
-    }
-  }
-  msconv::setThreads(0);
   if (!report.isEmpty()) {
     try {
+      // A report only reads: a workspace that does not exist is an error, not a new empty one.
+      msconv::workspace::Workspace(workspace.toStdString()).requireExisting();
       const QStringList files = msconv::ui::writeReport(workspace, report, {image, reference});
       std::printf("%s\n", qPrintable(QFileInfo(files.back()).absoluteFilePath()));
       return 0;

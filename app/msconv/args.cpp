@@ -6,7 +6,8 @@
 
 namespace msconv::cli {
 
-Args::Args(const std::vector<std::string>& argv, std::vector<OptionDecl> decls)
+Args::Args(const std::vector<std::string>& argv, std::vector<OptionDecl> decls,
+           std::string synopsis)
     : decls_(std::move(decls)) {
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& a = argv[i];
@@ -24,6 +25,7 @@ Args::Args(const std::vector<std::string>& argv, std::vector<OptionDecl> decls)
     const OptionDecl* decl = nullptr;
     for (const auto& d : decls_)
       if (d.name == key || (!d.alias.empty() && d.alias == key)) decl = &d;
+    if (!decl && (key == "--help" || key == "-h")) throw HelpRequested{synopsis, usage()};
     if (!decl) throw Error("unknown option '" + key + "' (see --help)");
     if (decl->takes_value) {
       if (!inline_value) {

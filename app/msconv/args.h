@@ -16,10 +16,19 @@ struct OptionDecl {
   std::string alias;  // "-o"
 };
 
+// Thrown by Args for --help / -h where the command declares no --help of its own: main prints
+// `text` (the synopsis and the options) on stdout and exits 0.
+struct HelpRequested {
+  std::string synopsis;  // "msconv data synth -o DIR [...]", or "" (main writes one)
+  std::string options;   // Args::usage()
+};
+
 class Args {
  public:
-  // Throws msconv::Error for unknown options and options missing their value.
-  Args(const std::vector<std::string>& argv, std::vector<OptionDecl> decls);
+  // Throws msconv::Error for unknown options and options missing their value, HelpRequested
+  // for an undeclared --help or -h. `synopsis`: the first line of that help, after "usage: ".
+  Args(const std::vector<std::string>& argv, std::vector<OptionDecl> decls,
+       std::string synopsis = "");
 
   bool flag(const std::string& name) const;
   std::optional<std::string> value(const std::string& name) const;  // the last one given

@@ -28,6 +28,7 @@ const char* kUsage =
     "  check PATH [--skip-bad]            decode every image; report the bad ones\n"
     "  pack FOLDER -o PREFIX [--skip-bad] identity folder -> PREFIX.rec + PREFIX.idx\n"
     "  pack-pairs PAIRS.txt -o OUT.bin [--root DIR]   'image image 0|1' lines -> .bin\n"
+    "        (image paths relative to the list file's folder, or to --root)\n"
     "  synth -o DIR [--identities N] [--images-per-id K] [--pairs P] [--seed S]\n"
     "        [--format folder|recordio] [--sheet PNG]  synthetic faces + val.bin\n"
     "  synth-ijb -o DIR [--identities N] [--templates-per-id T] [--seed S] [--name ijbc]\n"
@@ -41,7 +42,7 @@ bool isIjb(const std::string& p) {
 }
 
 int info(const Argv& argv) {
-  Args args(argv, {{"--json", false, "print JSON"}});
+  Args args(argv, {{"--json", false, "print JSON"}}, "msconv data info PATH [--json]");
   if (args.positionals().size() != 1) throw Error("data info wants one PATH");
   const std::string path = args.positionals()[0];
   if (!fs::exists(path) && !fs::exists(path + ".rec"))
@@ -97,7 +98,8 @@ int info(const Argv& argv) {
 }
 
 int check(const Argv& argv) {
-  Args args(argv, {{"--skip-bad", false, "keep going past bad images, report how many"}});
+  Args args(argv, {{"--skip-bad", false, "keep going past bad images, report how many"}},
+            "msconv data check PATH [--skip-bad]");
   if (args.positionals().size() != 1) throw Error("data check wants one PATH");
   const std::string path = args.positionals()[0];
   const bool skip = args.flag("--skip-bad");
@@ -125,8 +127,10 @@ int check(const Argv& argv) {
 }
 
 int pack(const Argv& argv) {
-  Args args(argv, {{"--output", true, "output prefix", "-o"},
-                   {"--skip-bad", false, "leave out images that do not decode"}});
+  Args args(argv,
+            {{"--output", true, "output prefix", "-o"},
+             {"--skip-bad", false, "leave out images that do not decode"}},
+            "msconv data pack FOLDER -o PREFIX [--skip-bad]");
   if (args.positionals().size() != 1) throw Error("data pack wants one FOLDER");
   const auto ds = data::openFolderDataset(args.positionals()[0]);
   const std::string prefix = args.required("--output");
@@ -181,8 +185,13 @@ int pack(const Argv& argv) {
 }
 
 int packPairs(const Argv& argv) {
-  Args args(argv, {{"--output", true, "output .bin", "-o"},
-                   {"--root", true, "folder the image paths are relative to"}});
+  Args args(argv,
+            {{"--output", true, "output .bin", "-o"},
+             {"--root", true,
+              "folder the image paths are relative to (default: the list file's folder)"}},
+            "msconv data pack-pairs PAIRS.txt -o OUT.bin [--root DIR]\n"
+            "  PAIRS.txt: one pair per line, 'IMAGE IMAGE 1' (same identity) or '... 0'; image\n"
+            "  paths are relative to the list file's folder unless --root names another");
   if (args.positionals().size() != 1) throw Error("data pack-pairs wants one PAIRS file");
   const std::string list = args.positionals()[0];
   const std::string root = args.value("--root").value_or(fs::path(list).parent_path().string());
@@ -211,15 +220,17 @@ int packPairs(const Argv& argv) {
 }
 
 int synth(const Argv& argv) {
-  Args args(argv, {{"--output", true, "output folder", "-o"},
-                   {"--identities", true, "training identities (200)"},
-                   {"--images-per-id", true, "images per identity (40)"},
-                   {"--pairs", true, "verification pairs from held-out identities (1000)"},
-                   {"--val-identities", true, "held-out identities (max(20, identities/4))"},
-                   {"--seed", true, "seed (1)"},
-                   {"--format", true, "folder or recordio (folder)"},
-                   {"--threads", true, "generator threads (all cores)"},
-                   {"--sheet", true, "also write a contact sheet PNG (8 identities x 8 images)"}});
+  Args args(argv,
+            {{"--output", true, "output folder", "-o"},
+             {"--identities", true, "training identities (200)"},
+             {"--images-per-id", true, "images per identity (40)"},
+             {"--pairs", true, "verification pairs from held-out identities (1000)"},
+             {"--val-identities", true, "held-out identities (max(20, identities/4))"},
+             {"--seed", true, "seed (1)"},
+             {"--format", true, "folder or recordio (folder)"},
+             {"--threads", true, "generator threads (all cores)"},
+             {"--sheet", true, "also write a contact sheet PNG (8 identities x 8 images)"}},
+            "msconv data synth -o DIR [options]");
   data::SynthOptions o;
   o.identities = args.integer("--identities", o.identities);
   o.images_per_id = args.integer("--images-per-id", o.images_per_id);
@@ -242,14 +253,16 @@ int synth(const Argv& argv) {
 }
 
 int synthIjb(const Argv& argv) {
-  Args args(argv, {{"--output", true, "output folder (meta/ and loose_crop/ go inside)", "-o"},
-                   {"--identities", true, "held-out identities (30)"},
-                   {"--templates-per-id", true, "templates per identity (3)"},
-                   {"--medias-per-template", true, "medias per template (2)"},
-                   {"--images-per-media", true, "images per media (2)"},
-                   {"--impostors-per-template", true, "impostor pairs per template (12)"},
-                   {"--name", true, "set name in the metadata file names (ijbc)"},
-                   {"--seed", true, "seed (1)"}});
+  Args args(argv,
+            {{"--output", true, "output folder (meta/ and loose_crop/ go inside)", "-o"},
+             {"--identities", true, "held-out identities (30)"},
+             {"--templates-per-id", true, "templates per identity (3)"},
+             {"--medias-per-template", true, "medias per template (2)"},
+             {"--images-per-media", true, "images per media (2)"},
+             {"--impostors-per-template", true, "impostor pairs per template (12)"},
+             {"--name", true, "set name in the metadata file names (ijbc)"},
+             {"--seed", true, "seed (1)"}},
+            "msconv data synth-ijb -o DIR [options]");
   data::SynthIjbOptions o;
   o.identities = args.integer("--identities", o.identities);
   o.templates_per_id = args.integer("--templates-per-id", o.templates_per_id);

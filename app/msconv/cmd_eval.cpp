@@ -293,7 +293,7 @@ int cmdCompare(const Argv& argv) {
         if (run) db = std::move(s), db_ws = w;
       }
     } else {
-      if (!db || db_ws->root() != ws.root()) db = ws.openStore(), db_ws = ws;
+      if (!db || db_ws->root() != ws.root()) db = ws.openExistingStore(), db_ws = ws;
       run = db->findRun(item);
       if (!run)
         throw Error("compare: '" + item + "' is neither a checkpoint nor a run in " + db->path());

@@ -224,7 +224,9 @@ int studyRun(const Args& args, const workspace::Workspace& ws) {
     if (it == running.end()) continue;
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - it->started).count();
-    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    // A run asked to stop exits 128 + the signal after its checkpoint (130 for Ctrl-C).
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    const bool ok = code == 0 || (g_stop && (code == 128 + SIGINT || code == 128 + SIGTERM));
     if (ok && !g_stop) {
       ++trained;
       std::fprintf(stderr, "[%zu/%zu] %s done in %.1f s\n", it->index + 1, jobs.size(),

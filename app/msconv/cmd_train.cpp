@@ -26,16 +26,18 @@ namespace msconv::cli {
 namespace {
 
 train::Trainer* g_trainer = nullptr;
+volatile std::sig_atomic_t g_stop_signal = 0;  // the signal that stopped the run, for the exit code
 
-void onInterrupt(int) {
+void onInterrupt(int sig) {
+  g_stop_signal = sig;
   if (g_trainer) g_trainer->requestStop();  // an atomic store: safe in a signal handler
   std::signal(SIGINT, SIG_DFL);             // a second Ctrl-C ends the process at once
 }
 
 volatile std::sig_atomic_t g_launcher_stop = 0;
 
-void onLauncherInterrupt(int) {
-  g_launcher_stop = 1;
+void onLauncherInterrupt(int sig) {
+  g_launcher_stop = sig;
 }
 
 // `msconv train --nproc N ...`: N local ranks, each `msconv train ...` with torchrun's variables,
@@ -115,7 +117,10 @@ int launchLocal(const Argv& argv, int nproc, double timeout_s) {
       if (pids[r] != pid) continue;
       codes[r] = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       --alive;
-      if (codes[r] != 0) {
+      // A rank asked to stop exits 128 + the signal after its checkpoint: stopped, not failed.
+      const bool stopped =
+          forwarded && WIFEXITED(status) && (codes[r] == 128 + SIGINT || codes[r] == 128 + SIGTERM);
+      if (codes[r] != 0 && !stopped) {
         if (WIFSIGNALED(status))
           std::fprintf(stderr, "rank %d was killed by signal %d\n", r, WTERMSIG(status));
         else
@@ -129,7 +134,8 @@ int launchLocal(const Argv& argv, int nproc, double timeout_s) {
   }
   std::signal(SIGINT, old_int);
   std::signal(SIGTERM, old_term);
-  return first_failed >= 0 ? codes[first_failed] : 0;
+  if (first_failed >= 0) return codes[first_failed];
+  return g_launcher_stop ? 128 + static_cast<int>(g_launcher_stop) : 0;  // 130 after Ctrl-C
 }
 
 std::string duration(double s) {
@@ -250,22 +256,37 @@ int cmdTrain(const Argv& argv) {
     if (!rank_errors[k].empty()) throw Error("rank " + std::to_string(k) + ": " + rank_errors[k]);
   if (!rank0) return 0;  // only rank 0 speaks for the run
   if (tty) std::fprintf(stderr, "\n");
-  std::fprintf(stderr, "run %s %s after %lld steps, loss %.4f\n", r.run_name.c_str(),
-               store::statusName(r.status), static_cast<long long>(r.steps), r.last_loss);
+  if (r.steps_run == 0 && r.status == store::RunStatus::kDone)
+    std::fprintf(stderr,
+                 "run %s is already finished (step %lld of %lld, loss %.4f): nothing to train\n",
+                 r.run_name.c_str(), static_cast<long long>(r.steps),
+                 static_cast<long long>(r.total_steps), r.last_loss);
+  else
+    std::fprintf(stderr, "run %s %s at step %lld of %lld, loss %.4f\n", r.run_name.c_str(),
+                 store::statusName(r.status), static_cast<long long>(r.steps),
+                 static_cast<long long>(r.total_steps), r.last_loss);
   std::cout << r.final_checkpoint << std::endl;
+  if (r.status == store::RunStatus::kStopped) {
+    std::fprintf(stderr, "continue it with: msconv train --resume %s\n", r.run_name.c_str());
+    // Stopped by a signal: exit as shells expect of it (130 for Ctrl-C), after the checkpoint.
+    return 128 + (g_stop_signal ? static_cast<int>(g_stop_signal) : SIGINT);
+  }
   return 0;
 }
 
 int cmdRuns(const Argv& argv) {
-  Args args(argv, {{"--workspace", true, "workspace folder (default ./runs)"},
-                   {"--format", true, "export format: csv or json (default json)"},
-                   {"--output", true, "export to this file instead of stdout", "-o"},
-                   {"--json", false, "list / show as JSON"}});
+  Args args(argv,
+            {{"--workspace", true, "workspace folder (default ./runs)"},
+             {"--format", true, "export format: csv or json (default json)"},
+             {"--output", true, "export to this file instead of stdout", "-o"},
+             {"--json", false, "list / show as JSON"}},
+            "msconv runs list | show RUN | export RUN [--format csv|json] [-o FILE] "
+            "[--workspace DIR]");
   const auto& pos = args.positionals();
   if (pos.empty())
     throw Error("usage: msconv runs list | show RUN | export RUN [--format csv|json]");
   const workspace::Workspace ws(args.value("--workspace").value_or(workspace::kDefaultWorkspace));
-  const auto store = ws.openStore();
+  const auto store = ws.openExistingStore();  // reading never creates a workspace
   store::RunStore& db = *store;
   // A failed run's error, as its train.log recorded it.
   auto errorOf = [&](const store::RunRow& r) {
@@ -296,9 +317,10 @@ int cmdRuns(const Argv& argv) {
                 "last loss");
     for (const auto& r : runs) {
       const auto loss = db.metrics(r.id, "loss");
+      char last[32] = "-";  // as `msconv train` closes: %.4f
+      if (!loss.empty()) std::snprintf(last, sizeof last, "%.4f", loss.back().value);
       std::printf("%-4lld %-28s %-12s %-22s %-12s %s\n", static_cast<long long>(r.id),
-                  r.name.c_str(), r.arch.c_str(), r.op.c_str(), store::statusName(r.status),
-                  loss.empty() ? "-" : std::to_string(loss.back().value).c_str());
+                  r.name.c_str(), r.arch.c_str(), r.op.c_str(), store::statusName(r.status), last);
       if (const std::string e = errorOf(r); !e.empty()) std::printf("     error: %s\n", e.c_str());
     }
     return 0;

@@ -7,18 +7,27 @@
 #include <malloc.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
+
+#include "msconv/error.h"
 
 namespace msconv {
 
 int defaultThreadCount() {
-  if (const char* env = std::getenv("MSCONV_THREADS")) {
+  const char* env = std::getenv("MSCONV_THREADS");
+  if (env && *env) {  // set and not empty: a positive integer, as --threads wants
+    int n = 0;
     try {
-      int n = std::stoi(env);
-      if (n > 0) return n;
+      size_t used = 0;
+      n = std::stoi(env, &used);
+      if (used != std::strlen(env)) n = 0;
     } catch (const std::exception&) {
     }
+    if (n <= 0)
+      throw Error(std::string("MSCONV_THREADS wants a positive integer, got '") + env + "'");
+    return n;
   }
   const unsigned hw = std::thread::hardware_concurrency();
   return hw > 0 ? static_cast<int>(hw) : 1;

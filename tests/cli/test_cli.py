@@ -245,3 +245,81 @@ class ImportTrainingCheckpoints(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CommandLine(unittest.TestCase):
+    """What a new user types first: help for every command and subcommand, the version, and the
+    mistakes (an unknown option, a bad MSCONV_THREADS, a workspace that is not there)."""
+
+    COMMANDS = {"info": [], "import": [], "embed": [], "train": [], "eval": [], "featuremaps": [],
+                "gradcam": [], "failures": [], "compare": [],
+                "data": ["info", "check", "pack", "pack-pairs", "synth", "synth-ijb"],
+                "runs": ["list", "show", "export"], "study": ["new", "run", "status", "report"]}
+
+    def test_every_command_and_subcommand_has_help(self):
+        top = run("--help")
+        self.assertEqual(top.returncode, 0, top.stderr)
+        table = top.stdout.split("commands:\n")[1].split("\n\n")[0]
+        listed = {line.split()[0] for line in table.splitlines()}
+        self.assertEqual(listed, set(self.COMMANDS))
+        self.assertEqual(run("help").stdout, top.stdout)
+        for command, subs in self.COMMANDS.items():
+            for sub in [None, *subs]:
+                words = [command] + ([sub] if sub else [])
+                # -h and `msconv help ...` are the same path: checked on one of each kind.
+                short = words in (["train"], ["data", "synth"])
+                forms = [words + ["--help"]] + ([words + ["-h"], ["help"] + words] if short else [])
+                for form in forms:
+                    r = run(*form)
+                    self.assertEqual(r.returncode, 0, f"{form}: {r.stderr}")
+                    self.assertEqual(r.stderr, "", form)
+                    self.assertTrue(r.stdout.startswith("usage: msconv " + command), form)
+                    self.assertIn("--", r.stdout, form)  # its options are listed
+                if sub and command == "data":
+                    self.assertIn(" ".join(words), run(*words, "--help").stdout)
+
+    def test_version_names_the_revision(self):
+        r = run("--version")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"^msconv \d+\.\d+\.\d+ \(revision [^)]+\)\n$")
+        with open(os.path.join(os.path.dirname(__file__), "..", "..", "CMakeLists.txt")) as f:
+            version = [l for l in f if l.startswith("project(")][0].split("VERSION")[1].split()[0]
+        self.assertIn(" " + version + " ", r.stdout)
+
+    def test_mistakes_are_one_line_errors(self):
+        r = run("--bogus")
+        self.assertEqual((r.returncode, r.stdout), (1, ""))
+        self.assertEqual(r.stderr, "msconv: unknown option '--bogus' (see --help)\n")
+        r = run("data", "synth", "--bogus")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("'--bogus'", r.stderr)
+        r = run("help", "nosuch")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("unknown command 'nosuch'", r.stderr)
+        for bad in ("abc", "0", "-2", "3x"):
+            r = subprocess.run([BIN, "info", "--list"], capture_output=True, text=True,
+                               timeout=60, env=dict(os.environ, MSCONV_THREADS=bad))
+            self.assertEqual(r.returncode, 1, bad)
+            self.assertEqual(r.stderr,
+                             f"msconv: MSCONV_THREADS wants a positive integer, got '{bad}'\n")
+        r = run("--threads", "abc", "info", "--list")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--threads wants a positive integer, got 'abc'", r.stderr)
+
+    def test_commands_that_read_refuse_a_workspace_that_is_not_there(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            missing = os.path.join(tmp, "typo")
+            for args in (["runs", "list"], ["runs", "show", "r"], ["compare", "r"],
+                         ["eval", "--checkpoint", "r", "--bin", "x.bin"]):
+                r = run(*args, "--workspace", missing)
+                self.assertEqual(r.returncode, 1, args)
+                self.assertIn(missing, r.stderr, args)
+                self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+                self.assertFalse(os.path.exists(missing), args)
+            # A folder without a run store is named as such, and stays as it was.
+            empty = os.path.join(tmp, "empty")
+            os.makedirs(empty)
+            r = run("runs", "list", "--workspace", empty)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("no run store", r.stderr)
+            self.assertEqual(os.listdir(empty), [])

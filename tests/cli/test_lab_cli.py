@@ -70,10 +70,47 @@ class Lab(unittest.TestCase):
         os.makedirs(ws)
         with open(os.path.join(ws, "runs.sqlite"), "wb") as f:
             f.write(b"not a database at all" * 10)
-        r = subprocess.run([LAB, ws, "--report", os.path.join(self.tmp, "r2")],
+        r = subprocess.run([LAB, "--workspace", ws, "--report", os.path.join(self.tmp, "r2")],
                            capture_output=True, text=True, timeout=120, env=headless_env())
         self.assertEqual(r.returncode, 1)
         self.assertIn("runs.sqlite", r.stderr)
+
+    def test_command_line_answers_without_a_display(self):
+        """--help, --version and mistakes are answered before Qt starts (no display needed),
+        the way msconv answers them; --workspace DIR is the positional WORKSPACE."""
+        def lab(*args):
+            return subprocess.run([LAB, *args], capture_output=True, text=True, timeout=120,
+                                  env=headless_env())
+        r = lab("--help")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith("usage: msconv-lab [WORKSPACE | --workspace DIR]"))
+        r = lab("--version")
+        version = subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout
+        self.assertEqual(r.stdout, version.replace("msconv ", "msconv-lab ", 1))
+        for args, said in [(["--bogus"], "unknown option '--bogus' (see --help)"),
+                           (["--workspace"], "option '--workspace' needs a value"),
+                           (["a", "--workspace", "b"], "two workspaces given ('b')"),
+                           (["--enqueue", "x"], "option '--enqueue' needs a NAME and SETTINGS")]:
+            r = lab(*args)
+            self.assertEqual((r.returncode, r.stderr), (2, "msconv-lab: " + said + "\n"), args)
+        # --enqueue is checked as the New Run form checks it: the key is named, nothing queued.
+        ws = os.path.join(self.tmp, "bad-queue")
+        r = lab(ws, "--enqueue", "q", "model.arch=msnet-tiny train.lr=fast")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--enqueue q: ", r.stderr)
+        self.assertIn("'train.lr' must be a number", r.stderr)
+        self.assertFalse(os.path.exists(ws))
+        # A report only reads: a workspace that is not there is an error, and is not created.
+        missing = os.path.join(self.tmp, "typo")
+        r = lab("--workspace=" + missing, "--report", os.path.join(self.tmp, "r3"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("workspace '%s' does not exist" % missing, r.stderr)
+        self.assertFalse(os.path.exists(missing))
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "r3")))
+        r = subprocess.run([LAB, "--report", os.path.join(self.tmp, "r4")], capture_output=True,
+                           text=True, timeout=120, env=headless_env(), cwd=self.tmp)
+        self.assertEqual(r.returncode, 1)  # the default workspace, ./runs, as msconv's
+        self.assertIn("workspace 'runs' does not exist", r.stderr)
 
     @unittest.skipUnless(XVFB, "xvfb-run is not installed")
     def test_enqueue_opens_the_window_on_the_queue(self):

@@ -4,6 +4,7 @@ finishes it, and runs list / show / export read the store."""
 import csv
 import io
 import json
+import re
 import os
 import signal
 import subprocess
@@ -56,6 +57,20 @@ class Train(unittest.TestCase):
             self.assertEqual(len([x for x in rows if x["key"] == "loss"]), 6)
             # The checkpoint is a model checkpoint too: embed works on it.
             self.assertTrue(os.path.exists(os.path.join(ws, "runs", "short", "train.log")))
+            # The closing line's loss is the one `runs list` shows (the store's last logged).
+            closing = re.search(r"run short done at step 6 of 6, loss (\S+)\n", r.stderr)
+            self.assertIsNotNone(closing, r.stderr)
+            table = run("runs", "list", "--workspace", ws).stdout.splitlines()
+            self.assertEqual(table[1].split()[-1], closing.group(1))
+            self.assertEqual(float(closing.group(1)), round(show["last"]["loss"]["value"], 4))
+            # Training a finished run again says so, trains nothing and keeps that loss.
+            again = run("train", "--workspace", ws, "--resume", "short")
+            self.assertEqual(again.returncode, 0, again.stderr)
+            self.assertIn("run short is already finished (step 6 of 6, loss %s): nothing to train"
+                          % closing.group(1), again.stderr)
+            self.assertEqual(again.stdout, r.stdout)
+            rows = json.loads(run("runs", "export", "short", "--workspace", ws).stdout)["metrics"]
+            self.assertEqual(len([x for x in rows if x["key"] == "loss"]), 6)
 
     def test_every_peer_operator_trains(self):
         # The Table 7 peers in the tiny MSNet frame, and FasterNet-T0 itself: a few steps on one
@@ -85,8 +100,10 @@ class Train(unittest.TestCase):
             wait_for_metrics(ws, "c", 3, p)
             p.send_signal(signal.SIGINT)
             out, err = p.communicate(timeout=120)
-            self.assertEqual(p.returncode, 0, err)
-            self.assertIn("stopped", err)
+            # Stopped, not done: 130 as shells expect after SIGINT, once the checkpoint is there.
+            self.assertEqual(p.returncode, 130, err)
+            self.assertIn("run c stopped at step", err)
+            self.assertIn("continue it with: msconv train --resume c", err)
             self.assertTrue(out.strip().endswith("last.ckpt"))
             lst = json.loads(run("runs", "list", "--workspace", ws, "--json").stdout)
             self.assertEqual(lst[0]["status"], "stopped")

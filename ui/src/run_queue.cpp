@@ -4,10 +4,22 @@
 
 #include <algorithm>
 
+#include "msconv/config/config.h"
 #include "msconv/error.h"
 #include "msconv/workspace/workspace.h"
 
 namespace msconv::ui {
+
+QString settingsError(const QStringList& settings) {
+  try {
+    std::vector<std::string> sets;
+    for (const auto& x : settings) sets.push_back(x.toStdString());
+    config::Config::load("", sets);
+  } catch (const Error& e) {
+    return QString::fromStdString(e.what());
+  }
+  return {};
+}
 
 RunQueue::RunQueue(QString workspace, std::function<int()> running, QObject* parent)
     : QObject(parent),

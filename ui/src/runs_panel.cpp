@@ -17,9 +17,9 @@
 #include <map>
 #include <thread>
 
-#include "msconv/config/config.h"
 #include "msconv/error.h"
 #include "msconv/store/run_store.h"
+#include "msconv/ui/run_queue.h"
 #include "msconv/workspace/workspace.h"
 
 namespace msconv::ui {
@@ -129,21 +129,21 @@ QStringList RunsPanel::settings(QString* error) const {
                    "train.max_steps=" + QString::number(steps_->value())};
   for (const auto& kv : extra_->text().split(' ', Qt::SkipEmptyParts)) s << kv;
   // The trainer's own validation, key by key, so the message names the key.
-  try {
-    std::vector<std::string> sets;
-    for (const auto& x : s) sets.push_back(x.toStdString());
-    const auto config = config::Config::load("", sets);
-    const int64_t batch = config.settings().train.batch_size;
-    if (const int n = processes(); n > 1 && batch % n != 0)
-      throw Error("train.batch_size: " + std::to_string(batch) +
-                  " samples cannot be split evenly over " + std::to_string(n) +
-                  " processes; use a multiple of " + std::to_string(n));
-  } catch (const Error& e) {
-    if (error) *error = QString::fromStdString(e.what());
-    return {};
+  QString message = settingsError(s);
+  if (message.isEmpty() && processes() > 1) {
+    const int n = processes();
+    int64_t batch = batch_->value();  // the last train.batch_size given wins, as in the trainer
+    for (const auto& kv : s)
+      if (kv.startsWith("train.batch_size=")) batch = kv.mid(17).toLongLong();
+    if (batch % n != 0)
+      message = QString(
+                    "train.batch_size: %1 samples cannot be split evenly over %2 processes; "
+                    "use a multiple of %2")
+                    .arg(batch)
+                    .arg(n);
   }
-  if (error) error->clear();
-  return s;
+  if (error) *error = message;
+  return message.isEmpty() ? s : QStringList();
 }
 
 QString RunsPanel::runName() const {

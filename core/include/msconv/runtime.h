@@ -5,7 +5,8 @@
 
 namespace msconv {
 
-// Intra-op threads to use when none is given: $MSCONV_THREADS when set, else every core.
+// Intra-op threads to use when none is given: $MSCONV_THREADS when set (msconv::Error unless it
+// is a positive integer), else every core.
 int defaultThreadCount();
 
 // Sets LibTorch's intra-op thread count for the calling thread's pool (n <= 0: the default above).

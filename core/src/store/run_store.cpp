@@ -184,9 +184,14 @@ RunStatus parseStatus(const std::string& name) {
 }
 
 const char* buildRevision();  // revision.cpp, generated at build time
+const char* buildVersion();
 
 std::string sourceRevision() {
   return buildRevision();
+}
+
+std::string projectVersion() {
+  return buildVersion();
 }
 
 RunStore::RunStore(const std::string& file, Access access) : path_(file) {

@@ -430,7 +430,6 @@ void Session::step() {
   scaler_->update(overflow);
   ++step_;
   result_.losses.push_back(step_loss);
-  result_.last_loss = step_loss;
   window_loss_ += step_loss;
   window_samples_ += samples;
   ++window_steps_;
@@ -466,6 +465,7 @@ void Session::logStep(int64_t epoch, double lr) {
   e.total_steps = total_;
   e.epoch = epoch;
   e.loss = window_loss_ / window_steps_;
+  result_.last_loss = e.loss;
   e.lr = lr;
   e.samples_per_s = window_samples_ / std::max(secs, 1e-9);
   e.grad_norm = grad_norm_;
@@ -583,6 +583,11 @@ TrainResult Session::finish(store::RunStatus status) {
   if (db_) db_->setStatus(run_.id, status);
   result_.status = status;
   result_.steps = step_;
+  result_.total_steps = total_;
+  result_.steps_run = step_ - first_step_;
+  if (db_)  // the loss as the store holds it: what `msconv runs list` shows
+    if (const auto loss = db_->metrics(run_.id, "loss"); !loss.empty())
+      result_.last_loss = loss.back().value;
   result_.final_checkpoint = last_path_;
   TrainEvent done;
   done.kind = TrainEvent::Kind::kDone;

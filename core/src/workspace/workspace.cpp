@@ -33,6 +33,20 @@ std::unique_ptr<store::RunStore> Workspace::openStore() const {
   return std::make_unique<store::RunStore>(storeFile(), store::RunStore::Access::kRead);
 }
 
+void Workspace::requireExisting() const {
+  if (!fs::is_directory(root_))
+    throw Error("workspace '" + root_ +
+                "' does not exist (--workspace names the folder `msconv train` writes runs into)");
+  if (!fs::is_regular_file(storeFile()))
+    throw Error("workspace '" + root_ + "' has no run store (" + storeFile() +
+                "): no run was trained there");
+}
+
+std::unique_ptr<store::RunStore> Workspace::openExistingStore() const {
+  requireExisting();
+  return std::make_unique<store::RunStore>(storeFile(), store::RunStore::Access::kRead);
+}
+
 std::unique_ptr<store::RunStore> Workspace::openStoreToWrite() const {
   std::error_code ec;
   fs::create_directories(root_, ec);

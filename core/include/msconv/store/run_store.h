@@ -92,5 +92,7 @@ class RunStore {
 // "unknown").
 std::string hostName();
 std::string sourceRevision();
+// The project's version (CMake's PROJECT_VERSION), for --version.
+std::string projectVersion();
 
 }  // namespace msconv::store

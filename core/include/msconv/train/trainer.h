@@ -32,7 +32,11 @@ using TrainObserver = std::function<void(const TrainEvent&)>;
 struct TrainResult {
   std::string run_name, run_dir, final_checkpoint;
   store::RunStatus status = store::RunStatus::kDone;  // done or stopped
-  int64_t steps = 0;
+  int64_t steps = 0;                                  // the step the run is at (its checkpoint's)
+  int64_t total_steps = 0;                            // the step it ends at
+  int64_t steps_run = 0;  // steps this call trained: 0 for a run that was already finished
+  // The loss the run store last logged for the run (what `msconv runs list` shows): the mean over
+  // the last logging window, also for a run that was already finished.
   double last_loss = 0;
   std::vector<double> losses;  // every step's loss, in order (this process's steps)
   std::map<std::string, double> last_validation;

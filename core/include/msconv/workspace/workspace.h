@@ -37,6 +37,11 @@ class Workspace {
   // Opens (creating) the run store for a reader: read-only where it cannot be written (a full
   // disk). Throws msconv::Error naming the file.
   std::unique_ptr<store::RunStore> openStore() const;
+  // The same for the commands that only read (runs, compare, reports): a workspace that does not
+  // exist, or has no run store, is an error naming it instead of a new empty one.
+  std::unique_ptr<store::RunStore> openExistingStore() const;
+  // Throws msconv::Error unless the workspace folder and its run store exist.
+  void requireExisting() const;
   // Opens (creating) the run store for a writer (a training run): one that cannot be written is
   // an error naming the file and the cause.
   std::unique_ptr<store::RunStore> openStoreToWrite() const;

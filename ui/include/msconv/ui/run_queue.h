@@ -20,6 +20,11 @@ struct QueuedRun {
   int processes = 1;     // local ranks training it as one run (TrainingWorker)
 };
 
+// Why a run's settings (key=value, as msconv train --set) cannot train: the trainer's own
+// validation, naming the key; "" when they can. What the New Run form and msconv-lab --enqueue
+// check before a run is queued.
+QString settingsError(const QStringList& settings);
+
 class RunQueue : public QObject {
   Q_OBJECT
  public:
