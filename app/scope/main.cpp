@@ -296,20 +296,27 @@ int main(int argc, char** argv) {
       }
     } else if (a == "-h" || a == "--help") {
       std::printf(
-          "usage: msconv-scope RUN_DIR | TELEMETRY_FILE | WORKSPACE [--screenshot PNG "
-          "[--frames N]] [--size WxH]\n");
+          "usage: msconv-scope [RUN_DIR | TELEMETRY_FILE | WORKSPACE] [--screenshot PNG "
+          "[--frames N]] [--size WxH]\n"
+          "       msconv-scope --help | --version\n\n"
+          "Follows a training run's per-layer telemetry (activation and gradient statistics)\n"
+          "live, or replays it. A workspace (default ./runs, as msconv's) opens its most\n"
+          "recently active run.\n\n"
+          "  --screenshot PNG  draw N frames (--frames, default 3), save the window, exit\n"
+          "  --frames N        frames before the screenshot\n"
+          "  --size WxH        window size (default 1280x860, at least 200x200)\n");
+      return 0;
+    } else if (a == "--version") {
+      std::printf("msconv-scope %s\n", MSCONV_VERSION);
       return 0;
     } else if (!a.empty() && a[0] == '-') {
-      std::fprintf(stderr, "msconv-scope: unknown option %s\n", a.c_str());
+      std::fprintf(stderr, "msconv-scope: unknown option '%s' (see --help)\n", a.c_str());
       return 2;
     } else {
       target = a;
     }
   }
-  if (target.empty()) {
-    std::fprintf(stderr, "usage: msconv-scope RUN_DIR | TELEMETRY_FILE | WORKSPACE\n");
-    return 2;
-  }
+  if (target.empty()) target = "runs";  // the default workspace of msconv and msconv-lab
   if (!glfwInit()) {
     std::fprintf(stderr,
                  "msconv-scope: no display (GLFW could not start; set DISPLAY or use "

@@ -145,6 +145,19 @@ class Eval(unittest.TestCase):
         r = run("eval", "--checkpoint", os.path.join(self.tmp, "missing.ckpt"))
         self.assertEqual(r.returncode, 1)
         self.assertIn("missing.ckpt", r.stderr)
+        # A readable set too small for the ten folds: the error names it too.
+        faces = sorted(os.path.join(d, f) for d, _, fs in os.walk(os.path.join(self.ws, "datasets"))
+                       for f in fs if f.endswith(".jpg"))[:3]
+        pairs = os.path.join(self.tmp, "two.txt")
+        with open(pairs, "w") as f:
+            f.write("%s %s 1\n%s %s 0\n" % (faces[0], faces[1], faces[0], faces[2]))
+        small = os.path.join(self.tmp, "two.bin")
+        r = run("data", "pack-pairs", pairs, "-o", small, "--root", "/")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = run("eval", "--checkpoint", self.ckpt, "--bin", small)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr.strip().splitlines()[-1],
+                         "msconv: %s: verification: needs at least 10 pairs" % small)
 
     def test_compare_runs_and_a_checkpoint(self):
         r = run("compare", "a", "b", self.ckpt, "--workspace", self.ws, "--format", "csv")

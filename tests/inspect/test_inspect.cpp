@@ -197,6 +197,32 @@ TEST(Inspect, BranchMapsOfEachOperatorAndBadLayers) {
                Error);
 }
 
+TEST(Inspect, NarrowColumnsWrapTheGateValueInsteadOfCuttingIt) {
+  // Eight channels of a stage-4 layer over 64-pixel tiles (the workbench's smallest): the label
+  // "ch 192 c=0.53" is wider than a tile.
+  const int font = cv::FONT_HERSHEY_SIMPLEX;
+  const auto lines = viz::wrapLabel("ch 192 c=0.53", 64, font, 0.4);
+  ASSERT_EQ(lines, (std::vector<std::string>{"ch 192", "c=0.53"}));
+  for (const auto& l : lines) {
+    int base = 0;
+    EXPECT_LE(cv::getTextSize(l, font, 0.4, 1, &base).width, 64) << l;
+  }
+  EXPECT_EQ(viz::wrapLabel("ch 5 c=0.10", 200, font, 0.4),
+            (std::vector<std::string>{"ch 5 c=0.10"}));
+  // Only a single word wider than the tile is cut.
+  const auto cut = viz::wrapLabel("stage4.2.op.gate.fc", 40, font, 0.4);
+  ASSERT_EQ(cut.size(), 1u);
+  EXPECT_EQ(cut[0].back(), '~');
+  // The header grows by a line where a label wraps, and the tiles move down with it.
+  viz::Grid g;
+  g.tile = 64;
+  g.cells = {std::vector<cv::Mat>(8, cv::Mat(8, 8, CV_8UC3, cv::Scalar(0, 0, 255)))};
+  g.col_labels.assign(8, "ch 1");
+  const int one_line = viz::renderGrid(g).rows;
+  g.col_labels[3] = "ch 192 c=0.53";
+  EXPECT_EQ(viz::renderGrid(g).rows, one_line + 14);
+}
+
 TEST(Inspect, GoldenFeatureMapFigure) {
   torch::manual_seed(6);
   auto model = nn::makeBackbone("msnet-tiny", "msconv-official");

@@ -74,12 +74,45 @@ cv::Mat overlay(const cv::Mat& image_bgr, const cv::Mat& cam01, Colormap c, doub
   return out;
 }
 
+std::vector<std::string> wrapLabel(const std::string& label, int width, int font, double scale) {
+  auto fits = [&](const std::string& t) {
+    int base = 0;
+    return cv::getTextSize(t, font, scale, 1, &base).width <= width;
+  };
+  std::vector<std::string> words, lines;
+  std::string word;
+  for (char ch : label + " ") {
+    if (ch != ' ') {
+      word += ch;
+    } else if (!word.empty()) {
+      words.push_back(word);
+      word.clear();
+    }
+  }
+  for (const auto& w : words) {
+    if (!lines.empty() && fits(lines.back() + " " + w)) {
+      lines.back() += " " + w;
+      continue;
+    }
+    std::string t = w;
+    while (t.size() > 3 && !fits(t)) t = t.substr(0, t.size() - 2) + "~";
+    lines.push_back(t);
+  }
+  return lines;
+}
+
 cv::Mat renderGrid(const Grid& g) {
   const int rows = static_cast<int>(g.cells.size());
   int cols = 0;
   for (const auto& r : g.cells) cols = std::max(cols, static_cast<int>(r.size()));
   const int font = cv::FONT_HERSHEY_SIMPLEX;
   const double scale = 0.4;
+  std::vector<std::vector<std::string>> headers;
+  size_t header_lines = 0;
+  for (int c = 0; c < cols && c < static_cast<int>(g.col_labels.size()); ++c) {
+    headers.push_back(wrapLabel(g.col_labels[c], g.tile, font, scale));
+    header_lines = std::max(header_lines, headers.back().size());
+  }
   const int gap = 4, pad = 8;
   int label_w = 0;
   for (const auto& l : g.row_labels) {
@@ -87,7 +120,10 @@ cv::Mat renderGrid(const Grid& g) {
     label_w = std::max(label_w, cv::getTextSize(l, font, scale, 1, &base).width);
   }
   label_w += g.row_labels.empty() ? 0 : 10;
-  const int title_h = g.title.empty() ? 0 : 22, header_h = g.col_labels.empty() ? 0 : 16;
+  const int line_h = 14;
+  const int title_h = g.title.empty() ? 0 : 22,
+            header_h =
+                g.col_labels.empty() ? 0 : 16 + line_h * (std::max<int>(1, header_lines) - 1);
   int title_w = 0;
   if (!g.title.empty()) {
     int base = 0;
@@ -100,14 +136,16 @@ cv::Mat renderGrid(const Grid& g) {
   const cv::Scalar ink(30, 30, 30);
   if (!g.title.empty()) cv::putText(out, g.title, {pad, pad + 14}, font, 0.5, ink, 1, cv::LINE_AA);
   const int top = pad + title_h + header_h, left = pad + label_w;
-  for (int c = 0; c < cols && c < static_cast<int>(g.col_labels.size()); ++c) {
-    int base = 0;
-    std::string text = g.col_labels[c];
-    while (text.size() > 3 && cv::getTextSize(text, font, scale, 1, &base).width > g.tile)
-      text = text.substr(0, text.size() - 2) + "~";
-    const int tw = cv::getTextSize(text, font, scale, 1, &base).width;
-    cv::putText(out, text, {left + c * (g.tile + gap) + (g.tile - tw) / 2, top - 5}, font, scale,
-                ink, 1, cv::LINE_AA);
+  for (size_t c = 0; c < headers.size(); ++c) {
+    const auto& lines = headers[c];
+    for (size_t k = 0; k < lines.size(); ++k) {  // the last line sits where one line would
+      int base = 0;
+      const int tw = cv::getTextSize(lines[k], font, scale, 1, &base).width;
+      const int y = top - 5 - line_h * static_cast<int>(lines.size() - 1 - k);
+      cv::putText(out, lines[k],
+                  {left + static_cast<int>(c) * (g.tile + gap) + (g.tile - tw) / 2, y}, font, scale,
+                  ink, 1, cv::LINE_AA);
+    }
   }
   for (int r = 0; r < rows; ++r) {
     const int y = top + r * (g.tile + gap);

@@ -89,7 +89,12 @@ CheckpointEvaluation evaluateCheckpoint(const std::string& ckpt, const EvaluateO
       s.name = s.ijb.name;
       keepIjbPairs(set, s);
     } else {
-      s.pairs = verifyPairs(*loaded.model, data::readPairsBin(p), o.batch);
+      const auto set = data::readPairsBin(p);  // its errors name the file
+      try {
+        s.pairs = verifyPairs(*loaded.model, set, o.batch);
+      } catch (const Error& e) {  // a set too small for the folds, ...: which set
+        throw Error(p + ": " + e.what());
+      }
       s.name = fs::path(p).stem().string();
     }
     if (!o.workspace.empty()) {

@@ -31,7 +31,8 @@ cv::Mat overlay(const cv::Mat& image_bgr, const cv::Mat& cam01, Colormap c = Col
 
 // A grid figure: cells[r][c] are 8-bit BGR tiles (resized to `tile` x `tile` with nearest
 // neighbour for small maps, area filter for large ones); row labels on the left, column labels on
-// top, a title line. Empty cells stay background.
+// top (wrapped at spaces onto more lines where a tile is too narrow), a title line. Empty cells
+// stay background.
 struct Grid {
   std::string title;
   std::vector<std::string> row_labels, col_labels;
@@ -39,6 +40,11 @@ struct Grid {
   int tile = 96;
 };
 cv::Mat renderGrid(const Grid& grid);
+
+// A column label in lines that fit `width` pixels in OpenCV's `font` at `scale`: words wrapped
+// at spaces (so "ch 192 c=0.53" over a narrow tile reads "ch 192" above "c=0.53", never a cut
+// value); only a single word wider than the tile is cut, with '~'.
+std::vector<std::string> wrapLabel(const std::string& label, int width, int font, double scale);
 
 // Writes a PNG atomically (temporary file, then rename); throws msconv::Error naming the path.
 void writePng(const std::string& path, const cv::Mat& image);
