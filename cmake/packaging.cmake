@@ -4,9 +4,7 @@
 #   usr/share/icons/hicolor an SVG and PNG icon set of each
 #   usr/share/metainfo      the AppStream description
 #   usr/share/man/man1      manual pages generated from each program's --help (help2man)
-# `cmake --install` and cpack install what is built; they do not build everything first
-# (CMAKE_SKIP_INSTALL_ALL_DEPENDENCY): `./lab package` builds the programs and the man pages.
-set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
+# `./lab package` builds everything, then runs cpack.
 include(GNUInstallDirs)
 
 set(MSCONV_RESOURCES ${PROJECT_SOURCE_DIR}/resources)
@@ -32,7 +30,8 @@ if(MSCONV_GUI)
 endif()
 
 # Manual pages: help2man runs each program's --help and --version (msconv-lab answers both
-# without a display). Not part of `all`: the package target builds them.
+# without a display), as part of the default build where help2man is installed (./lab installs
+# it); without it there are no man pages to install and `msconv_man` says why.
 find_program(MSCONV_HELP2MAN help2man)
 set(MSCONV_MAN_PROGRAMS "msconv\;the MSConv Lab command-line tool")
 if(MSCONV_GUI)
@@ -55,10 +54,12 @@ foreach(entry IN LISTS MSCONV_MAN_PROGRAMS)
     DEPENDS ${program}
     COMMENT "man page of ${program}" VERBATIM)
   list(APPEND man_pages ${page})
-  install(FILES ${page} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 OPTIONAL)
+  if(MSCONV_HELP2MAN)
+    install(FILES ${page} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+  endif()
 endforeach()
 if(MSCONV_HELP2MAN)
-  add_custom_target(msconv_man DEPENDS ${man_pages})
+  add_custom_target(msconv_man ALL DEPENDS ${man_pages})
 else()
   add_custom_target(msconv_man
     COMMAND ${CMAKE_COMMAND} -E echo "help2man is not installed (Debian: help2man)"

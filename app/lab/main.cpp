@@ -74,6 +74,14 @@ const char* kUsage =
     "  --screenshot DIR            save a PNG of each panel into DIR and exit\n"
     "  --report DIR                no window: write the workspace report into DIR and exit\n";
 
+// A Qt option as QApplication reads it: "-style", also written "--style", "-style=NAME" or
+// "--style=NAME"; "" for anything else.
+std::string qtOption(std::string a) {
+  if (a.rfind("--", 0) == 0) a.erase(0, 1);
+  if (a.size() < 2 || a[0] != '-') return "";
+  return a.substr(0, a.find('='));
+}
+
 int fail(const std::string& message) {
   std::fprintf(stderr, "msconv-lab: %s\n", message.c_str());
   return 2;
@@ -115,7 +123,7 @@ int main(int argc, char** argv) {
       return 0;
     } else if (a == "--image" || a == "--reference" || a == "--screenshot" || a == "--report" ||
                a == "--workspace") {
-      if (!take()) return fail("option '" + a + "' needs a value");
+      if (!take() || value.empty()) return fail("option '" + a + "' needs a value");
       const QString v = QString::fromLocal8Bit(value.c_str());
       if (a == "--image") image = v;
       if (a == "--reference") reference = v;
@@ -133,9 +141,11 @@ int main(int argc, char** argv) {
       enqueue.push_back({QString::fromLocal8Bit(argv[i + 1]),
                          QString::fromLocal8Bit(argv[i + 2]).split(' ', Qt::SkipEmptyParts)});
       i += 2;
-    } else if (qt_with_value.count(a) && !inline_value) {
-      ++i;  // Qt's option and its value
-    } else if (qt_flags.count(a) && !inline_value) {
+    } else if (const std::string q = qtOption(argv[i]); qt_with_value.count(q)) {
+      if (std::string(argv[i]).find('=') == std::string::npos) ++i;  // Qt's option, its value
+    } else if (qt_flags.count(q)) {
+    } else if (a == "--train-queued" || a == "--enqueue") {
+      return fail("option '" + a + "' takes no '=' value");
     } else if (a.size() > 1 && a[0] == '-') {
       return fail("unknown option '" + a + "' (see --help)");
     } else {

@@ -25,6 +25,9 @@ Args::Args(const std::vector<std::string>& argv, std::vector<OptionDecl> decls,
     const OptionDecl* decl = nullptr;
     for (const auto& d : decls_)
       if (d.name == key || (!d.alias.empty() && d.alias == key)) decl = &d;
+    if (!decl && key == "-h")  // -h is --help where the command declares its own --help
+      for (const auto& d : decls_)
+        if (d.name == "--help") decl = &d;
     if (!decl && (key == "--help" || key == "-h")) throw HelpRequested{synopsis, usage()};
     if (!decl) throw Error("unknown option '" + key + "' (see --help)");
     if (decl->takes_value) {

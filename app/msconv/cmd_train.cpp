@@ -117,9 +117,10 @@ int launchLocal(const Argv& argv, int nproc, double timeout_s) {
       if (pids[r] != pid) continue;
       codes[r] = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       --alive;
-      // A rank asked to stop exits 128 + the signal after its checkpoint: stopped, not failed.
-      const bool stopped =
-          forwarded && WIFEXITED(status) && (codes[r] == 128 + SIGINT || codes[r] == 128 + SIGTERM);
+      // A rank asked to stop exits 128 + the signal after its checkpoint: stopped, not failed
+      // (the terminal's Ctrl-C may reach it before the launcher forwards its own).
+      const bool stopped = g_launcher_stop && WIFEXITED(status) &&
+                           (codes[r] == 128 + SIGINT || codes[r] == 128 + SIGTERM);
       if (codes[r] != 0 && !stopped) {
         if (WIFSIGNALED(status))
           std::fprintf(stderr, "rank %d was killed by signal %d\n", r, WTERMSIG(status));

@@ -94,10 +94,14 @@ int main(int argc, char** argv) {
   try {
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
-      if (a == "--threads" || a.rfind("--threads=", 0) == 0) {
+      // --threads belongs to msconv before the command word; after it, to the command
+      // (`data synth --threads N` is the generator's).
+      if (command.empty() && (a == "--threads" || a.rfind("--threads=", 0) == 0)) {
         std::string v = a == "--threads" ? (i + 1 < argc ? argv[++i] : "") : a.substr(10);
         try {
-          threads = std::stoi(v);
+          size_t used = 0;
+          threads = std::stoi(v, &used);
+          if (used != v.size()) threads = -1;
         } catch (const std::exception&) {
           threads = -1;
         }

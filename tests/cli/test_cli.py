@@ -243,9 +243,6 @@ class ImportTrainingCheckpoints(unittest.TestCase):
             self.assertTrue(os.path.exists(out))
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class CommandLine(unittest.TestCase):
     """What a new user types first: help for every command and subcommand, the version, and the
@@ -272,12 +269,15 @@ class CommandLine(unittest.TestCase):
                 # -h and `msconv help ...` are the same path: checked on one of each kind.
                 short = words in (["train"], ["data", "synth"])
                 forms = [words + ["--help"]] + ([words + ["-h"], ["help"] + words] if short else [])
+                first = None
                 for form in forms:
                     r = run(*form)
                     self.assertEqual(r.returncode, 0, f"{form}: {r.stderr}")
                     self.assertEqual(r.stderr, "", form)
                     self.assertTrue(r.stdout.startswith("usage: msconv " + command), form)
                     self.assertIn("--", r.stdout, form)  # its options are listed
+                    first = first or r.stdout
+                    self.assertEqual(r.stdout, first, form)  # -h and help say what --help says
                 if sub and command == "data":
                     self.assertIn(" ".join(words), run(*words, "--help").stdout)
 
@@ -305,9 +305,14 @@ class CommandLine(unittest.TestCase):
             self.assertEqual(r.returncode, 1, bad)
             self.assertEqual(r.stderr,
                              f"msconv: MSCONV_THREADS wants a positive integer, got '{bad}'\n")
-        r = run("--threads", "abc", "info", "--list")
+        for bad in ("abc", "4x"):
+            r = run("--threads", bad, "info", "--list")
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(f"--threads wants a positive integer, got '{bad}'", r.stderr)
+        # After the command word --threads is the command's own (or unknown to it).
+        r = run("info", "--list", "--threads", "2")
         self.assertEqual(r.returncode, 1)
-        self.assertIn("--threads wants a positive integer, got 'abc'", r.stderr)
+        self.assertIn("unknown option '--threads'", r.stderr)
 
     def test_commands_that_read_refuse_a_workspace_that_is_not_there(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -326,3 +331,7 @@ class CommandLine(unittest.TestCase):
             self.assertEqual(r.returncode, 1)
             self.assertIn("no run store", r.stderr)
             self.assertEqual(os.listdir(empty), [])
+
+
+if __name__ == "__main__":
+    unittest.main()

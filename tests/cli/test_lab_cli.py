@@ -87,8 +87,14 @@ class Lab(unittest.TestCase):
         r = lab("--version")
         version = subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout
         self.assertEqual(r.stdout, version.replace("msconv ", "msconv-lab ", 1))
+        # Qt's own options pass to QApplication in each of Qt's spellings.
+        for qt in (["-style", "fusion"], ["--style=fusion"], ["-reverse"], ["--platform", "xcb"]):
+            r = lab(*qt, "--version")
+            self.assertEqual((r.returncode, r.stderr), (0, ""), qt)
         for args, said in [(["--bogus"], "unknown option '--bogus' (see --help)"),
                            (["--workspace"], "option '--workspace' needs a value"),
+                           (["--workspace="], "option '--workspace' needs a value"),
+                           (["--train-queued=1"], "option '--train-queued' takes no '=' value"),
                            (["a", "--workspace", "b"], "two workspaces given ('b')"),
                            (["--enqueue", "x"], "option '--enqueue' needs a NAME and SETTINGS")]:
             r = lab(*args)

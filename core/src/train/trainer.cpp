@@ -51,7 +51,9 @@ TrainResult Trainer::run(const std::string& resume) {
       if (session.validationDue()) session.validate();
       if (session.checkpointDue()) session.checkpoint();
     }
-    return session.finish(stop_ ? store::RunStatus::kStopped : store::RunStatus::kDone);
+    // A stop that arrives with the last step leaves a finished run: done, not stopped.
+    return session.finish(stop_ && !session.finished() ? store::RunStatus::kStopped
+                                                       : store::RunStatus::kDone);
   } catch (const std::exception& e) {
     session.fail(e.what());
     group_->abort(e.what());
