@@ -254,14 +254,8 @@ int cmdGradCam(const Argv& argv) {
     }
     fo.seed = static_cast<uint64_t>(args.integer("--seed", 0));
     n = args.integer("--n", 10);
-    if (n < 1) throw Error("--n must be at least 1");
     set = std::make_shared<data::PairSet>(data::readPairsBin(args.required("--pairs")));
-    size_t genuine = 0;
-    for (auto s : set->issame) genuine += s ? 1 : 0;
-    if (static_cast<size_t>(n) > genuine)
-      throw Error(set->path + ": --n " + std::to_string(n) +
-                  " asks for more pairs than the set's " + std::to_string(genuine) +
-                  " genuine pairs (of " + std::to_string(set->pairs()) + ")");
+    inspect::faithfulnessPairs(*set, n);  // --n against the set, before any work
   } else {
     for (const char* only : {"--pairs", "--n", "--steps", "--baseline", "--seed"})
       if (args.value(only)) throw Error(std::string(only) + " is an option of --metrics");

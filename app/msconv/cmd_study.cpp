@@ -328,14 +328,8 @@ int studyReportCmd(const Args& args, const workspace::Workspace& ws) {
     for (const auto& m : splitCommas(args.value("--faithfulness-method").value_or("gradcam")))
       methods.push_back(inspect::camMethodFromName(m));
     const int n = args.integer("--faithfulness-n", 10);
-    if (n < 1) throw Error("--faithfulness-n must be at least 1");
     auto set = std::make_shared<data::PairSet>(data::readPairsBin(*set_path));
-    size_t genuine = 0;
-    for (auto x : set->issame) genuine += x ? 1 : 0;
-    if (static_cast<size_t>(n) > genuine)
-      throw Error(set->path + ": --faithfulness-n " + std::to_string(n) +
-                  " asks for more pairs than the set's " + std::to_string(genuine) +
-                  " genuine pairs (of " + std::to_string(set->pairs()) + ")");
+    inspect::faithfulnessPairs(*set, n);  // --faithfulness-n against the set, before any work
     const std::string set_name = std::filesystem::path(*set_path).filename().string();
     std::error_code ec;
     o.extra_key = "faithfulness " + std::filesystem::absolute(*set_path).string() + " " +

@@ -376,10 +376,7 @@ Faithfulness measureFaithfulness(const ScoreFunction& score, const at::Tensor& i
   return r;
 }
 
-std::vector<FaithfulnessRow> faithfulnessOnPairs(nn::BackboneImpl& model, const std::string& label,
-                                                 const data::PairSet& set, int n,
-                                                 const CamOptions& cam_options,
-                                                 const FaithfulnessOptions& o) {
+std::vector<size_t> faithfulnessPairs(const data::PairSet& set, int n) {
   std::vector<size_t> genuine;
   for (size_t i = 0; i < set.pairs(); ++i)
     if (set.issame[i]) genuine.push_back(i);
@@ -390,6 +387,14 @@ std::vector<FaithfulnessRow> faithfulnessOnPairs(nn::BackboneImpl& model, const 
     throw Error(set.path + ": " + std::to_string(n) + " pairs asked for, but the set has only " +
                 std::to_string(genuine.size()) + " genuine pairs (of " +
                 std::to_string(set.pairs()) + ")");
+  return genuine;
+}
+
+std::vector<FaithfulnessRow> faithfulnessOnPairs(nn::BackboneImpl& model, const std::string& label,
+                                                 const data::PairSet& set, int n,
+                                                 const CamOptions& cam_options,
+                                                 const FaithfulnessOptions& o) {
+  const std::vector<size_t> genuine = faithfulnessPairs(set, n);
   CamOptions co = cam_options;
   if (co.layers.empty()) co.layers = model.stageOutputs();
   std::vector<std::string> names = co.layers;

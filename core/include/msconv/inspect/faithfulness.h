@@ -112,6 +112,11 @@ struct FaithfulnessRow {
   double drop = 0, increase = 0;  // drop: over the pairs whose target is positive
 };
 
+// The indices of `set`'s genuine pairs, after checking that `n` of them can be measured: throws
+// msconv::Error naming the set's file when n < 1 or it has fewer than n genuine pairs. For
+// commands to refuse a request before any work.
+std::vector<size_t> faithfulnessPairs(const data::PairSet& set, int n);
+
 // The first image of `n` genuine pairs of `set` (evenly spread over its genuine pairs: the
 // i-th of n is genuine pair floor(i * G / n) of G), each explained for the cosine similarity to
 // its pair's other image, per layer of `cam.layers` (empty: the last unit of each stage) and,
