@@ -13,7 +13,9 @@
 #include "msconv/io/state_dict.h"
 #include "msconv/model/checkpoint.h"
 #include "msconv/model/import.h"
+#include "msconv/model/onnx.h"
 #include "msconv/nn/backbone.h"
+#include "msconv/store/run_store.h"
 
 namespace msconv::cli {
 
@@ -75,6 +77,52 @@ int cmdEmbed(const Argv& argv) {
   } else {
     for (int64_t i = 0; i < emb.numel(); ++i)
       std::printf("%.7g%c", e[i], i + 1 < emb.numel() ? ' ' : '\n');
+  }
+  return 0;
+}
+
+int cmdExport(const Argv& argv) {
+  Args args(argv, {
+                      {"--checkpoint", true, "MSConv Lab checkpoint"},
+                      {"--onnx", true, "ONNX file to write (written whole or not at all)"},
+                      {"--opset", true,
+                       "ONNX opset, " + std::to_string(model::kOnnxMinOpset) + " to " +
+                           std::to_string(model::kOnnxMaxOpset) + " (default 11, insightface's)"},
+                      {"--dynamic-batch", false, "a batch axis of any size (named None)"},
+                      {"--json", false, "print the summary as JSON"},
+                      {"--help", false, "this help"},
+                  });
+  if (args.flag("--help")) {
+    std::cout << "usage: msconv export --checkpoint CKPT --onnx OUT.onnx [--opset N] "
+                 "[--dynamic-batch] [--json]\n"
+                 "Input \"data\": N x 3 x 112 x 112 RGB, (x - 127.5) / 127.5; output "
+                 "\"embedding\": N x D.\n"
+              << args.usage();
+    return 0;
+  }
+  const std::string ckpt = args.required("--checkpoint");
+  const std::string out = args.required("--onnx");
+  model::OnnxExportOptions options;
+  options.opset = args.integer("--opset", options.opset);
+  options.dynamic_batch = args.flag("--dynamic-batch");
+  options.producer_version = store::projectVersion();
+  auto loaded = model::loadModel(ckpt);
+  const auto s = model::exportOnnx(*loaded.model, out, options);
+  if (args.flag("--json")) {
+    nlohmann::json j;
+    j["onnx"] = out;
+    j["opset"] = s.opset;
+    j["nodes"] = s.nodes;
+    j["initializers"] = s.initializers;
+    j["parameters"] = s.parameters;
+    j["op_types"] = s.op_types;
+    j["named_values"] = s.named_values;
+    std::cout << j.dump() << "\n";
+  } else {
+    std::cerr << "export: " << loaded.arch << " / " << loaded.op << ": " << s.nodes << " nodes, "
+              << s.initializers << " initializers (" << s.parameters << " parameters), opset "
+              << s.opset << ", " << s.named_values.size() << " layer tensors named\n";
+    std::cout << out << "\n";
   }
   return 0;
 }

@@ -12,6 +12,7 @@ using Argv = std::vector<std::string>;
 int cmdInfo(const Argv& argv);
 int cmdImport(const Argv& argv);
 int cmdEmbed(const Argv& argv);
+int cmdExport(const Argv& argv);
 int cmdData(const Argv& argv);
 int cmdTrain(const Argv& argv);
 int cmdRuns(const Argv& argv);

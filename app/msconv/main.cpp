@@ -30,6 +30,8 @@ const std::map<std::string, Command>& commands() {
        {msconv::cli::cmdImport,
         "a PyTorch state_dict or arcface_torch checkpoint(s) into a checkpoint"}},
       {"embed", {msconv::cli::cmdEmbed, "print the 512-d embedding of one image"}},
+      {"export",
+       {msconv::cli::cmdExport, "a checkpoint as an ONNX face model (insightface's layout)"}},
       {"data",
        {msconv::cli::cmdData,
         "datasets: info, check, pack, pack-pairs, synth, synth-ijb",
