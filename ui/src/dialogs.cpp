@@ -11,8 +11,12 @@ FileDialogStub g_stub;  // GUI thread only
 
 QString fileName(QWidget* parent, FileDialogKind kind, const QString& caption, const QString& dir,
                  const QString& filter) {
-  const FileDialogRequest request{kind, caption, dir, filter, QFileDialog::ReadOnly};
+  QFileDialog::Options options = QFileDialog::ReadOnly;
+  if (kind == FileDialogKind::kDirectory) options |= QFileDialog::ShowDirsOnly;
+  const FileDialogRequest request{kind, caption, dir, filter, options};
   if (g_stub) return g_stub(request);
+  if (kind == FileDialogKind::kDirectory)
+    return QFileDialog::getExistingDirectory(parent, caption, dir, request.options);
   return kind == FileDialogKind::kOpen
              ? QFileDialog::getOpenFileName(parent, caption, dir, filter, nullptr, request.options)
              : QFileDialog::getSaveFileName(parent, caption, dir, filter, nullptr, request.options);
@@ -31,6 +35,10 @@ QString openFileName(QWidget* parent, const QString& caption, const QString& dir
 QString saveFileName(QWidget* parent, const QString& caption, const QString& dir,
                      const QString& filter) {
   return fileName(parent, FileDialogKind::kSave, caption, dir, filter);
+}
+
+QString existingDirectory(QWidget* parent, const QString& caption, const QString& dir) {
+  return fileName(parent, FileDialogKind::kDirectory, caption, dir, {});
 }
 
 void setWarningBoxesEnabled(bool enabled) {

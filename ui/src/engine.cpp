@@ -6,6 +6,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <filesystem>
@@ -47,6 +48,33 @@ namespace {
 QImage toQImage(const cv::Mat& bgr) {
   QImage img(bgr.data, bgr.cols, bgr.rows, static_cast<int>(bgr.step), QImage::Format_BGR888);
   return img.copy();  // owns its pixels
+}
+
+// A float map (h x w tensor or CV_32F matrix) as a row-major vector.
+std::vector<float> valuesOf(const cv::Mat& f32) {
+  CV_Assert(f32.type() == CV_32F);
+  std::vector<float> out;
+  out.reserve(f32.total());
+  for (int y = 0; y < f32.rows; ++y)
+    out.insert(out.end(), f32.ptr<float>(y), f32.ptr<float>(y) + f32.cols);
+  return out;
+}
+
+cv::Mat toMat(const at::Tensor& map2d) {
+  const auto t = map2d.detach().to(torch::kFloat).contiguous().cpu();
+  return cv::Mat(static_cast<int>(t.size(0)), static_cast<int>(t.size(1)), CV_32F,
+                 const_cast<float*>(t.data_ptr<float>()))
+      .clone();
+}
+
+QRect toQRect(const cv::Rect& r) {
+  return QRect(r.x, r.y, r.width, r.height);
+}
+
+QString shapeText(const at::Tensor& t) {
+  QStringList dims;
+  for (const auto d : t.sizes()) dims << QString::number(d);
+  return dims.join(" x ");
 }
 
 }  // namespace
@@ -359,6 +387,161 @@ QImage featureMapFigure(const QString& checkpoint, const QString& image, const Q
 QImage gradcamFigure(const QStringList& checkpoints, const QString& image, const QString& method,
                      const QString& target, const QString& reference, const QString& colormap,
                      double alpha) {
+  // The same picture as the figure with its values (one drawing of the CAM grid).
+  return gradcamValuesFigure(checkpoints, image, method, target, reference, colormap, alpha).image;
+}
+
+InspectFigure featureMapsFigure(const QStringList& checkpoints, const QString& image,
+                                const QString& layer, int top, const QString& colormap,
+                                bool shared_scale) {
+  const auto x = data::loadFaceImage(image.toStdString(), 112);
+  const auto cmap = viz::colormapFromName(colormap.toStdString());
+  struct Block {
+    QString label;
+    inspect::BranchMaps maps;
+  };
+  std::vector<Block> blocks;
+  QStringList notes;
+  for (const auto& ck : checkpoints) {
+    auto loaded = model::loadModel(ck.toStdString());
+    const QString label = QString::fromStdString(inspect::camRowLabel(ck.toStdString(), loaded.op));
+    const auto layers = loaded.model->operatorLayers();
+    if (!layer.isEmpty() &&
+        std::find(layers.begin(), layers.end(), layer.toStdString()) == layers.end()) {
+      notes << QString("%1: no operator layer %2, not drawn").arg(label, layer);
+      continue;
+    }
+    Block b{label, inspect::captureBranchMaps(*loaded.model, x, layer.toStdString(), top)};
+    if (!blocks.empty()) {
+      const auto& first = blocks.front().maps;
+      const bool same = first.maps.front().sizes() == b.maps.maps.front().sizes() &&
+                        first.maps.back().sizes() == b.maps.maps.back().sizes();
+      if (same)
+        b.maps.channels = first.channels;  // the same channels, side by side
+      else
+        notes << QString("%1: maps of %2 (%3 has %4): its own top %5 channels")
+                     .arg(label, shapeText(b.maps.maps.back()), blocks.front().label,
+                          shapeText(first.maps.back()))
+                     .arg(b.maps.channels.size());
+    }
+    blocks.push_back(std::move(b));
+  }
+  if (blocks.empty()) throw Error("feature maps: " + notes.join("; ").toStdString());
+  // One scale per branch row across every model's shown channels, when asked.
+  std::map<std::string, std::pair<double, double>> range;
+  if (shared_scale)
+    for (const auto& b : blocks)
+      for (size_t r = 0; r < b.maps.maps.size(); ++r)
+        for (int64_t ch : b.maps.channels) {
+          if (ch >= b.maps.maps[r].size(0)) continue;
+          const auto m = b.maps.maps[r][ch];
+          const double lo = m.min().item<double>(), hi = m.max().item<double>();
+          auto it = range.find(b.maps.rows[r]);
+          if (it == range.end())
+            range[b.maps.rows[r]] = {lo, hi};
+          else
+            it->second = {std::min(it->second.first, lo), std::max(it->second.second, hi)};
+        }
+  InspectFigure fig;
+  fig.kind = "featuremaps";
+  std::vector<cv::Mat> pictures;
+  std::vector<int> xs;
+  std::vector<size_t> first_tile;  // each block's first tile in fig.tiles
+  const int pad = 8, gap = 24;
+  int width = pad, height = 0;
+  for (const auto& b : blocks) {
+    fig.models << b.label;
+    viz::Grid g;
+    g.tile = 96;
+    g.title = b.label.toStdString();
+    for (int64_t ch : b.maps.channels) {
+      std::string label = "ch " + std::to_string(ch);
+      if (b.maps.gate.defined() && ch < b.maps.gate.size(0)) {
+        char buf[24];
+        std::snprintf(buf, sizeof buf, " c=%.2f", b.maps.gate[ch].item<double>());
+        label += buf;
+      }
+      g.col_labels.push_back(label);
+    }
+    std::vector<FigureTile> tiles;
+    std::vector<std::pair<size_t, size_t>> cell;  // each tile's (row, column) in the grid
+    for (size_t r = 0; r < b.maps.maps.size(); ++r) {
+      g.row_labels.push_back(b.maps.rows[r]);
+      const auto& m = b.maps.maps[r];
+      std::vector<cv::Mat> row;
+      for (int64_t ch : b.maps.channels) {
+        if (ch >= m.size(0)) {  // a part with fewer channels (SCConv's halves)
+          row.emplace_back();
+          continue;
+        }
+        const cv::Mat map = toMat(m[ch]);
+        cv::Mat scaled;
+        if (shared_scale) {
+          const auto [lo, hi] = range.at(b.maps.rows[r]);
+          scaled = hi > lo ? cv::Mat((map - lo) / (hi - lo)) : cv::Mat::zeros(map.size(), CV_32F);
+        } else {
+          scaled = viz::scale01(map);
+        }
+        row.push_back(viz::applyColormap(scaled, cmap));
+        FigureTile t;
+        t.model = b.label;
+        t.layer = QString::fromStdString(b.maps.layer);
+        t.row = QString::fromStdString(b.maps.rows[r]);
+        t.channel = static_cast<int>(ch);
+        t.width = map.cols, t.height = map.rows;
+        t.values = valuesOf(map);
+        t.picture = toQImage(row.back());
+        tiles.push_back(std::move(t));
+        cell.emplace_back(r, row.size() - 1);
+      }
+      g.cells.push_back(row);
+    }
+    std::vector<std::vector<cv::Rect>> rects;
+    pictures.push_back(viz::renderGrid(g, &rects));
+    first_tile.push_back(fig.tiles.size());
+    for (size_t i = 0; i < tiles.size(); ++i) {
+      tiles[i].rect = toQRect(rects[cell[i].first][cell[i].second]);  // moved into place below
+      fig.tiles.push_back(std::move(tiles[i]));
+    }
+    xs.push_back(width);
+    width += pictures.back().cols + gap;
+    height = std::max(height, pictures.back().rows);
+  }
+  width += pad - gap;
+  // The header: what is drawn, then the notes, a line each.
+  const int font = cv::FONT_HERSHEY_SIMPLEX;
+  std::vector<std::string> lines;
+  lines.push_back(
+      blocks.front().maps.layer + "   top " + std::to_string(blocks.front().maps.channels.size()) +
+      " channels by energy (" + blocks.front().label.toStdString() + ")   " +
+      (shared_scale ? "one scale per row" : "per-channel scale") + "   " + viz::colormapName(cmap));
+  for (const auto& n : notes) lines.push_back("! " + n.toStdString());
+  for (const auto& l : lines) {
+    int base = 0;
+    width = std::max(width, 2 * pad + cv::getTextSize(l, font, 0.5, 1, &base).width);
+  }
+  const int header = pad + 20 * static_cast<int>(lines.size());
+  cv::Mat out(header + height, width, CV_8UC3, cv::Scalar(255, 255, 255));
+  for (size_t i = 0; i < lines.size(); ++i)
+    cv::putText(out, lines[i], {pad, pad + 14 + 20 * static_cast<int>(i)}, font, 0.5,
+                i == 0 ? cv::Scalar(30, 30, 30) : cv::Scalar(30, 30, 200), 1, cv::LINE_AA);
+  first_tile.push_back(fig.tiles.size());
+  for (size_t k = 0; k < pictures.size(); ++k) {
+    pictures[k].copyTo(out(cv::Rect(xs[k], header, pictures[k].cols, pictures[k].rows)));
+    if (k > 0)
+      cv::line(out, {xs[k] - gap / 2, header + 4}, {xs[k] - gap / 2, header + height - 4},
+               cv::Scalar(200, 200, 200), 1);
+    for (size_t t = first_tile[k]; t < first_tile[k + 1]; ++t)
+      fig.tiles[t].rect.translate(xs[k], header);
+  }
+  fig.image = toQImage(out);
+  fig.note = notes.join("\n");
+  return fig;
+}
+
+InspectFigure gradcamValuesFigure(const QStringList& checkpoints, const QString& image,
+                                  const QString& method, const QString& target,
+                                  const QString& reference, const QString& colormap, double alpha) {
   const auto x = data::loadFaceImage(image.toStdString(), 112);
   const auto spec = inspect::parseTargetSpec(target.toStdString());
   const at::Tensor ref = spec.kind == inspect::CamTarget::Kind::kCosine && !reference.isEmpty()
@@ -366,16 +549,65 @@ QImage gradcamFigure(const QStringList& checkpoints, const QString& image, const
                              : at::Tensor();
   inspect::CamOptions o;
   o.method = inspect::camMethodFromName(method.toStdString());
-  std::vector<inspect::CamRow> rows;
+  const auto cmap = viz::colormapFromName(colormap.toStdString());
+  const cv::Mat face = inspect::tensorToBgr(x);
+  InspectFigure fig;
+  fig.kind = "gradcam";
+  QStringList notes;
+  // The grid inspect::camFigure draws (rows = models, columns = layers and their mean), the
+  // tiles' CAMs kept.
+  viz::Grid g;
+  g.tile = 112;
+  g.title = method.toStdString() + ", target " + target.toStdString();
+  std::vector<FigureTile> tiles;
+  std::vector<std::pair<int, int>> where;
+  std::vector<std::string> first_layers;
   for (const auto& ck : checkpoints) {
     auto loaded = model::loadModel(ck.toStdString());
     const auto t = inspect::makeCamTarget(spec, *loaded.model, ck.toStdString(), ref);
-    rows.push_back({inspect::camRowLabel(ck.toStdString(), loaded.op),
-                    inspect::computeCams(*loaded.model, x, t, o)});
+    const std::string label = inspect::camRowLabel(ck.toStdString(), loaded.op);
+    const auto cams = inspect::computeCams(*loaded.model, x, t, o);
+    fig.models << QString::fromStdString(label);
+    if (g.row_labels.empty())
+      first_layers = cams.layers;
+    else if (cams.layers != first_layers)
+      notes << QString::fromStdString(label + ": other layers than the first row's (" +
+                                      std::to_string(cams.layers.size()) + ")");
+    g.row_labels.push_back(label);
+    std::vector<cv::Mat> cells;
+    std::vector<cv::Mat> maps = cams.cams;
+    std::vector<std::string> names = cams.layers;
+    if (cams.cams.size() > 1 || first_layers.size() > 1) {
+      maps.push_back(cams.average());
+      names.push_back("mean");
+    }
+    for (size_t c = 0; c < maps.size(); ++c) {
+      cells.push_back(viz::overlay(face, maps[c], cmap, alpha));
+      FigureTile tile;
+      tile.model = QString::fromStdString(label);
+      tile.layer = QString::fromStdString(names[c]);
+      tile.row = "CAM";
+      tile.width = maps[c].cols, tile.height = maps[c].rows;
+      tile.values = valuesOf(maps[c]);
+      tile.picture = toQImage(cells.back());
+      tiles.push_back(std::move(tile));
+      where.emplace_back(static_cast<int>(g.cells.size()), static_cast<int>(c));
+    }
+    g.cells.push_back(cells);
   }
-  return toQImage(inspect::camFigure(inspect::tensorToBgr(x), rows,
-                                     viz::colormapFromName(colormap.toStdString()), alpha, 112,
-                                     method.toStdString() + ", target " + target.toStdString()));
+  size_t ncols = 0;
+  for (const auto& r : g.cells) ncols = std::max(ncols, r.size());
+  g.col_labels = first_layers;
+  if (ncols > 1) g.col_labels.push_back("mean");
+  std::vector<std::vector<cv::Rect>> rects;
+  fig.image = toQImage(viz::renderGrid(g, &rects));
+  for (size_t i = 0; i < tiles.size(); ++i) {
+    tiles[i].rect =
+        toQRect(rects[static_cast<size_t>(where[i].first)][static_cast<size_t>(where[i].second)]);
+    fig.tiles.push_back(std::move(tiles[i]));
+  }
+  fig.note = notes.join("\n");
+  return fig;
 }
 
 namespace {
@@ -506,6 +738,7 @@ QStringList exportFeatureMapArrays(const QString& checkpoint, const QString& ima
 }
 
 InspectQueue::InspectQueue(QObject* parent) : QObject(parent) {
+  qRegisterMetaType<InspectFigure>();
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -519,6 +752,14 @@ InspectQueue::~InspectQueue() {
 }
 
 void InspectQueue::submit(const QString& kind, std::function<QImage()> job) {
+  submitFigure(kind, [job = std::move(job)] {
+    InspectFigure f;
+    f.image = job();
+    return f;
+  });
+}
+
+void InspectQueue::submitFigure(const QString& kind, std::function<InspectFigure()> job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (pending_.count(kind)) ++superseded_;
@@ -531,7 +772,7 @@ void InspectQueue::loop() {
   setThreads(0);
   for (;;) {
     QString kind;
-    std::function<QImage()> job;
+    std::function<InspectFigure()> job;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return quit_ || !pending_.empty(); });
@@ -541,7 +782,10 @@ void InspectQueue::loop() {
       pending_.erase(pending_.begin());
     }
     try {
-      Q_EMIT ready(kind, job());
+      InspectFigure f = job();
+      if (f.kind.isEmpty()) f.kind = kind;
+      Q_EMIT ready(kind, f.image);
+      Q_EMIT figureReady(kind, f);
     } catch (const std::exception& e) {
       Q_EMIT failed(kind, QString::fromStdString(e.what()));
     }

@@ -15,6 +15,7 @@
 #include <QListWidget>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QSaveFile>
 #include <QScrollArea>
@@ -26,6 +27,7 @@
 #include <QVBoxLayout>
 
 #include <cmath>
+#include <initializer_list>
 #include <map>
 
 #include <QTabWidget>
@@ -164,6 +166,34 @@ EvalPanel::EvalPanel(QString workspace, QWidget* parent)
   message_->setStyleSheet("color: #d33;");
   message_->setWordWrap(true);
   layout->addWidget(message_);
+  auto* progress_row = new QHBoxLayout;
+  progress_ = new QProgressBar;
+  progress_->setObjectName("evaluation_progress");
+  progress_->setFormat("%v / %m");
+  progress_label_ = new QLabel;
+  progress_label_->setObjectName("evaluation_eta");
+  cancel_ = new QPushButton("Cancel");
+  cancel_->setObjectName("evaluation_cancel");
+  cancel_->setToolTip("stops the evaluation after the set in progress");
+  progress_row->addWidget(progress_, 1);
+  progress_row->addWidget(progress_label_);
+  progress_row->addWidget(cancel_);
+  layout->addLayout(progress_row);
+  for (QWidget* w : std::initializer_list<QWidget*>{progress_, progress_label_, cancel_})
+    w->setVisible(false);
+  connect(cancel_, &QPushButton::clicked, this, &EvalPanel::cancel);
+  connect(this, &EvalPanel::progressed, this, [this](int done, int total) {
+    units_done_ = done;
+    progress_->setRange(0, total);
+    progress_->setValue(done);
+    if (cancelled_ && *cancelled_) return;
+    const double per = done > 0 ? clock_.elapsed() / 1000.0 / done : 0;
+    progress_label_->setText(done > 0 ? QString("%1 of %2 done, about %3 s left")
+                                            .arg(done)
+                                            .arg(total)
+                                            .arg(static_cast<qint64>(per * (total - done) + 0.5))
+                                      : QString("%1 to evaluate").arg(total));
+  });
   tabs_ = new QTabWidget;
   tabs_->setObjectName("evaluation_tabs");
   auto* results = new QWidget;
@@ -239,6 +269,8 @@ EvalPanel::EvalPanel(QString workspace, QWidget* parent)
   connect(this, &EvalPanel::allEvaluated, this, [this] {
     run_->setEnabled(true);
     run_all_->setEnabled(true);
+    for (QWidget* w : std::initializer_list<QWidget*>{progress_, progress_label_, cancel_})
+      w->setVisible(false);
   });
   connect(open, &QPushButton::clicked, this, [this] {
     const QString f =
@@ -256,7 +288,8 @@ EvalPanel::EvalPanel(QString workspace, QWidget* parent)
 }
 
 EvalPanel::~EvalPanel() {
-  if (worker_) {  // the panel outlives its worker: wait for the evaluation in progress
+  if (worker_) {  // the panel outlives its worker: stop it after the set in progress, wait
+    if (cancelled_) *cancelled_ = true;
     worker_->disconnect(this);
     worker_->wait();
     delete worker_;
@@ -331,22 +364,58 @@ void EvalPanel::start(const std::vector<std::pair<QString, QString>>& checkpoint
   run_->setEnabled(false);
   run_all_->setEnabled(false);
   const QStringList bins = bins_->text().split(' ', Qt::SkipEmptyParts);
-  worker_ = QThread::create([this, checkpoints, bins] {
-    for (const auto& [label, ck] : checkpoints) {
-      try {
-        Q_EMIT evaluated(label, evaluateCheckpoint(ck, bins, workspace_));
-      } catch (const std::exception& e) {
-        Q_EMIT evaluationFailed(label + ": " + e.what());
+  // The units the bar counts: each checkpoint on each set given (one call each), or on its own
+  // validation sets.
+  std::vector<std::pair<QString, QStringList>> parts;
+  if (bins.isEmpty())
+    parts.emplace_back(QString(), QStringList());
+  else
+    for (const auto& b : bins) parts.emplace_back(b, QStringList{b});
+  units_ = static_cast<int>(checkpoints.size() * parts.size());
+  units_done_ = 0;
+  auto cancelled = std::make_shared<std::atomic<bool>>(false);
+  cancelled_ = cancelled;
+  clock_.start();
+  progress_->setRange(0, units_);
+  progress_->setValue(0);
+  progress_label_->setText(QString("%1 to evaluate").arg(units_));
+  cancel_->setEnabled(true);
+  for (QWidget* w : std::initializer_list<QWidget*>{progress_, progress_label_, cancel_})
+    w->setVisible(true);
+  const int total = units_;
+  worker_ = QThread::create([this, checkpoints, parts, cancelled, total] {
+    int done = 0;
+    for (const auto& [label, ck] : checkpoints)
+      for (const auto& [name, sets] : parts) {
+        if (*cancelled) return;
+        try {
+          auto result = evaluateCheckpoint(ck, sets, workspace_);
+          if (*cancelled) return;  // cancelled while it ran: dropped
+          Q_EMIT evaluated(label, result);
+        } catch (const std::exception& e) {
+          Q_EMIT evaluationFailed(label + (name.isEmpty() ? QString() : " on " + name) + ": " +
+                                  e.what());
+        }
+        Q_EMIT progressed(++done, total);
       }
-    }
   });
   // When the thread has ended (queued to this thread): it is collected without waiting.
-  connect(worker_, &QThread::finished, this, [this] {
+  connect(worker_, &QThread::finished, this, [this, cancelled] {
     worker_->deleteLater();
     worker_ = nullptr;
+    if (*cancelled)
+      message_->setText(
+          QString("evaluation cancelled: %1 of %2 done").arg(units_done_).arg(units_));
     Q_EMIT allEvaluated();
   });
   worker_->start();
+}
+
+void EvalPanel::cancel() {
+  if (!worker_ || !cancelled_) return;
+  *cancelled_ = true;
+  cancel_->setEnabled(false);
+  progress_label_->setText("cancelling: the set in progress finishes first");
 }
 
 void EvalPanel::show(const QString& label, const std::vector<SetEvaluation>& sets) {

@@ -2,6 +2,7 @@
 
 #include <QCheckBox>
 #include <QComboBox>
+#include <QDialog>
 #include <QDir>
 #include <QDoubleSpinBox>
 #include <QDragEnterEvent>
@@ -14,14 +15,18 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
+#include <QMainWindow>
 #include <QMessageBox>
 #include <QMimeData>
 #include <QPushButton>
 #include <QSaveFile>
-#include <QScrollArea>
+#include <QShowEvent>
 #include <QSpinBox>
+#include <QSplitter>
+#include <QStatusBar>
 #include <QTableWidget>
 #include <QTextStream>
+#include <QToolButton>
 #include <QTreeWidget>
 #include <QVBoxLayout>
 
@@ -30,6 +35,7 @@
 
 #include "msconv/ui/dialogs.h"
 #include "msconv/ui/engine.h"
+#include "msconv/ui/figure_view.h"
 #include "plot_style.h"
 #include "qcustomplot_include.h"
 
@@ -97,15 +103,66 @@ InspectPanel::InspectPanel(QString workspace, QWidget* parent)
   message_->setWordWrap(true);
   form->addRow(message_);
   layout->addWidget(controls, 1);
-  auto* views = new QVBoxLayout;
-  feature_view_ = new QLabel("feature maps: add / multiply / subtract of the two branches");
-  cam_view_ = new QLabel("Grad-CAM: models x layers");
+  // The two figures and the faithfulness table, one above the other, their heights shared by
+  // a splitter; the value under the mouse below them all.
+  auto* splitter = new QSplitter(Qt::Vertical);
+  splitter->setChildrenCollapsible(false);
+  feature_view_ = new FigureView(
+      "feature maps: add / multiply / subtract of the two branches, the checked models side by "
+      "side\n\n(check a model and choose a face)");
+  feature_view_->setObjectName("featuremaps");
+  cam_view_ = new FigureView("Grad-CAM: models x layers\n\n(check a model and choose a face)");
+  cam_view_->setObjectName("gradcam");
+  // Each figure: a title with the zoom buttons above its view.
   for (auto* v : {feature_view_, cam_view_}) {
-    auto* scroll = new QScrollArea;
-    scroll->setWidget(v);
-    scroll->setWidgetResizable(true);
-    views->addWidget(scroll, 1);
+    auto* bar = new QHBoxLayout;
+    bar->addWidget(new QLabel(v == feature_view_ ? "<b>Feature maps</b>" : "<b>Grad-CAM</b>"));
+    bar->addStretch(1);
+    const std::pair<const char*, const char*> buttons[] = {{"\u2212", "zoom out (-)"},
+                                                           {"+", "zoom in (+)"},
+                                                           {"Fit", "the whole figure (0)"},
+                                                           {"1:1", "one pixel per pixel (1)"}};
+    for (const auto& [text, tip] : buttons) {
+      auto* b = new QToolButton;
+      b->setText(QString::fromUtf8(text));
+      b->setToolTip(tip);
+      b->setObjectName(QString(v->objectName()) + "_" + QString::fromUtf8(text));
+      bar->addWidget(b);
+      const QString t = QString::fromUtf8(text);
+      connect(b, &QToolButton::clicked, v, [v, t] {
+        if (t == "+")
+          v->zoomIn();
+        else if (t == "Fit")
+          v->fit();
+        else if (t == "1:1")
+          v->actualSize();
+        else
+          v->zoomOut();
+      });
+    }
+    auto* block = new QWidget;
+    auto* block_layout = new QVBoxLayout(block);
+    block_layout->setContentsMargins(0, 0, 0, 0);
+    block_layout->addLayout(bar);
+    block_layout->addWidget(v, 1);
+    splitter->addWidget(block);
+    if (v == feature_view_) {
+      feature_note_ = new QLabel;
+      feature_note_->setStyleSheet("color: #b60;");
+      feature_note_->setWordWrap(true);
+      feature_note_->hide();
+      block_layout->addWidget(feature_note_);
+    }
+    connect(v, &FigureView::hovered, this, &InspectPanel::showValue);
+    connect(v, &FigureView::tileClicked, this, [this, v](int tile) {
+      enlargeTile(v == feature_view_ ? "featuremaps" : "gradcam", tile);
+    });
   }
+  value_ = new QLabel(" ");
+  value_->setObjectName("value_under_mouse");
+  value_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  value_->setToolTip("the tile under the mouse: model, layer, channel, position and value");
+
   // Faithfulness: is the heat map evidence? Deletion / insertion / ROAD over N pairs of a set.
   auto* faith = new QWidget;
   auto* faith_layout = new QVBoxLayout(faith);
@@ -144,7 +201,13 @@ InspectPanel::InspectPanel(QString workspace, QWidget* parent)
   faith_table_->horizontalHeaderItem(5)->setToolTip("higher: more faithful");
   faith_table_->horizontalHeaderItem(8)->setToolTip("higher: more faithful");
   faith_layout->addWidget(faith_table_, 1);
-  views->addWidget(faith, 1);
+  splitter->addWidget(faith);
+  splitter->setStretchFactor(0, 3);
+  splitter->setStretchFactor(1, 3);
+  splitter->setStretchFactor(2, 1);
+  auto* views = new QVBoxLayout;
+  views->addWidget(splitter, 1);
+  views->addWidget(value_);
   layout->addLayout(views, 3);
   connect(faith_browse, &QPushButton::clicked, this, [this] {
     const QString f = openFileName(this, "Pair set", {}, "Pair sets (*.bin)");
@@ -192,13 +255,8 @@ InspectPanel::InspectPanel(QString workspace, QWidget* parent)
   connect(export_maps, &QPushButton::clicked, this, [exporter] { exporter("featuremaps"); });
   connect(export_cam, &QPushButton::clicked, this, [exporter] { exporter("gradcam"); });
   connect(
-      queue_, &InspectQueue::ready, this,
-      [this](const QString& kind, const QImage& img) {
-        (kind == "featuremaps" ? feature_ : cam_) = img;
-        (kind == "featuremaps" ? feature_view_ : cam_view_)->setPixmap(QPixmap::fromImage(img));
-        message_->clear();
-        Q_EMIT updated(kind);
-      },
+      queue_, &InspectQueue::figureReady, this,
+      [this](const QString&, const InspectFigure& figure) { showFigure(figure); },
       Qt::QueuedConnection);
   connect(
       queue_, &InspectQueue::failed, this,
@@ -255,6 +313,7 @@ void InspectPanel::refresh() {
   }
   layer_tree_->blockSignals(false);
   fillDataset();
+  request();  // a model and a face: both figures at once, no click on a layer needed
 }
 
 InspectPanel::~InspectPanel() {
@@ -417,6 +476,7 @@ void InspectPanel::fillDataset() {
             dataset_->addItem(label, index);
             dataset_->setItemData(dataset_->count() - 1, set, Qt::UserRole + 1);
           }
+          if (isVisible()) pickFirstFace();
           Q_EMIT datasetListed();
         },
         Qt::QueuedConnection);
@@ -441,6 +501,90 @@ QStringList InspectPanel::layers() const {
     for (int j = 0; j < layer_tree_->topLevelItem(i)->childCount(); ++j)
       out << layer_tree_->topLevelItem(i)->child(j)->data(0, Qt::UserRole).toString();
   return out;
+}
+
+void InspectPanel::pickFirstFace() {
+  if (!image_->text().isEmpty() || checkedModels().isEmpty()) return;
+  for (int i = 0; i < dataset_->count(); ++i) {
+    const QString set = dataset_->itemData(i, Qt::UserRole + 1).toString();
+    if (set.isEmpty()) continue;
+    try {
+      dataset_->setCurrentIndex(i);
+      setImage(datasetImageFile(set, dataset_->itemData(i).toLongLong()));
+    } catch (const std::exception& e) {
+      message_->setText(e.what());
+    }
+    return;
+  }
+}
+
+void InspectPanel::showEvent(QShowEvent* e) {
+  QWidget::showEvent(e);
+  pickFirstFace();
+}
+
+void InspectPanel::setChecked(const QString& run, bool checked) {
+  for (int i = 0; i < models_->count(); ++i)
+    if (models_->item(i)->text() == run)
+      models_->item(i)->setCheckState(checked ? Qt::Checked : Qt::Unchecked);  // requests
+}
+
+void InspectPanel::showFigure(const InspectFigure& figure) {
+  const bool features = figure.kind == "featuremaps";
+  (features ? feature_ : cam_) = figure.image;
+  (features ? feature_view_ : cam_view_)->setFigure(figure);
+  if (features) {
+    feature_note_->setText(figure.note);
+    feature_note_->setVisible(!figure.note.isEmpty());
+  }
+  message_->clear();
+  Q_EMIT updated(figure.kind);
+}
+
+QString InspectPanel::valueText() const {
+  return value_->text().trimmed();
+}
+
+void InspectPanel::showValue(const QString& text) {
+  value_->setText(text.isEmpty() ? " " : text);
+  if (auto* w = qobject_cast<QMainWindow*>(window())) {
+    if (text.isEmpty())
+      w->statusBar()->clearMessage();
+    else
+      w->statusBar()->showMessage(text);
+  }
+}
+
+void InspectPanel::enlargeTile(const QString& kind, int tile) {
+  const InspectFigure& f = (kind == "featuremaps" ? feature_view_ : cam_view_)->figure();
+  if (tile < 0 || tile >= static_cast<int>(f.tiles.size())) return;
+  const FigureTile& t = f.tiles[static_cast<size_t>(tile)];
+  if (!enlarged_) {
+    enlarged_ = new QDialog(this);
+    enlarged_->setObjectName("enlarged_tile");
+    enlarged_->resize(560, 620);
+    auto* layout = new QVBoxLayout(enlarged_);
+    enlarged_title_ = new QLabel;
+    enlarged_view_ = new FigureView;
+    enlarged_view_->setObjectName("enlarged");
+    enlarged_value_ = new QLabel(" ");
+    enlarged_value_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    layout->addWidget(enlarged_title_);
+    layout->addWidget(enlarged_view_, 1);
+    layout->addWidget(enlarged_value_);
+    connect(enlarged_view_, &FigureView::hovered, enlarged_value_,
+            [this](const QString& text) { enlarged_value_->setText(text.isEmpty() ? " " : text); });
+  }
+  const QString what =
+      t.isCam() ? QString("%1   %2   CAM").arg(t.model, t.layer)
+                : QString("%1   %2   %3   channel %4").arg(t.model, t.layer, t.row).arg(t.channel);
+  enlarged_->setWindowTitle(what);
+  enlarged_title_->setText(
+      QString("<b>%1</b>   (%2 x %3)").arg(what.toHtmlEscaped()).arg(t.width).arg(t.height));
+  enlarged_view_->setFigure(enlargedTile(t));
+  enlarged_view_->fit();
+  enlarged_->show();
+  enlarged_->raise();
 }
 
 void InspectPanel::setImage(const QString& path) {
@@ -478,12 +622,12 @@ void InspectPanel::request() {
   const double alpha = alpha_->value();
   const int top = top_->value();
   const bool shared = shared_scale_->isChecked();
-  const QString first = ckpts.front();
-  queue_->submit("featuremaps", [=] {
-    return featureMapFigure(first, image, layer, top, cmap == "jet" ? "viridis" : cmap, shared);
+  queue_->submitFigure("featuremaps", [=] {
+    return featureMapsFigure(ckpts, image, layer, top, cmap == "jet" ? "viridis" : cmap, shared);
   });
-  queue_->submit("gradcam",
-                 [=] { return gradcamFigure(ckpts, image, method, target, ref, cmap, alpha); });
+  queue_->submitFigure("gradcam", [=] {
+    return gradcamValuesFigure(ckpts, image, method, target, ref, cmap, alpha);
+  });
 }
 
 void InspectPanel::dragEnterEvent(QDragEnterEvent* e) {

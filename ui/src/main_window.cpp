@@ -12,6 +12,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
+#include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QPalette>
@@ -19,12 +20,14 @@
 #include <QSaveFile>
 #include <QSettings>
 #include <QSpinBox>
+#include <QStandardPaths>
 #include <QStatusBar>
 #include <QStyleFactory>
 #include <QTabWidget>
 #include <QToolBar>
 
 #include <algorithm>
+#include <initializer_list>
 
 #include "msconv/error.h"
 #include "msconv/runtime.h"
@@ -76,6 +79,7 @@ const char* kShortcuts =
     "Ctrl+L\tLogarithmic value axes\n"
     "Ctrl+Shift+T\tDark / light theme\n"
     "F5\tRe-read the workspace\n"
+    "Ctrl+Shift+O\tOpen another workspace\n"
     "Ctrl+O\tOpen a face image to inspect\n"
     "Ctrl+Q\tQuit";
 
@@ -94,25 +98,8 @@ PendingRun pendingRun(const QueuedRun& run, RunState state, const QString& error
 
 MainWindow::MainWindow(QString workspace, QWidget* parent)
     : QMainWindow(parent), workspace_(std::move(workspace)) {
-  setWindowTitle("MSConv Lab — " + workspace_);
-  queue_ = new RunQueue(
-      workspace_, [this] { return runningCount(); }, this);
   tabs_ = new QTabWidget;
-  runs_ = new RunsPanel(workspace_);
-  training_ = new TrainingPanel;
-  eval_ = new EvalPanel(workspace_);
-  inspect_ = new InspectPanel(workspace_);
-  compare_ = new ComparePanel(workspace_);
-  study_ = new StudyPanel(workspace_);
-  tabs_->addTab(runs_, "Runs");
-  tabs_->addTab(training_, "Training");
-  tabs_->addTab(eval_, "Evaluation");
-  tabs_->addTab(inspect_, "Inspect");
-  tabs_->addTab(compare_, "Compare");
-  tabs_->addTab(study_, "Study");
   setCentralWidget(tabs_);
-  runs_->setColours([this](const QString& run) { return training_->colourOf(run); });
-  training_->setWorkspace(workspace_);
 
   // Toolbar and menus.
   auto* bar = addToolBar("runs");
@@ -140,6 +127,14 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
   connect(parallel_, &QSpinBox::valueChanged, this, &MainWindow::setMaxParallel);
 
   auto* file = menuBar()->addMenu("&File");
+  auto* open_ws = file->addAction("Open workspace…", this, &MainWindow::openWorkspace);
+  open_ws->setShortcut(QKeySequence("Ctrl+Shift+O"));
+  open_ws->setToolTip("a folder of runs: the panels switch to it");
+  recent_menu_ = file->addMenu("Recent workspaces");
+  recent_menu_->setObjectName("recent_workspaces");
+  connect(recent_menu_, &QMenu::aboutToShow, this, &MainWindow::fillRecentMenu);
+  file->addAction("Open the demo workspace", this, [this] { openDemoWorkspace(); });
+  file->addSeparator();
   auto* refresh = file->addAction("Re-read the workspace", this, &MainWindow::refreshAll);
   refresh->setShortcut(QKeySequence(Qt::Key_F5));
   auto* open_image = file->addAction("Open a face image...", this, [this] {
@@ -151,8 +146,9 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
   auto* quit = file->addAction("Quit", this, &QWidget::close);
   quit->setShortcut(QKeySequence("Ctrl+Q"));
   auto* view = menuBar()->addMenu("&View");
-  for (int i = 0; i < tabs_->count(); ++i) {
-    auto* a = view->addAction(tabs_->tabText(i), this, [this, i] { tabs_->setCurrentIndex(i); });
+  const char* tab_names[] = {"Runs", "Training", "Evaluation", "Inspect", "Compare", "Study"};
+  for (int i = 0; i < 6; ++i) {
+    auto* a = view->addAction(tab_names[i], this, [this, i] { tabs_->setCurrentIndex(i); });
     a->setShortcut(QKeySequence(QString("Ctrl+%1").arg(i + 1)));
   }
   view->addSeparator();
@@ -165,6 +161,34 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
   auto* help = menuBar()->addMenu("&Help");
   help->addAction("Keyboard shortcuts", this,
                   [this] { QMessageBox::information(this, "Keyboard shortcuts", kShortcuts); });
+  status_ = new QLabel;
+  statusBar()->addPermanentWidget(status_);
+
+  buildWorkspace();
+  loadSettings();
+  updatePending();
+  addRecentWorkspace(workspace_);
+}
+
+// The panels and the queue on workspace_, and their connections to the window.
+void MainWindow::buildWorkspace() {
+  setWindowTitle("MSConv Lab — " + workspace_);
+  queue_ = new RunQueue(
+      workspace_, [this] { return runningCount(); }, this);
+  runs_ = new RunsPanel(workspace_);
+  training_ = new TrainingPanel;
+  eval_ = new EvalPanel(workspace_);
+  inspect_ = new InspectPanel(workspace_);
+  compare_ = new ComparePanel(workspace_);
+  study_ = new StudyPanel(workspace_);
+  tabs_->addTab(runs_, "Runs");
+  tabs_->addTab(training_, "Training");
+  tabs_->addTab(eval_, "Evaluation");
+  tabs_->addTab(inspect_, "Inspect");
+  tabs_->addTab(compare_, "Compare");
+  tabs_->addTab(study_, "Study");
+  runs_->setColours([this](const QString& run) { return training_->colourOf(run); });
+  training_->setWorkspace(workspace_);
 
   // Runs that trained before this window opened: their logged curves.
   try {
@@ -172,8 +196,6 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
   } catch (const Error& e) {
     statusBar()->showMessage(QString::fromStdString(e.what()));
   }
-  status_ = new QLabel;
-  statusBar()->addPermanentWidget(status_);
   // A prepared queue (the demo's, or one left by an earlier session) waits for Train queued.
   connect(queue_, &RunQueue::launchRequested, this,
           [this](const QString& name, const QStringList& settings, bool resume, int processes) {
@@ -197,6 +219,12 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
             startQueue();
             if (runningCount() > 0) tabs_->setCurrentWidget(training_);
           });
+  // The empty workspace's buttons: queued, since the panel that asks is replaced.
+  connect(runs_, &RunsPanel::openWorkspaceRequested, this, &MainWindow::openWorkspace,
+          Qt::QueuedConnection);
+  connect(
+      runs_, &RunsPanel::openDemoRequested, this, [this] { openDemoWorkspace(); },
+      Qt::QueuedConnection);
   // A study's pending runs join the same queue (and parallel slots) as any run.
   connect(study_, &StudyPanel::launchRequested, this, [this](const std::vector<QueuedRun>& runs) {
     for (const auto& r : runs) queue_->enqueue(r.name, r.settings, r.resume, r.processes);
@@ -226,8 +254,101 @@ MainWindow::MainWindow(QString workspace, QWidget* parent)
     }
   });
   connect(training_, &TrainingPanel::settingsChanged, this, [this] { saveSettings(); });
+}
+
+bool MainWindow::setWorkspace(const QString& path) {
+  const QFileInfo info(path);
+  QString refusal;
+  if (path.isEmpty() || !info.isDir())
+    refusal = "not a folder: " + path;
+  else if (runningCount() > 0)
+    refusal = QString("%1 run(s) train in %2: stop them before opening another workspace")
+                  .arg(runningCount())
+                  .arg(workspace_);
+  if (!refusal.isEmpty()) {
+    statusBar()->showMessage(refusal, 8000);
+    showWarning(this, "Open workspace", refusal);
+    return false;
+  }
+  saveSettings();
+  // The old panels go once control is back in the event loop (one of them may be the sender
+  // of what called this); nothing of theirs reaches the window any more.
+  tabs_->clear();
+  for (QObject* o : std::initializer_list<QObject*>{runs_, training_, eval_, inspect_, compare_,
+                                                    study_, queue_}) {
+    QObject::disconnect(o, nullptr, this, nullptr);
+    if (auto* w = qobject_cast<QWidget*>(o)) w->hide();
+    o->deleteLater();
+  }
+  workers_.clear();  // none trains: finished ones
+  failed_.clear();
+  workspace_ = info.absoluteFilePath();
+  buildWorkspace();
   loadSettings();
   updatePending();
+  addRecentWorkspace(workspace_);
+  statusBar()->showMessage("workspace " + workspace_, 8000);
+  Q_EMIT workspaceChanged(workspace_);
+  return true;
+}
+
+void MainWindow::openWorkspace() {
+  const QString dir = existingDirectory(this, "Open workspace", workspace_);
+  if (!dir.isEmpty()) setWorkspace(dir);
+}
+
+QString MainWindow::demoWorkspace() {
+  const QString built = QDir::current().filePath("out/demo/lab");
+  if (QFileInfo::exists(built + "/runs.sqlite")) return QFileInfo(built).absoluteFilePath();
+  return QDir(QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation))
+      .filePath("demo-workspace");
+}
+
+bool MainWindow::openDemoWorkspace() {
+  const QString dir = demoWorkspace();
+  if (!QDir().mkpath(dir)) {
+    showWarning(this, "Demo workspace", "cannot create " + dir);
+    return false;
+  }
+  if (!setWorkspace(dir)) return false;
+  if (runs_->rowCount() == 0) {  // a new one: the comparison `./lab demo` starts with, queued
+    for (const char* op : {"msconv-official", "skconv", "scconv"})
+      queue_->enqueue(QString("demo-msnet-tiny-%1").arg(op),
+                      {"model.arch=msnet-tiny", QString("model.op=%1").arg(op),
+                       "train.batch_size=64", "train.max_steps=84", "train.lr=0.1",
+                       "train.log_every=4", "train.val_every=42", "train.checkpoint_every=42"});
+    statusBar()->showMessage("the demo workspace: three tiny runs queued; Train queued (Ctrl+R)",
+                             15000);
+  }
+  return true;
+}
+
+QStringList MainWindow::recentWorkspaces() {
+  QSettings s;
+  const QStringList stored = s.value("workspaces/recent").toStringList();
+  QStringList out;
+  for (const auto& p : stored)
+    if (QFileInfo(p).isDir() && !out.contains(p) && out.size() < kMaxRecent) out << p;
+  if (out != stored) s.setValue("workspaces/recent", out);
+  return out;
+}
+
+void MainWindow::addRecentWorkspace(const QString& path) {
+  const QString abs = QFileInfo(path).absoluteFilePath();
+  QStringList list = recentWorkspaces();
+  list.removeAll(abs);
+  list.prepend(abs);
+  while (list.size() > kMaxRecent) list.removeLast();
+  QSettings().setValue("workspaces/recent", list);
+}
+
+void MainWindow::fillRecentMenu() {
+  recent_menu_->clear();
+  for (const auto& p : recentWorkspaces()) {
+    auto* a = recent_menu_->addAction(p, this, [this, p] { setWorkspace(p); });
+    a->setEnabled(p != workspace_);
+  }
+  if (recent_menu_->isEmpty()) recent_menu_->addAction("(none yet)")->setEnabled(false);
 }
 
 QString MainWindow::scopeProgram() {
@@ -359,18 +480,20 @@ TrainingWorker* MainWindow::launch(const QString& name, const QStringList& setti
   auto failed_early = [this, name, settings](const QString& message) {
     failed_.push_back(pendingRun({name, settings}, RunState::kFailed, message));
   };
-  connect(w, &TrainingWorker::started, this, [this](const QString&, qint64) {
-    runs_->refresh();
+  connect(w, &TrainingWorker::started, this, [this](const QString& run, qint64 total) {
+    runs_->runStarted(run, total);  // the row, live from now on
     updateStatus();
     study_->invalidate();
   });
-  connect(w, &TrainingWorker::step, training_,
-          [this, w](qint64 step, double loss, double lr, double sps, double grad, double) {
+  connect(w, &TrainingWorker::step, this,
+          [this, w](qint64 step, double loss, double lr, double sps, double grad, double eta) {
             training_->addStep(w->runName(), step, loss, lr, sps, grad);
+            runs_->runStep(w->runName(), step, 0, sps, eta);
           });
-  connect(w, &TrainingWorker::validation, training_,
+  connect(w, &TrainingWorker::validation, this,
           [this, w](qint64 step, const QMap<QString, double>& m) {
             training_->addValidation(w->runName(), step, m);
+            runs_->refresh();  // the validation's accuracy and TAR@FAR, from the store
           });
   connect(w, &TrainingWorker::finished, this, [this](const QString& status, const QString& ckpt) {
     refreshAll();

@@ -13,6 +13,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPlainTextEdit>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QRegularExpression>
 #include <QSaveFile>
@@ -218,6 +219,19 @@ StudyPanel::StudyPanel(QString workspace, QWidget* parent)
   report_status_ = new QLabel;
   report_status_->setWordWrap(true);
   col->addWidget(report_status_);
+  auto* progress_row = new QHBoxLayout;
+  report_progress_ = new QProgressBar;
+  report_progress_->setObjectName("report_progress");
+  report_progress_->setFormat("%v / %m runs");
+  report_cancel_ = new QPushButton("Cancel");
+  report_cancel_->setObjectName("report_cancel");
+  report_cancel_->setToolTip("stops the report before the next run is evaluated");
+  progress_row->addWidget(report_progress_, 1);
+  progress_row->addWidget(report_cancel_);
+  col->addLayout(progress_row);
+  report_progress_->setVisible(false);
+  report_cancel_->setVisible(false);
+  connect(report_cancel_, &QPushButton::clicked, this, &StudyPanel::cancelReport);
   auto* lower = new QSplitter(Qt::Horizontal);
   auto* tables = new QTabWidget;
   summary_ = new QTableWidget;
@@ -272,8 +286,21 @@ StudyPanel::StudyPanel(QString workspace, QWidget* parent)
         "(*.png);;PDF chart (*.pdf)");
     if (!f.isEmpty()) exportTo(f);
   });
-  connect(this, &StudyPanel::reportProgress, this,
-          [this](const QString& line) { report_status_->setText(line); });
+  connect(this, &StudyPanel::reportProgress, this, [this](const QString& line) {
+    if (report_cancelled_ && *report_cancelled_) return;
+    // One line per run as it starts (or is read from its cache): the bar counts them.
+    if (line.contains(": evaluating ") || line.endsWith("(cached)")) ++report_done_;
+    report_progress_->setRange(0, std::max(report_runs_, report_done_));
+    report_progress_->setValue(std::max(0, report_done_ - 1));
+    QString eta;
+    if (report_done_ > 1 && report_runs_ >= report_done_)
+      eta = QString(" (about %1 s left)")
+                .arg(static_cast<qint64>(report_clock_.elapsed() / 1000.0 / (report_done_ - 1) *
+                                             (report_runs_ - report_done_ + 1) +
+                                         0.5));
+    report_status_->setText(
+        QString("run %1 of %2%3: %4").arg(report_done_).arg(report_runs_).arg(eta, line));
+  });
   timer_.setInterval(1000);
   connect(&timer_, &QTimer::timeout, this, &StudyPanel::refreshGrid);
 
@@ -292,7 +319,8 @@ StudyPanel::StudyPanel(QString workspace, QWidget* parent)
 }
 
 StudyPanel::~StudyPanel() {
-  if (worker_) {  // the panel outlives its worker: wait for the evaluation in progress
+  if (worker_) {  // the panel outlives its worker: stop it at the next run, wait for it
+    if (report_cancelled_) *report_cancelled_ = true;
     worker_->disconnect(this);
     worker_->wait();
     delete worker_;
@@ -697,11 +725,31 @@ void StudyPanel::computeReport() {
   f.close();
   report_button_->setEnabled(false);
   report_status_->setText("evaluating the finished runs of " + studyName() + "...");
+  // The runs the report evaluates: the study's finished ones.
+  report_runs_ = report_done_ = 0;
+  try {
+    for (const auto& r : study::cellRuns(current_->study, current_->cells,
+                                         workspace::Workspace(workspace_.toStdString())))
+      report_runs_ += r.exists && r.row.status == store::RunStatus::kDone;
+  } catch (const std::exception&) {
+  }
+  auto cancelled = std::make_shared<std::atomic<bool>>(false);
+  report_cancelled_ = cancelled;
+  report_clock_.start();
+  report_progress_->setRange(0, report_runs_);
+  report_progress_->setValue(0);
+  report_progress_->setVisible(true);
+  report_cancel_->setVisible(true);
+  report_cancel_->setEnabled(true);
   const QString ws = workspace_;
-  worker_ = QThread::create([this, ws, file, dir] {
+  worker_ = QThread::create([this, ws, file, dir, cancelled] {
     try {
-      const QString json =
-          studyReportJson(ws, file, [this](const QString& line) { Q_EMIT reportProgress(line); });
+      const QString json = studyReportJson(ws, file, [this, cancelled](const QString& line) {
+        // Called before each run is evaluated: a cancelled report stops here (Cancelled is no
+        // std::exception, so the per-run error handling lets it through).
+        if (*cancelled) throw Cancelled{};
+        Q_EMIT reportProgress(line);
+      });
       QMetaObject::invokeMethod(
           this,
           [this, json] {
@@ -711,6 +759,17 @@ void StudyPanel::computeReport() {
             } else {
               Q_EMIT reportFailed(report_status_->text());
             }
+          },
+          Qt::QueuedConnection);
+    } catch (const Cancelled&) {
+      QMetaObject::invokeMethod(
+          this,
+          [this] {
+            const QString message = QString("report cancelled: %1 of %2 runs evaluated")
+                                        .arg(std::max(0, report_done_ - 1))
+                                        .arg(report_runs_);
+            report_status_->setText(message);
+            Q_EMIT reportFailed(message);
           },
           Qt::QueuedConnection);
     } catch (const std::exception& e) {
@@ -729,8 +788,17 @@ void StudyPanel::computeReport() {
     worker_->deleteLater();
     worker_ = nullptr;
     report_button_->setEnabled(current_ != nullptr);
+    report_progress_->setVisible(false);
+    report_cancel_->setVisible(false);
   });
   worker_->start();
+}
+
+void StudyPanel::cancelReport() {
+  if (!worker_ || !report_cancelled_) return;
+  *report_cancelled_ = true;
+  report_cancel_->setEnabled(false);
+  report_status_->setText("cancelling: the run being evaluated finishes first");
 }
 
 bool StudyPanel::setReport(const QString& json) {

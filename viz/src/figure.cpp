@@ -101,7 +101,7 @@ std::vector<std::string> wrapLabel(const std::string& label, int width, int font
   return lines;
 }
 
-cv::Mat renderGrid(const Grid& g) {
+cv::Mat renderGrid(const Grid& g, std::vector<std::vector<cv::Rect>>* cell_rects) {
   const int rows = static_cast<int>(g.cells.size());
   int cols = 0;
   for (const auto& r : g.cells) cols = std::max(cols, static_cast<int>(r.size()));
@@ -136,6 +136,13 @@ cv::Mat renderGrid(const Grid& g) {
   const cv::Scalar ink(30, 30, 30);
   if (!g.title.empty()) cv::putText(out, g.title, {pad, pad + 14}, font, 0.5, ink, 1, cv::LINE_AA);
   const int top = pad + title_h + header_h, left = pad + label_w;
+  if (cell_rects) {
+    cell_rects->assign(static_cast<size_t>(rows), {});
+    for (int r = 0; r < rows; ++r)
+      for (int c = 0; c < static_cast<int>(g.cells[static_cast<size_t>(r)].size()); ++c)
+        (*cell_rects)[static_cast<size_t>(r)].emplace_back(
+            left + c * (g.tile + gap), top + r * (g.tile + gap), g.tile, g.tile);
+  }
   for (size_t c = 0; c < headers.size(); ++c) {
     const auto& lines = headers[c];
     for (size_t k = 0; k < lines.size(); ++k) {  // the last line sits where one line would

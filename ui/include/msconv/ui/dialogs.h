@@ -14,11 +14,11 @@ namespace msconv::ui {
 void setWarningBoxesEnabled(bool enabled);
 void showWarning(QWidget* parent, const QString& title, const QString& message);
 
-// Every file dialog of the workbench goes through these two. They open read-only
+// Every file dialog of the workbench goes through these three. They open read-only
 // (QFileDialog::ReadOnly): Qt's own dialog otherwise renames and deletes files and folders,
 // recursively, from the Delete key, and these machines run as root. Widget tests and the monkey
 // set a stub that answers instead, with prepared paths, so that no real dialog ever opens.
-enum class FileDialogKind { kOpen, kSave };
+enum class FileDialogKind { kOpen, kSave, kDirectory };
 struct FileDialogRequest {
   FileDialogKind kind;
   QString caption, dir, filter;
@@ -30,5 +30,8 @@ QString openFileName(QWidget* parent, const QString& caption, const QString& dir
                      const QString& filter);
 QString saveFileName(QWidget* parent, const QString& caption, const QString& dir,
                      const QString& filter);
+// An existing folder (a workspace, an identity-folder training set, an IJB folder); "" when
+// cancelled. Read-only too, folders only.
+QString existingDirectory(QWidget* parent, const QString& caption, const QString& dir);
 
 }  // namespace msconv::ui

@@ -18,8 +18,9 @@
 #include <utility>
 #include <vector>
 
-#include "msconv/eval/det.h"          // torch-free: DET points, histograms
-#include "msconv/eval/pair_scores.h"  // torch-free: per-pair scores
+#include "msconv/eval/det.h"           // torch-free: DET points, histograms
+#include "msconv/eval/pair_scores.h"   // torch-free: per-pair scores
+#include "msconv/ui/inspect_figure.h"  // torch-free: figures with their tiles' values
 
 namespace msconv::ui {
 
@@ -144,6 +145,20 @@ QImage gradcamFigure(const QStringList& checkpoints, const QString& image, const
                      const QString& target, const QString& reference, const QString& colormap,
                      double alpha);
 
+// The Inspect panel's figures with the arrays behind every tile (InspectFigure).
+// Feature maps of `layer` (empty: each model's first operator layer) for every checkpoint, side by
+// side: the top `top` channels by energy of the first model that has the layer, the same channel
+// indices in every model whose maps have the same shape (another shape: its own top channels, and
+// the figure's note says so; a model without the layer: named in the note). Tiles hold the raw
+// activations. `shared_scale`: one min-max per branch row across the models' shown channels.
+InspectFigure featureMapsFigure(const QStringList& checkpoints, const QString& image,
+                                const QString& layer, int top, const QString& colormap,
+                                bool shared_scale);
+// Grad-CAM as gradcamFigure draws it (the same picture), with each tile's CAM in [0, 1].
+InspectFigure gradcamValuesFigure(const QStringList& checkpoints, const QString& image,
+                                  const QString& method, const QString& target,
+                                  const QString& reference, const QString& colormap, double alpha);
+
 // One engine thread for interactive inspection. A request replaces a queued request of the same
 // kind, so dragging a control never builds a backlog; results come back as `ready` (queued to the
 // receiver's thread) or `failed`.
@@ -153,17 +168,20 @@ class InspectQueue : public QObject {
   explicit InspectQueue(QObject* parent = nullptr);
   ~InspectQueue() override;
   void submit(const QString& kind, std::function<QImage()> job);
+  // A figure with its tiles' values: `figureReady` with it (and `ready` with its image).
+  void submitFigure(const QString& kind, std::function<InspectFigure()> job);
   int superseded() const { return superseded_; }
 
  Q_SIGNALS:
   void ready(const QString& kind, const QImage& image);
+  void figureReady(const QString& kind, const msconv::ui::InspectFigure& figure);
   void failed(const QString& kind, const QString& message);
 
  private:
   void loop();
   std::mutex mu_;
   std::condition_variable cv_;
-  std::map<QString, std::function<QImage()>> pending_;
+  std::map<QString, std::function<InspectFigure()>> pending_;
   bool quit_ = false;
   int superseded_ = 0;
   std::thread thread_;

@@ -5,9 +5,12 @@
 // scores.
 #pragma once
 
+#include <QElapsedTimer>
 #include <QString>
 #include <QWidget>
 
+#include <atomic>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -19,6 +22,7 @@ class QCustomPlot;
 class QTabWidget;
 class QLabel;
 class QLineEdit;
+class QProgressBar;
 class QPushButton;
 class QTableWidget;
 class QThread;
@@ -45,6 +49,15 @@ class EvalPanel : public QWidget {
   void refresh();      // the runs' checkpoints
   void evaluate();     // the selected checkpoint, in the background
   void evaluateAll();  // every listed checkpoint, one after another, in the background
+  // The evaluation in progress: a progress bar with the ETA over its units (each checkpoint on
+  // each set given, or on its own validation sets when none is given) and Cancel. Cancel stops it
+  // before the next unit; the one in progress finishes (eval::evaluateCheckpoint has no
+  // progress or cancel hook inside a set), its result dropped.
+  void cancel();
+  bool busy() const { return worker_ != nullptr; }
+  QProgressBar* progressBar() const { return progress_; }
+  QLabel* progressLabel() const { return progress_label_; }
+  QPushButton* cancelButton() const { return cancel_; }
   QComboBox* checkpointBox() const { return checkpoint_; }
   bool selectRun(const QString& run);  // the run's checkpoint in the list; false when absent
   // Adds a checkpoint file from anywhere (the Open... button); false with a dialog for a file
@@ -60,7 +73,8 @@ class EvalPanel : public QWidget {
  Q_SIGNALS:
   void evaluated(const QString& label, const std::vector<SetEvaluation>& sets);
   void evaluationFailed(const QString& message);
-  void allEvaluated();  // the last of an evaluate() or evaluateAll() is in
+  void allEvaluated();  // the last of an evaluate() or evaluateAll() is in (or it was cancelled)
+  void progressed(int done, int total);  // units evaluated (from the worker thread, queued)
 
  private:
   void show(const QString& label, const std::vector<SetEvaluation>& sets);
@@ -84,6 +98,12 @@ class EvalPanel : public QWidget {
   std::vector<std::pair<QString, SetEvaluation>> shown_;  // every evaluation shown, in order
   double histogram_threshold_ = 0;
   QThread* worker_ = nullptr;  // the evaluation in progress; null when idle
+  QProgressBar* progress_;
+  QLabel* progress_label_;
+  QPushButton* cancel_;
+  std::shared_ptr<std::atomic<bool>> cancelled_;  // the running evaluation's flag
+  QElapsedTimer clock_;
+  int units_ = 0, units_done_ = 0;
   bool dark_ = false;
 };
 

@@ -1,7 +1,9 @@
 // msconv-lab's main window: the Runs, Training, Evaluation, Inspect, Compare and Study panels; the
 // run queue (RunQueue); a toolbar to train the queue, pause, resume and stop; settings remembered
 // between sessions (QSettings: window, tab, theme, chart options); light and dark themes; keyboard
-// shortcuts; a status bar with the device, thread count and queue.
+// shortcuts; a status bar with the device, thread count and queue. File > Open workspace and
+// File > Recent workspaces (QSettings, most recent first) switch the window to another workspace;
+// the empty workspace's hint can open the demo workspace.
 #pragma once
 
 #include <QMainWindow>
@@ -19,6 +21,7 @@ class QLabel;
 class QTabWidget;
 class QAction;
 class QSpinBox;
+class QMenu;
 
 namespace msconv::ui {
 
@@ -41,6 +44,24 @@ class MainWindow : public QMainWindow {
   ComparePanel* compare() const { return compare_; }
   StudyPanel* study() const { return study_; }
   QTabWidget* tabs() const { return tabs_; }
+  const QString& workspace() const { return workspace_; }
+  // Switches the window to another workspace folder: every panel and the queue are rebuilt on it,
+  // and it heads the recent workspaces. Refused (false, with the reason in a warning box and the
+  // status bar) while runs train, or for a path that is not a folder.
+  bool setWorkspace(const QString& path);
+  // File > Open workspace: a folder through msconv::ui::existingDirectory.
+  void openWorkspace();
+  // The demo workspace: `./lab demo`'s (out/demo/lab under the current folder) when it exists,
+  // else one in the user's data folder, prepared with three tiny runs queued (one per operator,
+  // the embedded synthetic faces) when it holds no run yet. Opens it (setWorkspace).
+  bool openDemoWorkspace();
+  static QString demoWorkspace();
+  // File > Recent workspaces: absolute paths, most recent first, at most kMaxRecent; folders that
+  // no longer exist are dropped (from the settings too).
+  static constexpr int kMaxRecent = 8;
+  static QStringList recentWorkspaces();
+  static void addRecentWorkspace(const QString& path);
+  QMenu* recentMenu() const { return recent_menu_; }
   const std::vector<std::unique_ptr<TrainingWorker>>& workers() const { return workers_; }
 
   // Starts a run now, trained by `processes` local ranks (TrainingWorker); returns the worker
@@ -65,6 +86,9 @@ class MainWindow : public QMainWindow {
   static QString scopeProgram();
   static QStringList scopeArguments(const QString& run_dir) { return {run_dir}; }
 
+ Q_SIGNALS:
+  void workspaceChanged(const QString& workspace);
+
  protected:
   void closeEvent(QCloseEvent* e) override;
 
@@ -74,6 +98,8 @@ class MainWindow : public QMainWindow {
   void loadSettings();
   void saveSettings() const;
   void refreshAll();
+  void buildWorkspace();  // the panels and the queue on workspace_
+  void fillRecentMenu();
 
   QString workspace_;
   QTabWidget* tabs_;
@@ -86,6 +112,7 @@ class MainWindow : public QMainWindow {
   QLabel* status_;
   QAction* theme_action_ = nullptr;
   QSpinBox* parallel_ = nullptr;
+  QMenu* recent_menu_ = nullptr;
   std::vector<std::unique_ptr<TrainingWorker>> workers_;
   RunQueue* queue_ = nullptr;
   std::vector<PendingRun> failed_;  // runs that failed before the store knew them

@@ -22,12 +22,14 @@
 //   per cell; the conclusions. Exports: CSV, Markdown, LaTeX, JSON, and the chart as PNG or PDF.
 #pragma once
 
+#include <QElapsedTimer>
 #include <QJsonDocument>
 #include <QString>
 #include <QStringList>
 #include <QTimer>
 #include <QWidget>
 
+#include <atomic>
 #include <memory>
 #include <set>
 #include <vector>
@@ -39,6 +41,7 @@ class QCustomPlot;
 class QLabel;
 class QLineEdit;
 class QPlainTextEdit;
+class QProgressBar;
 class QPushButton;
 class QTableWidget;
 class QThread;
@@ -96,6 +99,12 @@ class StudyPanel : public QWidget {
   // Evaluates the study's finished runs on a worker thread: reportReady or reportFailed.
   void computeReport();
   bool computing() const { return worker_ != nullptr; }
+  // Stops the report: before the next run is evaluated (studyReport's progress line comes before
+  // each run; the run in progress finishes, eval::evaluateCheckpoint having no hook inside it).
+  // reportFailed("report cancelled ...") follows once the worker has stopped.
+  void cancelReport();
+  QProgressBar* reportProgressBar() const { return report_progress_; }
+  QPushButton* reportCancelButton() const { return report_cancel_; }
   // Shows a report document (eval::studyReport's JSON): tables, chart, conclusions. False with
   // the error in the message line when it is not one.
   bool setReport(const QString& json);
@@ -155,6 +164,11 @@ class StudyPanel : public QWidget {
   QCustomPlot* chart_;
   QTimer timer_;  // the grid's refresh while shown
   QThread* worker_ = nullptr;
+  QProgressBar* report_progress_;
+  QPushButton* report_cancel_;
+  std::shared_ptr<std::atomic<bool>> report_cancelled_;
+  QElapsedTimer report_clock_;
+  int report_runs_ = 0, report_done_ = 0;
   std::unique_ptr<Current> current_;  // null while the editor's study is invalid
   QString source_;                    // what the editor's text came from (errors name it)
   std::set<QString> queued_, training_;

@@ -39,7 +39,9 @@ struct Grid {
   std::vector<std::vector<cv::Mat>> cells;
   int tile = 96;
 };
-cv::Mat renderGrid(const Grid& grid);
+// `cell_rects` (when given) receives where each cell's tile lies in the figure, cell_rects[r][c]
+// for cells[r][c] (empty cells too), so that a viewer can map a pixel back to its tile.
+cv::Mat renderGrid(const Grid& grid, std::vector<std::vector<cv::Rect>>* cell_rects = nullptr);
 
 // A column label in lines that fit `width` pixels in OpenCV's `font` at `scale`: words wrapped
 // at spaces (so "ch 192 c=0.53" over a narrow tile reads "ch 192" above "c=0.53", never a cut
