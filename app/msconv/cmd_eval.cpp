@@ -27,6 +27,7 @@
 #include "msconv/eval/pair_scores.h"
 #include "msconv/eval/verification.h"
 #include "msconv/model/checkpoint.h"
+#include "msconv/model/onnx_model.h"
 #include "msconv/nn/backbone.h"
 #include "msconv/nn/complexity.h"
 #include "msconv/store/run_store.h"
@@ -332,11 +333,18 @@ int cmdCompare(const Argv& argv) {
     } else {
       throw Error("compare: " + ckpt + " does not exist");
     }
-    m["arch"] = model->arch().name;
-    m["op"] = model->op().str();
-    const auto cx = nn::measureComplexity(*model, 112, 1);
-    m["params_m"] = cx.params / 1e6;
-    m["gmacs"] = cx.macs / 1e9;
+    if (const auto* onnx = dynamic_cast<const model::OnnxBackboneImpl*>(model.get())) {
+      // An ONNX file: its weights counted from the graph; its MACs are not measured (omitted).
+      m["arch"] = "onnx";
+      m["op"] = "onnx";
+      m["params_m"] = static_cast<double>(onnx->parameterCount()) / 1e6;
+    } else {
+      m["arch"] = model->arch().name;
+      m["op"] = model->op().str();
+      const auto cx = nn::measureComplexity(*model, 112, 1);
+      m["params_m"] = cx.params / 1e6;
+      m["gmacs"] = cx.macs / 1e9;
+    }
     for (const auto& path : args.values("--bin")) {
       const auto r = eval::verifyPairs(*model, data::readPairsBin(path), 64);
       for (const auto& [name, v] : eval::verificationMetrics(fs::path(path).filename().string(), r))
@@ -361,7 +369,10 @@ int cmdCompare(const Argv& argv) {
     for (const auto& m : models) {
       char p[32], g[32], sp[32];
       std::snprintf(p, sizeof p, "%.3f", m["params_m"].get<double>());
-      std::snprintf(g, sizeof g, "%.4f", m["gmacs"].get<double>());
+      if (m.contains("gmacs"))
+        std::snprintf(g, sizeof g, "%.4f", m["gmacs"].get<double>());
+      else
+        std::snprintf(g, sizeof g, "-");
       if (m.contains("train_samples_per_s"))
         std::snprintf(sp, sizeof sp, "%.1f", m["train_samples_per_s"].get<double>());
       else

@@ -51,21 +51,24 @@ std::string fmt(double v, const char* format) {
 }  // namespace
 
 int cmdFeatureMaps(const Argv& argv) {
-  Args args(argv, {
-                      {"--checkpoint", true, "checkpoint file, or a run of --workspace"},
-                      {"--workspace", true, "workspace of the runs (default ./runs)"},
-                      {"--image", true, "face image (resized to 112x112)"},
-                      {"--layer", true, "operator layer (default: the first, e.g. stage1.0.op)"},
-                      {"--top", true, "channels shown, by activation energy (5)"},
-                      {"--shared-scale", false, "one colour scale per row instead of per channel"},
-                      {"--colormap", true, "viridis (default), jet, turbo, inferno, gray"},
-                      {"--list-layers", false, "print the operator layers and exit"},
-                      {"--save-arrays", true,
-                       "folder: each row's maps (all channels, C x H x W) as float32 .npy, the "
-                       "gate (C), and index.json"},
-                      {"--output", true, "PNG to write", "-o"},
-                      {"--help", false, "this help"},
-                  });
+  Args args(
+      argv,
+      {
+          {"--checkpoint", true, "checkpoint file, or a run of --workspace"},
+          {"--workspace", true, "workspace of the runs (default ./runs)"},
+          {"--image", true, "face image (resized to 112x112)"},
+          {"--layer", true,
+           "operator layer (default: the first, e.g. stage1.0.op), or an ONNX model's tensor"},
+          {"--top", true, "channels shown, by activation energy (5)"},
+          {"--shared-scale", false, "one colour scale per row instead of per channel"},
+          {"--colormap", true, "viridis (default), jet, turbo, inferno, gray"},
+          {"--list-layers", false, "print the operator layers (an ONNX model's tensors) and exit"},
+          {"--save-arrays", true,
+           "folder: each row's maps (all channels, C x H x W) as float32 .npy, the "
+           "gate (C), and index.json"},
+          {"--output", true, "PNG to write", "-o"},
+          {"--help", false, "this help"},
+      });
   if (args.flag("--help")) {
     std::cout << "usage: msconv featuremaps --checkpoint CKPT --image IMG [--layer NAME] [--top 5] "
                  "-o fig.png | --save-arrays DIR\n"
@@ -75,7 +78,10 @@ int cmdFeatureMaps(const Argv& argv) {
   const std::string ckpt = resolveCheckpoint(args, args.required("--checkpoint"));
   auto loaded = model::loadModel(ckpt);
   if (args.flag("--list-layers")) {
-    for (const auto& l : loaded.model->operatorLayers()) std::cout << l << "\n";
+    // An ONNX model's layers are its graph's tensors.
+    const auto layers = loaded.model->differentiable() ? loaded.model->operatorLayers()
+                                                       : loaded.model->layerNames();
+    for (const auto& l : layers) std::cout << l << "\n";
     return 0;
   }
   const auto out = args.value("--output");

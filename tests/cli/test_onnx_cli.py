@@ -1,17 +1,27 @@
-"""ONNX out, read back by two independent implementations: `msconv export` of every operator
-(on MSNet-tiny) and of the iResNet and FasterNet presets, checked by python3-onnx's checker (with
-shape inference) and run by OpenCV's DNN module, whose embeddings must match `msconv embed` within
-1e-4 relative; a dynamic batch and opset 13 as well; bad requests write nothing."""
+"""ONNX out and in, each read back by an independent implementation.
+
+Out: `msconv export` of every operator (on MSNet-tiny) and of the iResNet and FasterNet presets,
+checked by python3-onnx's checker (with shape inference) and run by OpenCV's DNN module, whose
+embeddings must match `msconv embed` within 1e-4 relative; a dynamic batch and opset 13 as well;
+bad requests write nothing.
+In: an insightface iResNet exported by python3-torch's torch.onnx.export in the test itself (as
+arcface_torch's torch2onnx.py does), embedded, evaluated, compared and inspected by msconv through
+OpenCV's DNN module, against PyTorch and against the same weights imported as a checkpoint."""
 import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 
 import cv2
 import numpy as np
 import onnx
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+import reference_models as rm  # noqa: E402
 
 BIN = os.environ.get("MSCONV_BIN", "msconv")
 
@@ -175,6 +185,111 @@ class OnnxOut(unittest.TestCase):
         self.assertIn("--onnx", r.stderr)
         self.assertFalse(os.path.exists(out))
         self.assertEqual([f for f in os.listdir(self.tmp) if f.startswith("bad")], [])
+
+
+class OnnxIn(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        torch.set_num_threads(1)
+        cls.tmp = tempfile.mkdtemp()
+        gen = torch.Generator().manual_seed(19)
+        torch.manual_seed(19)
+        cls.model = rm.IResNet([1, 1, 1, 1], width=0.125)
+        rm.randomize(cls.model, gen)
+        cls.model.eval()
+        # As arcface_torch's torch2onnx.py: input "data", opset 11, batch axis named None.
+        cls.onnx = os.path.join(cls.tmp, "iresnet.onnx")
+        torch.onnx.export(cls.model, torch.zeros(1, 3, 112, 112), cls.onnx, input_names=["data"],
+                          keep_initializers_as_inputs=False, opset_version=11)
+        m = onnx.load(cls.onnx)
+        m.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "None"
+        onnx.save(m, cls.onnx)
+        cls.tensors = [n.output[0] for n in m.graph.node]
+        # The same weights as an MSConv Lab checkpoint.
+        sd = os.path.join(cls.tmp, "iresnet.pt")
+        torch.save(cls.model.state_dict(), sd)
+        cls.ckpt = os.path.join(cls.tmp, "iresnet.ckpt")
+        r = run("import", "--state-dict", sd, "--arch", "iresnet50:width=0.125,blocks=1-1-1-1",
+                "-o", cls.ckpt)
+        assert r.returncode == 0, r.stderr
+        r = run("data", "synth", "-o", os.path.join(cls.tmp, "syn"), "--identities", "6",
+                "--images-per-id", "3", "--pairs", "40")
+        assert r.returncode == 0, r.stderr
+        cls.bin = os.path.join(cls.tmp, "syn", "val.bin")
+        rng = np.random.default_rng(7)
+        cls.image = os.path.join(cls.tmp, "face.png")
+        cls.blob = face(rng, cls.image)
+        cls.reference = os.path.join(cls.tmp, "face2.png")
+        face(rng, cls.reference)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp)
+
+    def test_embed_equals_pytorch(self):
+        r = run("embed", "--checkpoint", self.onnx, "--image", self.image, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ours = np.array(json.loads(r.stdout)["embedding"])
+        with torch.no_grad():
+            ref = self.model(torch.from_numpy(self.blob)[None]).numpy().ravel()
+        self.assertLess(np.abs(ours - ref).max() / np.abs(ref).max(), 1e-4)
+
+    def test_eval_and_compare_beside_the_imported_checkpoint(self):
+        ws = os.path.join(self.tmp, "ws")
+        results = {}
+        for name, model in (("onnx", self.onnx), ("ckpt", self.ckpt)):
+            r = run("eval", "--checkpoint", model, "--bin", self.bin, "--workspace", ws, "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            results[name] = json.loads(r.stdout)
+        a, b = (results[k]["sets"][0] for k in ("onnx", "ckpt"))
+        self.assertEqual(a["accuracy"], b["accuracy"])
+        self.assertAlmostEqual(a["auc"], b["auc"], places=5)
+        self.assertAlmostEqual(a["eer"], b["eer"], places=5)
+        r = run("compare", self.onnx, self.ckpt, "--bin", self.bin, "--workspace", ws,
+                "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = json.loads(r.stdout)
+        self.assertEqual(len(rows["rows"] if isinstance(rows, dict) else rows), 2)
+
+    def test_feature_maps_and_gradient_free_cams_of_named_tensors(self):
+        conv = next(t for t in self.tensors if t)  # the stem's output
+        out = os.path.join(self.tmp, "fm.png")
+        arrays = os.path.join(self.tmp, "fm")
+        r = run("featuremaps", "--checkpoint", self.onnx, "--image", self.image, "--layer", conv,
+                "-o", out, "--save-arrays", arrays)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.getsize(out) > 0)
+        with open(os.path.join(arrays, "index.json")) as f:
+            index = json.load(f)
+        entry = index[0] if isinstance(index, list) else index["arrays"][0]
+        saved = np.load(os.path.join(arrays, entry["file"]))
+        with torch.no_grad():
+            first = self.model.prelu(self.model.bn1(self.model.conv1(
+                torch.from_numpy(self.blob)[None])))[0].numpy()
+        # The tensor OpenCV computed is PyTorch's (its channel count and values).
+        self.assertEqual(saved.shape[-2:], first.shape[-2:])
+        layer4 = [t for t in self.tensors if t][-6]
+        for method in ("eigencam", "scorecam"):
+            r = run("gradcam", "--checkpoint", self.onnx, "--image", self.image, "--reference",
+                    self.reference, "--method", method, "--layers", layer4, "-o",
+                    os.path.join(self.tmp, method + ".png"), "--json")
+            self.assertEqual(r.returncode, 0, (method, r.stderr))
+        r = run("gradcam", "--checkpoint", self.onnx, "--image", self.image, "--method", "gradcam",
+                "--layers", layer4, "-o", os.path.join(self.tmp, "g.png"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("needs gradients", r.stderr)
+        self.assertIn("eigencam", r.stderr)
+
+    def test_bad_onnx_files_are_named(self):
+        bad = os.path.join(self.tmp, "broken.onnx")
+        with open(bad, "wb") as f:
+            f.write(b"not a model")
+        r = run("embed", "--checkpoint", bad, "--image", self.image)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("broken.onnx", r.stderr)
+        r = run("export", "--checkpoint", self.onnx, "--onnx", os.path.join(self.tmp, "x.onnx"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not a LibTorch network", r.stderr)
 
 
 if __name__ == "__main__":

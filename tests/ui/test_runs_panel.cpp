@@ -11,6 +11,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
+#include <QProcess>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
@@ -535,6 +536,38 @@ class RunsPanelTest : public QObject {
     QVERIFY(again.wait(120000));
     QCOMPARE(progressed.last().at(0).toInt(), 1);
     QCOMPARE(progressed.last().at(1).toInt(), 1);
+  }
+
+  // ONNX in: the panel evaluates an ONNX file (the checkpoint exported by msconv export, run by
+  // OpenCV's DNN module) beside the checkpoint itself; both rows give the same accuracy.
+  void anOnnxModelIsEvaluatedBesideItsCheckpoint() {
+    const QString ck = checkpoint();
+    QVERIFY(QFileInfo::exists(ck));
+    QTemporaryDir ws, syn;
+    synth(syn.path(), 4, 2, 40);
+    const QString onnx = ws.filePath("model.onnx");
+    QProcess p;
+    p.start(MSCONV_BIN, {"export", "--checkpoint", ck, "--onnx", onnx});
+    QVERIFY(p.waitForFinished(120000));
+    QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
+    EvalPanel panel(ws.path());
+    QVERIFY(panel.addCheckpoint(onnx));
+    QVERIFY(panel.addCheckpoint(ck));
+    panel.binsEdit()->setText(syn.filePath("val.bin"));
+    QSignalSpy all(&panel, &EvalPanel::allEvaluated);
+    panel.evaluateAll();
+    QVERIFY(all.wait(120000));
+    const auto* t = panel.findChild<QTableWidget*>("verification");
+    QCOMPARE(t->rowCount(), 2);
+    int acc = -1;
+    for (int c = 0; c < t->columnCount(); ++c)
+      if (t->horizontalHeaderItem(c)->text().startsWith("accuracy")) acc = c;
+    QVERIFY(acc >= 0);
+    QVERIFY(!t->item(0, acc)->text().isEmpty());
+    QCOMPARE(t->item(0, acc)->text(), t->item(1, acc)->text());
+    QStringList models = {t->item(0, 0)->text(), t->item(1, 0)->text()};
+    QVERIFY2(models.join(' ').contains("model.onnx") || models.join(' ').contains("onnx"),
+             qPrintable(models.join(", ")));
   }
 
   // The Study panel's report: a progress bar over the study's finished runs, and Cancel, which

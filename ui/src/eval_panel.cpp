@@ -274,7 +274,8 @@ EvalPanel::EvalPanel(QString workspace, QWidget* parent)
   });
   connect(open, &QPushButton::clicked, this, [this] {
     const QString f =
-        openFileName(this, "Checkpoint", workspace_, "Checkpoints (*.ckpt *.pt);;All files (*)");
+        openFileName(this, "Model", workspace_,
+                     "Models (*.ckpt *.pt *.onnx);;ONNX models (*.onnx);;All files (*)");
     if (!f.isEmpty()) addCheckpoint(f);
   });
   connect(add_set, &QPushButton::clicked, this, [this] {

@@ -47,10 +47,14 @@ std::string listOf(const std::vector<std::string>& v) {
 
 BranchMaps captureBranchMaps(nn::BackboneImpl& model, const at::Tensor& image,
                              const std::string& layer_in, int top_k) {
-  const auto layers = model.operatorLayers();
+  // An ONNX model (no gradients, no known family): any tensor of its graph, by name.
+  const bool onnx = !model.differentiable();
+  const auto layers = onnx ? model.layerNames() : model.operatorLayers();
+  if (layers.empty()) throw Error("featuremaps: the model has no layers to show");
   const std::string layer = layer_in.empty() ? layers.front() : layer_in;
   if (std::find(layers.begin(), layers.end(), layer) == layers.end())
-    throw Error("featuremaps: no operator layer '" + layer + "' (layers: " + listOf(layers) + ")");
+    throw Error("featuremaps: no " + std::string(onnx ? "tensor" : "operator layer") + " '" +
+                layer + "' (" + (onnx ? "tensors" : "layers") + ": " + listOf(layers) + ")");
   if (top_k < 1)
     throw Error("feature maps: the number of channels shown must be at least 1 (got " +
                 std::to_string(top_k) + ")");
@@ -60,9 +64,12 @@ BranchMaps captureBranchMaps(nn::BackboneImpl& model, const at::Tensor& image,
   nn::Tap tap({layer});
   model.forward(image.unsqueeze(0), &tap);
   model.train(was_training);
+  if (onnx && tap.get(layer, "out").dim() != 4)
+    throw Error("featuremaps: tensor '" + layer + "' is not a map (" +
+                std::to_string(tap.get(layer, "out").dim()) + " dimensions; N x C x H x W needed)");
   BranchMaps b;
   b.layer = layer;
-  b.op = model.op().str();
+  b.op = onnx ? "onnx" : model.op().str();
   at::Tensor energy;
   if (tap.has(layer, "U1") && tap.has(layer, "U2")) {
     const auto u1 = tap.get(layer, "U1")[0].contiguous(), u2 = tap.get(layer, "U2")[0].contiguous();
@@ -377,7 +384,16 @@ CamResult computeCams(const TappedForward& forward, const at::Tensor& image,
 
 CamResult computeCams(nn::BackboneImpl& model, const at::Tensor& image, const CamTarget& target,
                       CamOptions options) {
+  if (!model.differentiable() && options.method != CamMethod::kEigenCam &&
+      options.method != CamMethod::kScoreCam)
+    throw Error(std::string("gradcam: ") + camMethodName(options.method) + " needs gradients; " +
+                model.arch().description +
+                " is an ONNX model run by OpenCV's DNN module, which has none: use eigencam or "
+                "scorecam");
   if (options.layers.empty()) options.layers = model.stageOutputs();
+  if (options.layers.empty())
+    throw Error("gradcam: name the tensors to explain (--layer NAME): " + model.arch().description +
+                " has no stages MSConv Lab knows");
   const auto known = model.layerNames();
   for (const auto& l : options.layers)
     if (std::find(known.begin(), known.end(), l) == known.end())

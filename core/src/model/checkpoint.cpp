@@ -1,5 +1,7 @@
 #include "msconv/model/checkpoint.h"
 
+#include "msconv/model/onnx_model.h"
+
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -58,6 +60,13 @@ void saveModel(const std::string& path, nn::BackboneImpl& model, const at::Tenso
 }
 
 LoadedModel loadModel(const std::string& path) {
+  if (isOnnxPath(path)) {  // ONNX in: run by OpenCV's DNN module
+    LoadedModel out;
+    out.model = std::make_shared<OnnxBackboneImpl>(path);
+    out.arch = "onnx";
+    out.op = "onnx";
+    return out;
+  }
   torch::serialize::InputArchive archive;
   openCheckpoint(path, archive);
   const ModelDescription d = describeModel(archive, path);

@@ -788,6 +788,9 @@ OnnxExportSummary exportOnnx(nn::BackboneImpl& model, const std::string& path,
   if (options.opset < kOnnxMinOpset || options.opset > kOnnxMaxOpset)
     throw Error("ONNX export: opset " + std::to_string(options.opset) + " is not supported (" +
                 std::to_string(kOnnxMinOpset) + " to " + std::to_string(kOnnxMaxOpset) + ")");
+  if (!model.differentiable())
+    throw Error("ONNX export: " + model.arch().description +
+                " is not a LibTorch network (an ONNX file already?)");
   FrozenParameters frozen(model);
   torch::NoGradGuard no_grad;
   const int64_t batch = options.dynamic_batch ? 3 : 1;  // 3: a batch size no layer has

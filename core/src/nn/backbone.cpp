@@ -307,6 +307,7 @@ std::vector<std::string> BackboneImpl::operatorLayers() const {
 
 std::vector<std::string> BackboneImpl::stageOutputs() const {
   std::vector<std::string> out;
+  if (arch_.blocks.size() < 4) return out;  // a network of no known family (ONNX in)
   for (int s = 0; s < 4; ++s)
     out.push_back("stage" + std::to_string(s + 1) + "." + std::to_string(arch_.blocks[s] - 1));
   return out;

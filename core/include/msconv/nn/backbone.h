@@ -19,6 +19,8 @@ class BackboneImpl : public torch::nn::Module {
   // N x 3 x H x W images in [-1, 1] -> N x embedding. Tap layer names: "stem", "stageS.U" (unit
   // output), "stageS.U.op" (the 3x3 operator), "embedding".
   virtual torch::Tensor forward(const torch::Tensor& x, Tap* tap = nullptr) = 0;
+  // Whether gradients flow through forward (an ONNX model run by OpenCV has none).
+  virtual bool differentiable() const { return true; }
 
   const ArchSpec& arch() const { return arch_; }
   const OpSpec& op() const { return op_; }
