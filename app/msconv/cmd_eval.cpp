@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -27,7 +28,6 @@
 #include "msconv/eval/pair_scores.h"
 #include "msconv/eval/verification.h"
 #include "msconv/model/checkpoint.h"
-#include "msconv/model/onnx_model.h"
 #include "msconv/nn/backbone.h"
 #include "msconv/nn/complexity.h"
 #include "msconv/store/run_store.h"
@@ -333,23 +333,12 @@ int cmdCompare(const Argv& argv) {
     } else {
       throw Error("compare: " + ckpt + " does not exist");
     }
-    if (const auto* onnx = dynamic_cast<const model::OnnxBackboneImpl*>(model.get())) {
-      // An ONNX file: its weights counted from the graph; its MACs are not measured (omitted).
-      m["arch"] = "onnx";
-      m["op"] = "onnx";
-      m["params_m"] = static_cast<double>(onnx->parameterCount()) / 1e6;
-    } else {
-      m["arch"] = model->arch().name;
-      m["op"] = model->op().str();
-      const auto cx = nn::measureComplexity(*model, 112, 1);
-      m["params_m"] = cx.params / 1e6;
-      m["gmacs"] = cx.macs / 1e9;
-    }
-    for (const auto& path : args.values("--bin")) {
-      const auto r = eval::verifyPairs(*model, data::readPairsBin(path), 64);
-      for (const auto& [name, v] : eval::verificationMetrics(fs::path(path).filename().string(), r))
-        if (name.compared()) metrics[name.label()] = v;
-    }
+    const auto cost = eval::modelCost(*model);
+    m["arch"] = cost.arch;
+    m["op"] = cost.op;
+    m["params_m"] = cost.params_m;
+    if (!std::isnan(cost.gmacs)) m["gmacs"] = cost.gmacs;  // an ONNX file's are not measured
+    for (const auto& [k, v] : eval::pairSetMetrics(*model, args.values("--bin"))) metrics[k] = v;
     for (const auto& [k, v] : metrics) {
       m["metrics"][k] = v;
       if (std::find(metric_keys.begin(), metric_keys.end(), k) == metric_keys.end())

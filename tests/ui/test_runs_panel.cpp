@@ -6,6 +6,7 @@
 #include <QComboBox>
 #include <QDir>
 #include <QFile>
+#include <QFileDialog>
 #include <QFileInfo>
 #include <QHeaderView>
 #include <QLabel>
@@ -30,6 +31,7 @@
 #include "msconv/config/config.h"
 #include "msconv/data/synth.h"
 #include "msconv/store/run_store.h"
+#include "msconv/ui/compare_panel.h"
 #include "msconv/ui/dialogs.h"
 #include "msconv/ui/eval_panel.h"
 #include "msconv/ui/main_window.h"
@@ -538,6 +540,39 @@ class RunsPanelTest : public QObject {
     QCOMPARE(progressed.last().at(1).toInt(), 1);
   }
 
+  // One large set: the label counts its images with an ETA, and Cancel stops it at the next batch
+  // (no result, far fewer batches than the set has).
+  void cancelStopsALargeSetAtItsNextBatch() {
+    const QString ck = checkpoint();
+    QVERIFY(QFileInfo::exists(ck));
+    QTemporaryDir ws, syn;
+    synth(syn.path(), 4, 2, 3000);  // 6,000 images: about 94 batches of 64
+    EvalPanel panel(ws.path());
+    QVERIFY(panel.addCheckpoint(ck));
+    panel.binsEdit()->setText(syn.filePath("val.bin"));
+    QSignalSpy inside(&panel, &EvalPanel::setProgressed);
+    QSignalSpy evaluated(&panel, &EvalPanel::evaluated);
+    QSignalSpy all(&panel, &EvalPanel::allEvaluated);
+    panel.evaluate();
+    QVERIFY(inside.wait(120000));
+    QCoreApplication::processEvents();
+    const qint64 total = inside.last().at(2).toLongLong();
+    QCOMPARE(total, qint64{6000});
+    QVERIFY2(panel.progressLabel()->text().contains("of 6000 images"),
+             qPrintable(panel.progressLabel()->text()));
+    QVERIFY2(panel.progressLabel()->text().contains("left"),
+             qPrintable(panel.progressLabel()->text()));
+    panel.cancelButton()->click();
+    QVERIFY(all.count() == 1 || all.wait(120000));
+    QCoreApplication::processEvents();
+    QCOMPARE(evaluated.count(), 0);
+    QVERIFY2(inside.count() < 20, qPrintable(QString::number(inside.count())));
+    QVERIFY(inside.last().at(1).toLongLong() < total);
+    bool said = false;
+    for (auto* l : panel.findChildren<QLabel*>()) said |= l->text().contains("cancelled");
+    QVERIFY(said);
+  }
+
   // ONNX in: the panel evaluates an ONNX file (the checkpoint exported by msconv export, run by
   // OpenCV's DNN module) beside the checkpoint itself; both rows give the same accuracy.
   void anOnnxModelIsEvaluatedBesideItsCheckpoint() {
@@ -568,6 +603,66 @@ class RunsPanelTest : public QObject {
     QStringList models = {t->item(0, 0)->text(), t->item(1, 0)->text()};
     QVERIFY2(models.join(' ').contains("model.onnx") || models.join(' ').contains("onnx"),
              qPrintable(models.join(", ")));
+  }
+
+  // ONNX in, Compare: "Add model..." puts an ONNX file and its checkpoint beside the runs,
+  // evaluated on a set: the same accuracy; the ONNX row's operator reads onnx and its MACs "-";
+  // a file that is not a model is refused, named.
+  void compareAddsModelFilesBesideTheRuns() {
+    const QString ck = checkpoint();
+    QVERIFY(QFileInfo::exists(ck));
+    QTemporaryDir ws, syn;
+    synth(syn.path(), 4, 2, 40);
+    const QString onnx = ws.filePath("model.onnx");
+    QProcess p;
+    p.start(MSCONV_BIN, {"export", "--checkpoint", ck, "--onnx", onnx});
+    QVERIFY(p.waitForFinished(120000));
+    QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
+    ComparePanel panel(ws.path());
+    QStringList answers = {onnx, syn.filePath("val.bin")};
+    setFileDialogStub([&](const FileDialogRequest& r) {
+      [&] { QVERIFY(r.options.testFlag(QFileDialog::ReadOnly)); }();
+      return answers.isEmpty() ? QString() : answers.takeFirst();
+    });
+    QSignalSpy added(&panel, &ComparePanel::modelAdded);
+    QPushButton* add = nullptr;
+    for (auto* b : panel.findChildren<QPushButton*>())
+      if (b->text() == "Add model...") add = b;
+    QVERIFY(add);
+    add->click();
+    QVERIFY(added.wait(120000));
+    panel.addModelFile(ck, {syn.filePath("val.bin")});
+    QVERIFY(added.wait(120000));
+    setFileDialogStub({});
+    const auto* t = panel.table();
+    QCOMPARE(t->rowCount(), 2);
+    auto column = [&](const QString& head) {
+      for (int c = 0; c < t->columnCount(); ++c)
+        if (t->horizontalHeaderItem(c)->text() == head) return c;
+      return -1;
+    };
+    const int acc = column("val.bin/accuracy %"), op = column("operator"),
+              macs = column("MACs (G)");
+    QVERIFY(acc >= 0 && op >= 0 && macs >= 0);
+    int onnx_row = t->item(0, 0)->text() == "model.onnx" ? 0 : 1;
+    QCOMPARE(t->item(onnx_row, 0)->text(), QString("model.onnx"));
+    QCOMPARE(t->item(onnx_row, op)->text(), QString("onnx"));
+    QCOMPARE(t->item(onnx_row, macs)->text(), QString("-"));
+    QVERIFY(t->item(1 - onnx_row, op)->text() != "onnx");
+    QCOMPARE(t->item(0, acc)->text(), t->item(1, acc)->text());
+    // Not a model: refused, named.
+    setWarningBoxesEnabled(false);
+    const QString junk = ws.filePath("junk.onnx");
+    QFile f(junk);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write("junk");
+    f.close();
+    QSignalSpy failed(&panel, &ComparePanel::modelFailed);
+    panel.addModelFile(junk, {syn.filePath("val.bin")});
+    QVERIFY(failed.wait(60000));
+    setWarningBoxesEnabled(true);
+    QVERIFY(failed.last().at(0).toString().contains("junk.onnx"));
+    QCOMPARE(t->rowCount(), 2);
   }
 
   // The Study panel's report: a progress bar over the study's finished runs, and Cancel, which

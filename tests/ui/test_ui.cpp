@@ -241,15 +241,16 @@ class UiTest : public QObject {
     for (auto* a : w.findChildren<QAction*>())
       if (a->text().endsWith("...")) ++buttons, a->trigger();
     // Open, Add set, face Open, two figure exports, arrays export, faithfulness's pair set,
-    // curves, CSV, the Compare panel's faithfulness set, menu; the Study panel's Open and Export.
-    QCOMPARE(buttons, 13);
+    // curves, CSV, the Compare panel's faithfulness set and Add model, menu; the Study panel's
+    // Open and Export.
+    QCOMPARE(buttons, 14);
     QCOMPARE(asked.size(), buttons);
     int opens = 0;
     for (const auto& r : asked) {
       QVERIFY2(r.options.testFlag(QFileDialog::ReadOnly), qPrintable(r.caption));
       opens += r.kind == FileDialogKind::kOpen;
     }
-    QCOMPARE(opens, 7);
+    QCOMPARE(opens, 8);
     // A path the stub answers is used: the Evaluation panel's Open... takes the checkpoint.
     QFile junk(ws.filePath("picked.ckpt"));
     QVERIFY(junk.open(QIODevice::WriteOnly));

@@ -50,6 +50,11 @@ ComparePanel::ComparePanel(QString workspace, QWidget* parent)
   faith_n_->setPrefix("N = ");
   bar->addWidget(reload);
   bar->addWidget(save);
+  auto* add = new QPushButton("Add model...");
+  add->setToolTip(
+      "a checkpoint or an ONNX file (run by OpenCV's DNN module), evaluated on a "
+      ".bin set beside the runs");
+  bar->addWidget(add);
   bar->addWidget(faith);
   bar->addWidget(faith_n_);
   bar->addStretch(1);
@@ -68,6 +73,15 @@ ComparePanel::ComparePanel(QString workspace, QWidget* parent)
     const QString f = openFileName(this, "Pair set", {}, "Pair sets (*.bin)");
     if (!f.isEmpty()) computeFaithfulness(f, faith_n_->value());
   });
+  connect(add, &QPushButton::clicked, this, [this] {
+    const QString model =
+        openFileName(this, "Model", workspace_, "Models (*.ckpt *.pt *.onnx);;All files (*)");
+    if (model.isEmpty()) return;
+    const QString bin = openFileName(this, "Pair set to evaluate it on", {}, "Pair sets (*.bin)");
+    if (!bin.isEmpty()) addModelFile(model, {bin});
+  });
+  connect(this, &ComparePanel::modelFailed, this,
+          [this](const QString& m) { showWarning(this, "Add model", m); });
   connect(this, &ComparePanel::faithfulnessFailed, this,
           [this](const QString& m) { showWarning(this, "CAM faithfulness", m); });
 }
@@ -75,6 +89,32 @@ ComparePanel::ComparePanel(QString workspace, QWidget* parent)
 ComparePanel::~ComparePanel() {
   if (faith_cancel_) *faith_cancel_ = true;  // the run stops at its next model or method
   if (faith_thread_.joinable()) faith_thread_.join();
+  if (file_thread_.joinable()) file_thread_.join();
+}
+
+void ComparePanel::addModelFile(const QString& path, const QStringList& bins) {
+  if (file_thread_.joinable()) file_thread_.join();  // one at a time
+  file_thread_ = std::thread([this, path, bins] {
+    CompareRow row;
+    QString error;
+    try {
+      row = compareModelFile(path, bins);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    QMetaObject::invokeMethod(
+        this,
+        [this, row, error] {
+          if (!error.isEmpty()) {
+            Q_EMIT modelFailed(error);
+            return;
+          }
+          files_.push_back(row);
+          refresh();
+          Q_EMIT modelAdded();
+        },
+        Qt::QueuedConnection);
+  });
 }
 
 void ComparePanel::computeFaithfulness(const QString& bin, int n) {
@@ -141,6 +181,7 @@ void ComparePanel::refresh() {
     rows = compareRuns(workspace_);
   } catch (const std::exception&) {
   }
+  rows.insert(rows.end(), files_.begin(), files_.end());
   QStringList keys;
   for (const auto& r : rows)
     for (const auto& [k, v] : r.metrics)

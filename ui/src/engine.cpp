@@ -80,9 +80,14 @@ QString shapeText(const at::Tensor& t) {
 }  // namespace
 
 std::vector<SetEvaluation> evaluateCheckpoint(const QString& checkpoint, const QStringList& bins,
-                                              const QString& workspace) {
+                                              const QString& workspace,
+                                              const SetProgress& progress) {
   setThreads(0);  // the calling (worker) thread's pool: $MSCONV_THREADS, else every core
   eval::EvaluateOptions o;
+  if (progress)
+    o.progress = [&progress](const std::string& set, int64_t done, int64_t total) {
+      return progress(QString::fromStdString(set), done, total);
+    };
   for (const auto& b : bins) o.sets.push_back(b.toStdString());
   o.workspace = workspace.toStdString();  // each set's per-pair scores kept there
   std::vector<SetEvaluation> out;
@@ -290,6 +295,26 @@ std::vector<std::pair<QString, QString>> runCheckpoints(const QString& workspace
     if (!ck.empty()) out.emplace_back(QString::fromStdString(r.name), QString::fromStdString(ck));
   }
   return out;
+}
+
+CompareRow compareModelFile(const QString& path, const QStringList& bins) {
+  setThreads(0);  // the calling (worker) thread's pool
+  auto loaded = model::loadModel(path.toStdString());
+  const auto cost = eval::modelCost(*loaded.model);
+  CompareRow r;
+  r.name = QFileInfo(path).fileName();
+  r.op = QString::fromStdString(cost.op);
+  r.status = "file";
+  r.params_m = cost.params_m;
+  r.gmacs = cost.gmacs;
+  r.samples_per_s = std::nan("");
+  std::vector<std::string> sets;
+  QStringList names;
+  for (const auto& b : bins) sets.push_back(b.toStdString()), names << QFileInfo(b).fileName();
+  for (const auto& [k, v] : eval::pairSetMetrics(*loaded.model, sets))
+    r.metrics[QString::fromStdString(k)] = v;
+  r.validation = "evaluated on " + names.join(", ");
+  return r;
 }
 
 std::vector<CompareRow> compareRuns(const QString& workspace) {

@@ -194,6 +194,22 @@ EvalPanel::EvalPanel(QString workspace, QWidget* parent)
                                             .arg(static_cast<qint64>(per * (total - done) + 0.5))
                                       : QString("%1 to evaluate").arg(total));
   });
+  // Inside one set (a large .bin, an IJB folder): its images, and the ETA of the whole run from
+  // the fraction done.
+  connect(this, &EvalPanel::setProgressed, this,
+          [this](const QString& set, qint64 done, qint64 total) {
+            if ((cancelled_ && *cancelled_) || total <= 0 || units_ <= 0) return;
+            const double fraction =
+                (units_done_ + static_cast<double>(done) / static_cast<double>(total)) / units_;
+            const double elapsed = clock_.elapsed() / 1000.0;
+            const qint64 left =
+                fraction > 0 ? static_cast<qint64>(elapsed * (1 - fraction) / fraction + 0.5) : 0;
+            progress_label_->setText(QString("%1: %2 of %3 images, about %4 s left")
+                                         .arg(QFileInfo(set).fileName())
+                                         .arg(done)
+                                         .arg(total)
+                                         .arg(left));
+          });
   tabs_ = new QTabWidget;
   tabs_->setObjectName("evaluation_tabs");
   auto* results = new QWidget;
@@ -390,10 +406,16 @@ void EvalPanel::start(const std::vector<std::pair<QString, QString>>& checkpoint
       for (const auto& [name, sets] : parts) {
         if (*cancelled) return;
         try {
-          auto result = evaluateCheckpoint(ck, sets, workspace_);
+          // Cancel stops the set under way at its next batch.
+          auto result = evaluateCheckpoint(
+              ck, sets, workspace_, [this, cancelled](const QString& set, qint64 d, qint64 t) {
+                Q_EMIT setProgressed(set, d, t);
+                return !cancelled->load();
+              });
           if (*cancelled) return;  // cancelled while it ran: dropped
           Q_EMIT evaluated(label, result);
         } catch (const std::exception& e) {
+          if (*cancelled) return;  // the set under way stopped at Cancel
           Q_EMIT evaluationFailed(label + (name.isEmpty() ? QString() : " on " + name) + ": " +
                                   e.what());
         }
@@ -416,7 +438,7 @@ void EvalPanel::cancel() {
   if (!worker_ || !cancelled_) return;
   *cancelled_ = true;
   cancel_->setEnabled(false);
-  progress_label_->setText("cancelling: the set in progress finishes first");
+  progress_label_->setText("cancelling: the set under way stops at its next batch");
 }
 
 void EvalPanel::show(const QString& label, const std::vector<SetEvaluation>& sets) {

@@ -1,15 +1,49 @@
 #include "msconv/eval/compare.h"
 
 #include <algorithm>
+#include <cmath>
+#include <filesystem>
 #include <vector>
 
+#include "msconv/data/pairs.h"
 #include "msconv/error.h"
+#include "msconv/eval/evaluate.h"
 #include "msconv/eval/metric_name.h"
+#include "msconv/eval/verification.h"
+#include "msconv/model/onnx_model.h"
 #include "msconv/nn/backbone.h"
 #include "msconv/nn/complexity.h"
 #include "msconv/workspace/workspace.h"
 
 namespace msconv::eval {
+
+ModelCost modelCost(nn::BackboneImpl& model) {
+  ModelCost c;
+  if (const auto* onnx = dynamic_cast<const model::OnnxBackboneImpl*>(&model)) {
+    c.arch = c.op = "onnx";
+    c.params_m = static_cast<double>(onnx->parameterCount()) / 1e6;
+    c.gmacs = std::nan("");
+    return c;
+  }
+  c.arch = model.arch().name;
+  c.op = model.op().str();
+  const auto cx = nn::measureComplexity(model, 112, 1);
+  c.params_m = cx.params / 1e6;
+  c.gmacs = cx.macs / 1e9;
+  return c;
+}
+
+std::map<std::string, double> pairSetMetrics(nn::BackboneImpl& model,
+                                             const std::vector<std::string>& bins, int batch) {
+  std::map<std::string, double> out;
+  for (const auto& path : bins) {
+    const auto r = verifyPairs(model, data::readPairsBin(path), batch);
+    for (const auto& [name, v] :
+         verificationMetrics(std::filesystem::path(path).filename().string(), r))
+      if (name.compared()) out[name.label()] = v;
+  }
+  return out;
+}
 
 RunSummary summariseRun(const store::RunStore& db, const store::RunRow& run,
                         const workspace::Workspace& ws) {

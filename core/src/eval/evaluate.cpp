@@ -82,16 +82,21 @@ CheckpointEvaluation evaluateCheckpoint(const std::string& ckpt, const EvaluateO
   for (const auto& p : sets) {
     SetEvaluation s;
     s.path = p;
+    EvalProgress progress;
+    if (o.progress)
+      progress = [&o, &p](int64_t done, int64_t total) { return o.progress(p, done, total); };
     if (fs::is_directory(p)) {  // an IJB-B/C folder (meta/, loose_crop/ or images)
       s.is_ijb = true;
       const auto set = data::readIjb(p, o.ijb_set);
-      s.ijb = evaluateIjb(*loaded.model, set, o.ijb, o.batch);
+      s.ijb = evaluateIjb(*loaded.model, set, o.ijb, o.batch, progress);
       s.name = s.ijb.name;
       keepIjbPairs(set, s);
     } else {
       const auto set = data::readPairsBin(p);  // its errors name the file
       try {
-        s.pairs = verifyPairs(*loaded.model, set, o.batch);
+        s.pairs = verifyPairs(*loaded.model, set, o.batch, nullptr, nullptr, progress);
+      } catch (const Cancelled&) {
+        throw;
       } catch (const Error& e) {  // a set too small for the folds, ...: which set
         throw Error(p + ": " + e.what());
       }

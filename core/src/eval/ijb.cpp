@@ -254,7 +254,7 @@ IjbResult scoreIjb(const data::IjbSet& set, const Templates& templates) {
 }
 
 IjbResult evaluateIjb(nn::BackboneImpl& model, const data::IjbSet& set,
-                      const TemplateOptions& options, int batch) {
+                      const TemplateOptions& options, int batch, const EvalProgress& progress) {
   const auto t0 = std::chrono::steady_clock::now();
   const bool was_training = model.is_training();
   model.eval();
@@ -273,6 +273,10 @@ IjbResult evaluateIjb(nn::BackboneImpl& model, const data::IjbSet& set,
     });
     x = x.to(device);
     feats.push_back(embedWithFlip(model, x).cpu());
+    if (progress && !progress(e, n)) {
+      model.train(was_training);
+      throw Cancelled(set.root + ": evaluation cancelled");
+    }
   }
   model.train(was_training);
   const Templates t = aggregateTemplates(torch::cat(feats), set.faces, options);

@@ -160,7 +160,8 @@ std::vector<cv::Mat> decodePairImages(const data::PairSet& set) {
 }
 
 VerificationResult verifyPairs(nn::BackboneImpl& model, const data::PairSet& set, int batch,
-                               at::Tensor* embeddings, const std::vector<cv::Mat>* decoded) {
+                               at::Tensor* embeddings, const std::vector<cv::Mat>* decoded,
+                               const EvalProgress& progress) {
   if (decoded && decoded->size() != set.images.size())
     throw Error(set.path + ": " + std::to_string(decoded->size()) + " decoded images for " +
                 std::to_string(set.images.size()));
@@ -186,6 +187,10 @@ VerificationResult verifyPairs(nn::BackboneImpl& model, const data::PairSet& set
     x = x.to(device);
     outs.push_back(torch::nn::functional::normalize(
         embedWithFlip(model, x, &norm_sum), torch::nn::functional::NormalizeFuncOptions().dim(1)));
+    if (progress && !progress(e, n)) {
+      model.train(was_training);
+      throw Cancelled(set.path + ": evaluation cancelled");
+    }
   }
   model.train(was_training);
   const auto emb = torch::cat(outs).cpu();

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "msconv/nn/backbone.h"
 #include "msconv/store/run_store.h"
 #include "msconv/workspace/workspace.h"
 
@@ -30,6 +31,20 @@ struct RunSummary {
 
 // One run of `db` (the store of `ws`). Complexity comes from the run's architecture and
 // operator at 112 x 112. Throws msconv::Error for an architecture this build does not know.
+// A model as a comparison row shows it: its family and operator ("onnx" for an ONNX file), its
+// parameters (an ONNX file's: every float of its initialisers) and MACs (NaN where not
+// measured: an ONNX file's).
+struct ModelCost {
+  std::string arch, op;
+  double params_m = 0, gmacs = 0;
+};
+ModelCost modelCost(nn::BackboneImpl& model);
+
+// The compared metrics (MetricName::compared, by label) of a model on each .bin pair set: the
+// columns `msconv compare --bin` and the Compare panel's added models show.
+std::map<std::string, double> pairSetMetrics(nn::BackboneImpl& model,
+                                             const std::vector<std::string>& bins, int batch = 64);
+
 RunSummary summariseRun(const store::RunStore& db, const store::RunRow& run,
                         const workspace::Workspace& ws);
 // Every run of the workspace's store, in order; a run that cannot be measured comes back with

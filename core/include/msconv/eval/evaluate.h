@@ -2,6 +2,7 @@
 // Evaluation panel share, and the metric names a verification result is stored and shown under.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +29,9 @@ struct EvaluateOptions {
   // A workspace root: each set's per-pair scores are kept there after evaluating
   // (pairScoresFile, keyed by pairScoresKey). "": kept nowhere.
   std::string workspace;
+  // Called with each set's images embedded after every batch (the set's path as given, images
+  // done, images in it); false stops the evaluation (eval::Cancelled).
+  std::function<bool(const std::string& set, int64_t done, int64_t total)> progress;
 };
 
 // The file name a set's kept scores go under: a .bin's stem; an IJB folder's name (and -SET

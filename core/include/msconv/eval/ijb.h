@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "msconv/data/ijb.h"
+#include "msconv/eval/progress.h"
 #include "msconv/eval/roc.h"
 
 namespace msconv::nn {
@@ -55,7 +56,9 @@ struct IjbResult {
 IjbResult scoreIjb(const data::IjbSet& set, const Templates& templates);
 
 // The whole protocol on a model: embeds every face (aligned, with flip), aggregates, scores.
+// `progress` as verifyPairs takes it (faces embedded of the set's).
 IjbResult evaluateIjb(nn::BackboneImpl& model, const data::IjbSet& set,
-                      const TemplateOptions& options = {}, int batch = 64);
+                      const TemplateOptions& options = {}, int batch = 64,
+                      const EvalProgress& progress = {});
 
 }  // namespace msconv::eval

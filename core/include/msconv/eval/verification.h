@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "msconv/data/pairs.h"
+#include "msconv/eval/progress.h"
 #include "msconv/eval/roc.h"
 
 namespace msconv::nn {
@@ -63,9 +64,12 @@ at::Tensor embedWithFlip(nn::BackboneImpl& model, const at::Tensor& images,
 // Returns also the 2N x D normalised embeddings when `embeddings` is given. `decoded`: the set's
 // images decoded once before (decodePairImages), for a set verified again and again (training's
 // validation); the numbers are the same as decoding them here.
+// `progress` (when set) is called after each batch with the images embedded and the set's
+// total; returning false stops the work: eval::Cancelled is thrown.
 VerificationResult verifyPairs(nn::BackboneImpl& model, const data::PairSet& set, int batch = 64,
                                at::Tensor* embeddings = nullptr,
-                               const std::vector<cv::Mat>* decoded = nullptr);
+                               const std::vector<cv::Mat>* decoded = nullptr,
+                               const EvalProgress& progress = {});
 // Every image of the set decoded (112 x 112 RGB, 8 bits: 37.6 kB an image), as verifyPairs
 // decodes them. Throws msconv::Error naming the set and the image.
 std::vector<cv::Mat> decodePairImages(const data::PairSet& set);

@@ -35,11 +35,16 @@ class ComparePanel : public QWidget {
   // genuine pairs of `bin`, in the background: the faithfulness columns fill when it is in
   // (`faithfulnessReady`, or `faithfulnessFailed`). Refused while one runs.
   void computeFaithfulness(const QString& bin, int n);
+  // A model file (a checkpoint or an ONNX file run by OpenCV) added as a row, evaluated on `bins`
+  // in the background (`modelAdded`, or `modelFailed` with the message naming the file).
+  void addModelFile(const QString& path, const QStringList& bins);
   QTableWidget* table() const { return table_; }
 
  Q_SIGNALS:
   void faithfulnessReady();
   void faithfulnessFailed(const QString& message);
+  void modelAdded();
+  void modelFailed(const QString& message);
 
  protected:
   void showEvent(QShowEvent* e) override;
@@ -54,6 +59,8 @@ class ComparePanel : public QWidget {
   std::thread faith_thread_;
   std::shared_ptr<std::atomic<bool>> faith_cancel_;  // set when the panel goes
   bool faith_running_ = false;
+  std::vector<CompareRow> files_;  // added model files, after the runs
+  std::thread file_thread_;
 };
 
 }  // namespace msconv::ui

@@ -43,9 +43,12 @@ struct SetEvaluation {
 // Evaluates a checkpoint on .bin pair sets and IJB folders (empty: the sets it was validated
 // on). With a workspace, each set's per-pair scores are kept there (eval::pairScoresFile), so that
 // the failure browser and DET curves need no second embedding pass. Throws msconv::Error with the
-// message to show.
+// message to show. `progress` (set path, images embedded, images in the set) is called after every
+// batch from the calling thread; returning false stops the evaluation (msconv::Error thrown).
+using SetProgress = std::function<bool(const QString& set, qint64 done, qint64 total)>;
 std::vector<SetEvaluation> evaluateCheckpoint(const QString& checkpoint, const QStringList& bins,
-                                              const QString& workspace = {});
+                                              const QString& workspace = {},
+                                              const SetProgress& progress = {});
 
 // The EER of every set a workspace keeps scores of for a checkpoint: set name -> EER
 // (eval::computeDet). Fast (no model is run).
@@ -96,6 +99,9 @@ struct CompareRow {
   QString validation;                 // which validation: "best.ckpt, step N" or "last, step N"
 };
 std::vector<CompareRow> compareRuns(const QString& workspace);
+// A model file (a checkpoint or an ONNX file) as a Compare row, evaluated on the .bin sets `bins`:
+// the columns and numbers of `msconv compare FILE --bin ...`. Throws msconv::Error naming the file.
+CompareRow compareModelFile(const QString& path, const QStringList& bins);
 
 // A run's logged series from the store, for charting runs that trained earlier.
 struct RunHistory {

@@ -75,6 +75,8 @@ class EvalPanel : public QWidget {
   void evaluationFailed(const QString& message);
   void allEvaluated();  // the last of an evaluate() or evaluateAll() is in (or it was cancelled)
   void progressed(int done, int total);  // units evaluated (from the worker thread, queued)
+  // Within a unit: images of `set` embedded so far (from the worker thread, queued).
+  void setProgressed(const QString& set, qint64 done, qint64 total);
 
  private:
   void show(const QString& label, const std::vector<SetEvaluation>& sets);
