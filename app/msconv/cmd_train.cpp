@@ -167,6 +167,10 @@ void progress(const train::TrainEvent& e, bool tty) {
       if (k.size() > 9 && k.compare(k.size() - 9, 9, "/accuracy") == 0)
         std::fprintf(stderr, "  %s %.2f%%", k.c_str(), 100 * v);
     std::fprintf(stderr, "\n");
+  } else if (e.kind == K::kPrepare) {
+    std::fprintf(stderr, "%s%s: %lld of %lld images%s", tty ? "\r" : "", e.message.c_str(),
+                 static_cast<long long>(e.step), static_cast<long long>(e.total_steps),
+                 tty && e.step < e.total_steps ? "" : "\n");
   } else if (e.kind == K::kStart) {
     std::fprintf(stderr, "run %s: %lld steps (from step %lld)\n", e.message.c_str(),
                  static_cast<long long>(e.total_steps), static_cast<long long>(e.step));
@@ -257,6 +261,11 @@ int cmdTrain(const Argv& argv) {
     if (!rank_errors[k].empty()) throw Error("rank " + std::to_string(k) + ": " + rank_errors[k]);
   if (!rank0) return 0;  // only rank 0 speaks for the run
   if (tty) std::fprintf(stderr, "\n");
+  if (r.status == store::RunStatus::kStopped && r.final_checkpoint.empty() && r.run_dir.empty()) {
+    // Stopped while the synthetic set was generated: no run was made (and no partial set kept).
+    std::fprintf(stderr, "stopped before the first step, while preparing the data: no run made\n");
+    return 128 + (g_stop_signal ? static_cast<int>(g_stop_signal) : SIGINT);
+  }
   if (r.steps_run == 0 && r.status == store::RunStatus::kDone)
     std::fprintf(stderr,
                  "run %s is already finished (step %lld of %lld, loss %.4f): nothing to train\n",

@@ -108,6 +108,29 @@ class Train(unittest.TestCase):
             lst = json.loads(run("runs", "list", "--workspace", ws, "--json").stdout)
             self.assertEqual(lst[0]["status"], "stopped")
 
+    def test_ctrl_c_while_the_synthetic_set_is_generated(self):
+        # The first run of a workspace generates its synthetic set (its progress on stderr);
+        # Ctrl-C then stops it at once: exit 130, no run made, no partial set left behind.
+        with tempfile.TemporaryDirectory() as ws:
+            p = subprocess.Popen([BIN, "train", "--workspace", ws, "--name", "g",
+                                  "--set", "model.arch=msnet-tiny",
+                                  "--set", "data.synthetic_identities=400",
+                                  "--set", "data.synthetic_images_per_id=20",
+                                  "--set", "train.max_steps=5", "--set", "train.batch_size=8"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            first = p.stderr.readline()
+            self.assertRegex(first, r"generating the synthetic set: \d+ of 10000 images")
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=120)
+            self.assertEqual(p.returncode, 130, err)
+            self.assertIn("stopped before the first step", err)
+            self.assertEqual(out.strip(), "")
+            self.assertLess(time.monotonic() - t0, 30)  # not after the whole set (10,000 images)
+            self.assertEqual(os.listdir(os.path.join(ws, "datasets")), [])
+            lst = json.loads(run("runs", "list", "--workspace", ws, "--json").stdout)
+            self.assertEqual(lst, [])
+
     def test_sigkill_then_resume(self):
         with tempfile.TemporaryDirectory() as ws:
             args = [BIN, "train", "--workspace", ws, "--name", "k", *TINY,

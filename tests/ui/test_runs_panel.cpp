@@ -540,6 +540,38 @@ class RunsPanelTest : public QObject {
     QCOMPARE(progressed.last().at(1).toInt(), 1);
   }
 
+  // The first run of a workspace generates its synthetic set: its row says "preparing N %" and
+  // what, before the store holds it; Stop ends the generation at once (stopped, no run in the
+  // store, no partial set left).
+  void aRunPreparingItsSyntheticSetShowsItAndStops() {
+    QTemporaryDir ws;
+    MainWindow w(ws.path());
+    TrainingWorker* worker = w.launch(
+        "prep", {"model.arch=msnet-tiny", "data.synthetic_identities=400",
+                 "data.synthetic_images_per_id=20", "train.max_steps=5", "train.batch_size=8"});
+    QVERIFY(worker);
+    QSignalSpy preparing(worker, &TrainingWorker::preparing);
+    QSignalSpy finished(worker, &TrainingWorker::finished);
+    QVERIFY(preparing.wait(60000));
+    QCoreApplication::processEvents();
+    QCOMPARE(preparing.last().at(2).toLongLong(), qint64{400 * 20 + 2 * 1000});
+    RunsPanel* runs = w.runs();
+    const int row = runs->rowOf("prep");
+    QVERIFY(row >= 0);
+    QVERIFY2(runs->cell(row, RunsPanel::kStatus).startsWith("preparing"),
+             qPrintable(runs->cell(row, RunsPanel::kStatus)));
+    QVERIFY2(runs->cell(row, RunsPanel::kError).contains("synthetic set"),
+             qPrintable(runs->cell(row, RunsPanel::kError)));
+    worker->stop();
+    QVERIFY(finished.wait(60000));
+    QCOMPARE(finished.last().at(0).toString(), QString("stopped"));
+    QVERIFY(preparing.last().at(1).toLongLong() < preparing.last().at(2).toLongLong());
+    QCoreApplication::processEvents();
+    QCOMPARE(runs->rowOf("prep"), -1);  // no run was made
+    QVERIFY(
+        QDir(ws.filePath("datasets")).entryList(QDir::NoDotAndDotDot | QDir::AllEntries).isEmpty());
+  }
+
   // One large set: the label counts its images with an ETA, and Cancel stops it at the next batch
   // (no result, far fewer batches than the set has).
   void cancelStopsALargeSetAtItsNextBatch() {

@@ -454,6 +454,9 @@ void MainWindow::updatePending() {
   std::vector<PendingRun> pending;
   for (const auto& q : queue_->runs()) pending.push_back(pendingRun(q, RunState::kQueued, {}));
   pending.insert(pending.end(), failed_.begin(), failed_.end());
+  // Launched runs not in the store yet (preparing their data): a row from the start.
+  for (const auto& w : workers_)
+    if (w->running() && !w->hasStarted()) pending.push_back({w->name(), RunState::kRunning});
   runs_->setPending(std::move(pending));
   // The Study panel's grid: queued runs, and runs handed to a worker that the store may not hold
   // yet, are not queued twice.
@@ -480,7 +483,12 @@ TrainingWorker* MainWindow::launch(const QString& name, const QStringList& setti
   auto failed_early = [this, name, settings](const QString& message) {
     failed_.push_back(pendingRun({name, settings}, RunState::kFailed, message));
   };
+  connect(w, &TrainingWorker::preparing, this,
+          [this, w](const QString& what, qint64 done, qint64 total) {
+            runs_->runPreparing(w->name(), what, done, total);
+          });
   connect(w, &TrainingWorker::started, this, [this](const QString& run, qint64 total) {
+    updatePending();                // no longer a launched run without a row of its own
     runs_->runStarted(run, total);  // the row, live from now on
     updateStatus();
     study_->invalidate();

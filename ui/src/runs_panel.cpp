@@ -871,6 +871,11 @@ void RunsPanel::fillRow(int row, const Row& r) {
   text(kArch, p.arch);
   text(kOp, p.op);
   text(kError, p.error);
+  if (const auto it = live_.find(p.name);
+      it != live_.end() && !it->second.preparing.isEmpty() && p.state == RunState::kRunning) {
+    text(kStatus, QString("preparing %1 %").arg(it->second.preparing_percent));
+    text(kError, it->second.preparing);
+  }
   // Live values of a run this window trains win over the store's (it logs every log_every).
   Row v = r;
   if (const auto it = live_.find(p.name); it != live_.end()) {
@@ -927,9 +932,23 @@ void RunsPanel::fitNameColumn() {
   table_->setColumnWidth(kName, std::min(want, 360));
 }
 
+void RunsPanel::runPreparing(const QString& run, const QString& what, qint64 done, qint64 total) {
+  Live& l = live_[run];
+  l.preparing = QString("%1: %2 of %3 images").arg(what).arg(done).arg(total);
+  l.preparing_percent = total > 0 ? static_cast<int>(100 * done / total) : 0;
+  const int row = rowOf(run);
+  if (row < 0) return;
+  table_->setSortingEnabled(false);
+  table_->item(row, kStatus)->setText(QString("preparing %1 %").arg(l.preparing_percent));
+  table_->item(row, kError)->setText(l.preparing);
+  table_->setSortingEnabled(true);
+}
+
 void RunsPanel::runStarted(const QString& run, qint64 total_steps) {
   Live& l = live_[run];
   l.total = total_steps;
+  l.preparing.clear();
+  l.preparing_percent = -1;
   refresh();  // the store holds the run now
 }
 

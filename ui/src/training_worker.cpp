@@ -202,7 +202,9 @@ void TrainingWorker::start() {
     // Events arrive on the training thread; signals to GUI objects are queued.
     trainer->addObserver([this](const train::TrainEvent& e) {
       using K = train::TrainEvent::Kind;
-      if (e.kind == K::kStart) {
+      if (e.kind == K::kPrepare) {
+        Q_EMIT preparing(QString::fromStdString(e.message), e.step, e.total_steps);
+      } else if (e.kind == K::kStart) {
         Q_EMIT started(QString::fromStdString(e.message), e.total_steps);
       } else if (e.kind == K::kStep) {
         Q_EMIT step(e.step, e.loss, e.lr, e.samples_per_s, e.grad_norm, e.eta_s);

@@ -12,4 +12,11 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+// Long work stopped at the user's request (an evaluation's or a synthetic set's progress callback
+// said stop): the message names what was stopped.
+class Cancelled : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace msconv

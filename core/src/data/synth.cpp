@@ -347,6 +347,8 @@ SynthReport generateSyntheticFaces(const std::string& out_dir, const SynthOption
     rep.train_path = (fs::path(out_dir) / "train").string();
   }
   std::vector<std::string> encoded(static_cast<size_t>(chunk) * per);
+  const int64_t total_images =
+      static_cast<int64_t>(o.identities) * per + 2 * static_cast<int64_t>(std::max(0, o.pairs));
   for (int first = 0; first < o.identities; first += chunk) {
     const int count = std::min(chunk, o.identities - first);
     parallel(static_cast<int64_t>(count) * per, [&](int64_t j) {
@@ -369,6 +371,8 @@ SynthReport generateSyntheticFaces(const std::string& out_dir, const SynthOption
       }
     }
     rep.train_images += static_cast<int64_t>(count) * per;
+    if (o.progress && !o.progress(rep.train_images, total_images))
+      throw Cancelled(out_dir + ": synthetic set generation cancelled");
   }
   if (writer) {
     const int64_t n = static_cast<int64_t>(o.identities) * per;
@@ -408,6 +412,7 @@ SynthReport generateSyntheticFaces(const std::string& out_dir, const SynthOption
     rep.val_path = (fs::path(out_dir) / "val.bin").string();
     writePairsBin(rep.val_path, set);
     rep.val_pairs = o.pairs;
+    if (o.progress) o.progress(total_images, total_images);
   }
   std::ofstream(fs::path(out_dir) / "synth.json")
       << "{\"generator\": \"msconv synthetic faces\", \"seed\": " << o.seed

@@ -111,13 +111,15 @@ double wallSeconds() {
 }  // namespace
 
 Session::Session(config::Config config, workspace::Workspace ws, std::string name,
-                 std::shared_ptr<Collective> group, std::function<void(const TrainEvent&)> emit)
+                 std::shared_ptr<Collective> group, std::function<void(const TrainEvent&)> emit,
+                 std::function<bool()> stop_requested)
     : config_(std::move(config)),
       ws_(std::move(ws)),
       name_(std::move(name)),
       group_(std::move(group)),
       g_(*group_),
       emit_(std::move(emit)),
+      stop_requested_(std::move(stop_requested)),
       rank0_(g_.rank() == 0) {}
 
 Session::~Session() = default;
@@ -234,7 +236,19 @@ void Session::checkDevice() {
 }
 
 void Session::openData() {
-  dataset_ = data::openTrainingSet(ws_.trainingSet(s_));
+  // Generating the synthetic set (the first run of a workspace) takes a while: its progress is an
+  // event, and a stop asked for meanwhile ends it (one process only: ranks stop together, at a
+  // step, and each generates its own copy of the set).
+  const bool alone = g_.worldSize() == 1;
+  dataset_ = data::openTrainingSet(ws_.trainingSet(s_, [this, alone](int64_t done, int64_t total) {
+    TrainEvent e;
+    e.kind = TrainEvent::Kind::kPrepare;
+    e.step = done;
+    e.total_steps = total;
+    e.message = "generating the synthetic set";
+    emit_(e);
+    return !(alone && stop_requested_ && stop_requested_());
+  }));
   for (const auto& v : ws_.validationSets(s_)) val_sets_.push_back(data::readPairsBin(v));
   data::LoaderOptions lo;
   // train.batch_size is the global batch: each rank loads its share of every global batch.

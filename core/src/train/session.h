@@ -37,7 +37,8 @@ namespace msconv::train {
 class Session {
  public:
   Session(config::Config config, workspace::Workspace ws, std::string name,
-          std::shared_ptr<Collective> group, std::function<void(const TrainEvent&)> emit);
+          std::shared_ptr<Collective> group, std::function<void(const TrainEvent&)> emit,
+          std::function<bool()> stop_requested = {});
   ~Session();
 
   // Everything before the first step. `resume`: a run name or a checkpoint file ("" for a new
@@ -83,6 +84,7 @@ class Session {
   std::shared_ptr<Collective> group_;
   Collective& g_;
   std::function<void(const TrainEvent&)> emit_;
+  std::function<bool()> stop_requested_;  // a stop asked for while the data is prepared
   bool rank0_;
   torch::Device device_{torch::kCPU};
 

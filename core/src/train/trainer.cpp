@@ -32,8 +32,9 @@ void Trainer::emit(const TrainEvent& e) {
 }
 
 TrainResult Trainer::run(const std::string& resume) {
-  Session session(config_, workspace::Workspace(workspace_), name_, group_,
-                  [this](const TrainEvent& e) { emit(e); });
+  Session session(
+      config_, workspace::Workspace(workspace_), name_, group_,
+      [this](const TrainEvent& e) { emit(e); }, [this] { return stop_.load(); });
   try {
     session.prepare(resume);
     while (!session.finished()) {
@@ -54,6 +55,17 @@ TrainResult Trainer::run(const std::string& resume) {
     // A stop that arrives with the last step leaves a finished run: done, not stopped.
     return session.finish(stop_ && !session.finished() ? store::RunStatus::kStopped
                                                        : store::RunStatus::kDone);
+  } catch (const Cancelled& e) {
+    if (session.hasRun()) {
+      session.fail(e.what());
+      group_->abort(e.what());
+      throw;
+    }
+    // Stopped while its data was prepared: no run was made, nothing to keep.
+    TrainResult r;
+    r.run_name = name_;
+    r.status = store::RunStatus::kStopped;
+    return r;
   } catch (const std::exception& e) {
     session.fail(e.what());
     group_->abort(e.what());

@@ -130,7 +130,8 @@ std::string Workspace::resolveCheckpoint(const std::string& item) const {
   return ck;
 }
 
-std::string Workspace::syntheticSet(const config::SyntheticSettings& s) const {
+std::string Workspace::syntheticSet(const config::SyntheticSettings& s,
+                                    const std::function<bool(int64_t, int64_t)>& progress) const {
   const std::string dir = (fs::path(datasetsDir()) /
                            ("synthetic-" + std::to_string(s.identities) + "x" +
                             std::to_string(s.images_per_id) + "-seed" + std::to_string(s.seed)))
@@ -141,13 +142,20 @@ std::string Workspace::syntheticSet(const config::SyntheticSettings& s) const {
     o.images_per_id = static_cast<int>(s.images_per_id);
     o.seed = s.seed + 1;
     o.pairs = 1000;
+    o.progress = progress;
     // A folder of this process's (and thread's) own: runs started together (a study's parallel
     // slots, ranks) may all generate the set; the first rename wins and the others discard theirs.
     const std::string tmp =
         dir + ".partial-" + std::to_string(::getpid()) + "-" +
         std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()) % 1000000);
     fs::remove_all(tmp);
-    data::generateSyntheticFaces(tmp, o);
+    try {
+      data::generateSyntheticFaces(tmp, o);
+    } catch (...) {  // cancelled, or a full disk: nothing half-written stays
+      std::error_code ec;
+      fs::remove_all(tmp, ec);
+      throw;
+    }
     std::error_code ec;
     fs::rename(tmp, dir, ec);  // fails when another process's set is already there
     if (ec && !fs::exists(fs::path(dir) / "synth.json")) {
@@ -161,8 +169,9 @@ std::string Workspace::syntheticSet(const config::SyntheticSettings& s) const {
   return dir;
 }
 
-std::string Workspace::trainingSet(const config::RunSettings& s) const {
-  return s.data.train == "synthetic" ? syntheticSet(s.data.synthetic) : s.data.train;
+std::string Workspace::trainingSet(const config::RunSettings& s,
+                                   const std::function<bool(int64_t, int64_t)>& progress) const {
+  return s.data.train == "synthetic" ? syntheticSet(s.data.synthetic, progress) : s.data.train;
 }
 
 std::vector<std::string> Workspace::validationSets(const config::RunSettings& s) const {

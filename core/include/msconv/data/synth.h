@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <opencv2/core/mat.hpp>
 #include <string>
 
@@ -47,6 +48,10 @@ struct SynthOptions {
   std::string format = "folder";  // "folder" (OUT/train/<id>/<k>.jpg) or "recordio" (OUT/train.rec)
   int threads = 0;                // 0: every core
   int jpeg_quality = 92;
+  // Called after each chunk of images written: (images done, images in the set, pairs' images
+  // included). Returning false stops the generation: msconv::Cancelled is thrown and what was
+  // written stays in out_dir (a caller generating into a temporary folder removes it).
+  std::function<bool(int64_t done, int64_t total)> progress;
 };
 
 struct SynthReport {

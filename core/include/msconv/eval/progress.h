@@ -11,9 +11,6 @@ namespace msconv::eval {
 // Progress of one set's embedding: (images done, images in the set), after each batch. Returning
 // false stops the evaluation, which throws Cancelled (an Error, naming the set).
 using EvalProgress = std::function<bool(int64_t done, int64_t total)>;
-class Cancelled : public Error {
- public:
-  using Error::Error;
-};
+using Cancelled = msconv::Cancelled;
 
 }  // namespace msconv::eval

@@ -19,7 +19,9 @@ namespace msconv::train {
 using config::Config;
 
 struct TrainEvent {
-  enum class Kind { kStart, kStep, kValidation, kCheckpoint, kDone };
+  // kPrepare: before the first step, long preparation (generating the synthetic training set):
+  // step = done, total_steps = its total, message = what is prepared.
+  enum class Kind { kPrepare, kStart, kStep, kValidation, kCheckpoint, kDone };
   Kind kind = Kind::kStep;
   int64_t step = 0, total_steps = 0, epoch = 0;
   double loss = 0, lr = 0, samples_per_s = 0, grad_norm = 0, eta_s = 0;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,9 +63,12 @@ class Workspace {
   std::string resolveCheckpoint(const std::string& run_or_file) const;
 
   // The synthetic set of these settings, generated under datasets/ on first use and reused.
-  std::string syntheticSet(const config::SyntheticSettings& s) const;
+  // `progress` as data::SynthOptions takes it (when the set must be generated first).
+  std::string syntheticSet(const config::SyntheticSettings& s,
+                           const std::function<bool(int64_t, int64_t)>& progress = {}) const;
   // data.train and data.val with "synthetic" resolved in this workspace (generating the set).
-  std::string trainingSet(const config::RunSettings& s) const;
+  std::string trainingSet(const config::RunSettings& s,
+                          const std::function<bool(int64_t, int64_t)>& progress = {}) const;
   std::vector<std::string> validationSets(const config::RunSettings& s) const;
 
   // The workspace a checkpoint of ROOT/runs/NAME/ belongs to; nullopt for a loose file.

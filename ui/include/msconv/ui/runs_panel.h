@@ -83,6 +83,9 @@ class RunsPanel : public QWidget {
   // Live events of a run this window trains (TrainingWorker's started / step): the row's step,
   // progress, ETA and samples/s change at once, without re-reading the store.
   void runStarted(const QString& run, qint64 total_steps);
+  // A launched run preparing its data before its first step (the synthetic set generated): its
+  // row's status reads "preparing N %", the error column says what.
+  void runPreparing(const QString& run, const QString& what, qint64 done, qint64 total);
   void runStep(const QString& run, qint64 step, qint64 total_steps, double samples_per_s,
                double eta_s);
   // The colour each run is drawn in (the Training panel's).
@@ -157,6 +160,8 @@ class RunsPanel : public QWidget {
   struct Row;
   struct Live {
     qint64 step = -1, total = 0;
+    QString preparing;  // "generating the synthetic set: 1200 of 8000 images"
+    int preparing_percent = -1;
     double samples_per_s = -1, eta_s = -1;
   };
   void validate();

@@ -57,6 +57,8 @@ class TrainingWorker : public QObject {
 
  Q_SIGNALS:
   void started(const QString& run, qint64 total_steps);
+  // Before the first step: long preparation (the synthetic set generated), `done` of `total`.
+  void preparing(const QString& what, qint64 done, qint64 total);
   void step(qint64 step, double loss, double lr, double samples_per_s, double grad_norm,
             double eta_s);
   void validation(qint64 step, const QMap<QString, double>& metrics);
