@@ -253,8 +253,8 @@ class CommandLine(unittest.TestCase):
     """What a new user types first: help for every command and subcommand, the version, and the
     mistakes (an unknown option, a bad MSCONV_THREADS, a workspace that is not there)."""
 
-    COMMANDS = {"info": [], "import": [], "embed": [], "train": [], "eval": [], "featuremaps": [],
-                "gradcam": [], "failures": [], "compare": [],
+    COMMANDS = {"info": [], "import": [], "embed": [], "export": [], "train": [], "eval": [],
+                "featuremaps": [], "gradcam": [], "failures": [], "compare": [],
                 "data": ["info", "check", "pack", "pack-pairs", "synth", "synth-ijb"],
                 "runs": ["list", "show", "export"], "study": ["new", "run", "status", "report"]}
 

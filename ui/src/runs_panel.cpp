@@ -612,6 +612,7 @@ void RunsPanel::summarise(const QString& value, QLabel* label) {
     return;
   }
   label->setText("reading " + value + "…");
+  label->setProperty("summary_of", value);  // a slower, older summary must not replace this one
   ++summaries_running_;
   QStringList paths;
   for (const auto& p : value.split(',', Qt::SkipEmptyParts)) paths << p.trimmed();
@@ -633,9 +634,9 @@ void RunsPanel::summarise(const QString& value, QLabel* label) {
     }
     QMetaObject::invokeMethod(
         this,
-        [this, target, lines, failed] {
+        [this, target, lines, failed, value] {
           --summaries_running_;
-          if (!target) return;
+          if (!target || target->property("summary_of").toString() != value) return;
           target->setText(lines.join("; "));
           target->setStyleSheet(failed ? "color: #d33;" : "color: #555;");
           Q_EMIT summaryReady();
@@ -901,6 +902,9 @@ void RunsPanel::fillRow(int row, const Row& r) {
   table_->item(row, kProgress)->setData(kFractionRole, fraction);
   const bool running = p.state == RunState::kRunning;
   double eta = running ? v.eta_s : -1;
+  if (const auto it = live_.find(p.name);
+      running && eta < 0 && it != live_.end() && !it->second.preparing.isEmpty())
+    eta = it->second.preparing_eta;                                      // still preparing its data
   if (running && eta < 0 && v.total > 0 && v.step > 0 && r.created > 0)  // trained elsewhere
     eta = (now() - r.created) / static_cast<double>(v.step) * static_cast<double>(v.total - v.step);
   number(kEta, eta >= 0 ? eta : kNone, running ? duration(eta) : QString());
@@ -936,11 +940,21 @@ void RunsPanel::runPreparing(const QString& run, const QString& what, qint64 don
   Live& l = live_[run];
   l.preparing = QString("%1: %2 of %3 images").arg(what).arg(done).arg(total);
   l.preparing_percent = total > 0 ? static_cast<int>(100 * done / total) : 0;
+  // The ETA from the rate since the first report (the first chunk's time is not counted).
+  const double now = QDateTime::currentMSecsSinceEpoch() / 1000.0;
+  if (l.preparing_since < 0) {
+    l.preparing_since = now;
+    l.preparing_first = done;
+  } else if (done > l.preparing_first) {
+    l.preparing_eta = (now - l.preparing_since) / static_cast<double>(done - l.preparing_first) *
+                      static_cast<double>(total - done);
+  }
   const int row = rowOf(run);
   if (row < 0) return;
   table_->setSortingEnabled(false);
   table_->item(row, kStatus)->setText(QString("preparing %1 %").arg(l.preparing_percent));
   table_->item(row, kError)->setText(l.preparing);
+  table_->item(row, kEta)->setText(l.preparing_eta >= 0 ? duration(l.preparing_eta) : QString());
   table_->setSortingEnabled(true);
 }
 

@@ -162,6 +162,9 @@ class RunsPanel : public QWidget {
     qint64 step = -1, total = 0;
     QString preparing;  // "generating the synthetic set: 1200 of 8000 images"
     int preparing_percent = -1;
+    double preparing_since = -1;  // seconds (epoch) at the first preparing event
+    qint64 preparing_first = 0;   // images done then
+    double preparing_eta = -1;
     double samples_per_s = -1, eta_s = -1;
   };
   void validate();
