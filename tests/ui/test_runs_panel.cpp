@@ -65,6 +65,14 @@ void synth(const QString& dir, int identities, int per_id, int pairs) {
   msconv::data::generateSyntheticFaces(dir.toStdString(), o);
 }
 
+// `msconv export` of a checkpoint to `onnx`: "" when it worked, else what msconv said.
+QString exportOnnx(const QString& checkpoint, const QString& onnx) {
+  QProcess p;
+  p.start(MSCONV_BIN, {"export", "--checkpoint", checkpoint, "--onnx", onnx});
+  if (!p.waitForFinished(120000)) return "msconv export did not finish";
+  return p.exitCode() == 0 ? QString() : QString::fromUtf8(p.readAllStandardError());
+}
+
 const QStringList kTiny = {"model.arch=msnet-tiny",
                            "train.batch_size=8",
                            "data.synthetic_identities=6",
@@ -620,10 +628,8 @@ class RunsPanelTest : public QObject {
     QTemporaryDir ws, syn;
     synth(syn.path(), 4, 2, 40);
     const QString onnx = ws.filePath("model.onnx");
-    QProcess p;
-    p.start(MSCONV_BIN, {"export", "--checkpoint", ck, "--onnx", onnx});
-    QVERIFY(p.waitForFinished(120000));
-    QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
+    const QString exported = exportOnnx(ck, onnx);
+    QVERIFY2(exported.isEmpty(), qPrintable(exported));
     EvalPanel panel(ws.path());
     QVERIFY(panel.addCheckpoint(onnx));
     QVERIFY(panel.addCheckpoint(ck));
@@ -653,10 +659,8 @@ class RunsPanelTest : public QObject {
     QTemporaryDir ws, syn;
     synth(syn.path(), 4, 2, 40);
     const QString onnx = ws.filePath("model.onnx");
-    QProcess p;
-    p.start(MSCONV_BIN, {"export", "--checkpoint", ck, "--onnx", onnx});
-    QVERIFY(p.waitForFinished(120000));
-    QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
+    const QString exported = exportOnnx(ck, onnx);
+    QVERIFY2(exported.isEmpty(), qPrintable(exported));
     ComparePanel panel(ws.path());
     QStringList answers = {onnx, syn.filePath("val.bin")};
     setFileDialogStub([&](const FileDialogRequest& r) {
