@@ -14,6 +14,8 @@
 #include "bench_util.h"
 #include "msconv/eval/failures.h"
 #include "msconv/eval/ijb.h"
+#include "msconv/nn/backbone.h"
+#include "msconv/nn/inference.h"
 #include "msconv/runtime.h"
 
 namespace {
@@ -112,7 +114,61 @@ void ijbcFailures(benchmark::State& state) {
   state.counters["rows"] = static_cast<double>(rows);
 }
 
+// Embedding throughput (forward only, batch of 112 x 112 faces, images/s) of a backbone as
+// msconv eval runs it: its inference form (BatchNorm folded, channels-last, no autograd), or
+// for comparison the eval-mode training graph without gradients, NCHW or channels-last.
+// bench/peers/embed.py is the PyTorch peer (./lab bench prints the ratios).
+enum class EmbedPath { kInference, kGraph, kGraphChannelsLast };
+
+void embedThroughput(benchmark::State& state, const std::string& arch, const std::string& op,
+                     int batch, EmbedPath path) {
+  msconv::setThreads(0);
+  msconv::keepFreedMemory();
+  torch::manual_seed(0);
+  msconv::nn::Backbone model = msconv::nn::makeBackbone(arch, op);
+  model->eval();
+  torch::Tensor x = torch::randn({batch, 3, 112, 112});
+  if (path == EmbedPath::kInference) {
+    model = msconv::nn::inferenceCopy(model);
+    x = msconv::nn::inferenceInput(*model, x);
+  } else if (path == EmbedPath::kGraphChannelsLast) {
+    msconv::nn::toChannelsLast(*model);
+    x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+  }
+  auto embed = [&] {
+    if (path == EmbedPath::kInference) {
+      c10::InferenceMode guard;
+      return model->forward(x);
+    }
+    torch::NoGradGuard no_grad;
+    return model->forward(x);
+  };
+  benchmark::DoNotOptimize(embed());  // warm-up: oneDNN primitives, allocator
+  for (auto _ : state) benchmark::DoNotOptimize(embed());
+  state.counters["images_per_s"] = benchmark::Counter(
+      static_cast<double>(batch) * state.iterations(), benchmark::Counter::kIsRate);
+}
+
 }  // namespace
+
+#define EMBED_BENCH(name, arch, op)                                                         \
+  BENCHMARK_CAPTURE(embedThroughput, name##_inference, arch, op, 64, EmbedPath::kInference) \
+      ->Unit(benchmark::kMillisecond)                                                       \
+      ->UseRealTime()                                                                       \
+      ->MinTime(4.0);                                                                       \
+  BENCHMARK_CAPTURE(embedThroughput, name##_graph, arch, op, 64, EmbedPath::kGraph)         \
+      ->Unit(benchmark::kMillisecond)                                                       \
+      ->UseRealTime()                                                                       \
+      ->MinTime(4.0);                                                                       \
+  BENCHMARK_CAPTURE(embedThroughput, name##_graph_nhwc, arch, op, 64,                       \
+                    EmbedPath::kGraphChannelsLast)                                          \
+      ->Unit(benchmark::kMillisecond)                                                       \
+      ->UseRealTime()                                                                       \
+      ->MinTime(4.0)
+
+EMBED_BENCH(msnet26, "msnet26", "msconv-official");
+EMBED_BENCH(msnet50, "msnet50", "msconv-official");
+EMBED_BENCH(sknet50, "msnet50", "skconv");
 
 BENCHMARK(ijbcFailures)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(ijbcScale)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);

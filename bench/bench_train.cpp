@@ -4,7 +4,12 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
+
+#include <algorithm>
 #include <chrono>
+#include <map>
+#include <vector>
 
 #include "msconv/nn/backbone.h"
 #include "msconv/runtime.h"
@@ -62,7 +67,76 @@ void trainStep(benchmark::State& state, const std::string& arch, const std::stri
   benchmark::DoNotOptimize(sink);
 }
 
+// Where the training step's time goes, op by op: LibTorch's profiler (the same RecordFunction
+// events PyTorch's profiler reports for the peer, bench/peers/train_step.py --profile) over a few
+// steps; each op's self time (its time less that of the ops it calls), per step, as counters
+// "self_ms/NAME" (ops with at least 0.5 % of the step), plus "step_ms". Our hand-written kernels
+// appear under their own names (msconv::...).
+void stepProfile(benchmark::State& state, const std::string& arch, const std::string& op,
+                 int batch) {
+  namespace prof = torch::autograd::profiler;
+  msconv::setThreads(0);
+  msconv::keepFreedMemory();
+  torch::manual_seed(0);
+  auto model = msconv::nn::makeBackbone(arch, op);
+  model->train();
+  torch::nn::Linear head(model->embeddingDim(), 1000);
+  std::vector<torch::Tensor> params = model->parameters();
+  for (auto& p : head->parameters()) params.push_back(p);
+  torch::optim::SGD opt(params, torch::optim::SGDOptions(0.02).momentum(0.9).weight_decay(5e-4));
+  const torch::Tensor x = torch::randn({batch, 3, 112, 112});
+  const auto y = torch::randint(0, 1000, {batch}, torch::kLong);
+  auto step = [&] {
+    opt.zero_grad();
+    torch::nn::functional::cross_entropy(head->forward(model->forward(x)), y).backward();
+    opt.step();
+  };
+  step();  // warm-up
+  std::map<std::string, double> self_us;
+  double total_us = 0;
+  int64_t steps = 0;
+  for (auto _ : state) {
+    prof::enableProfilerLegacy(
+        torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU));
+    const auto t0 = std::chrono::steady_clock::now();
+    step();
+    total_us +=
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    const auto lists = prof::disableProfilerLegacy();
+    ++steps;
+    for (const auto& events : lists) {
+      struct Open {
+        const prof::LegacyEvent* e;
+        double children_us;
+      };
+      std::vector<Open> stack;
+      for (const auto& e : events) {
+        if (e.kind() == prof::EventKind::PushRange) {
+          stack.push_back({&e, 0.0});
+        } else if (e.kind() == prof::EventKind::PopRange && !stack.empty()) {
+          const Open open = stack.back();
+          stack.pop_back();
+          const double us = open.e->cpuElapsedUs(e);
+          self_us[open.e->name()] += us - open.children_us;
+          if (!stack.empty()) stack.back().children_us += us;
+        }
+      }
+    }
+  }
+  const double step_us = total_us / static_cast<double>(std::max<int64_t>(1, steps));
+  state.counters["step_ms"] = step_us / 1000.0;
+  for (const auto& [name, us] : self_us) {
+    const double per_step = us / static_cast<double>(std::max<int64_t>(1, steps));
+    if (per_step >= 0.005 * step_us) state.counters["self_ms/" + name] = per_step / 1000.0;
+  }
+}
+
 }  // namespace
+
+BENCHMARK_CAPTURE(stepProfile, msnet50_msconv_official_b16, "msnet50", "msconv-official", 16)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(3);
 
 #define TRAIN_BENCH(name, arch, op, batch, cl)            \
   BENCHMARK_CAPTURE(trainStep, name, arch, op, batch, cl) \

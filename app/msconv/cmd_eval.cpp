@@ -146,6 +146,8 @@ int cmdEval(const Argv& argv) {
           {"--no-detector-score", false, "IJB: do not weight images by detector score"},
           {"--normalise-images", false, "IJB: L2-normalise each image first"},
           {"--batch", true, "images per forward pass (64)"},
+          {"--training-graph", false,
+           "embed with the model as trained, not its inference form (BatchNorm folded)"},
           {"--roc-dir", true, "write SET.roc.csv (about 2,000 log-spaced points) here"},
           {"--det-dir", true, "write SET.det.csv (fmr,fnmr,threshold; about 500 points) here"},
           {"--pairs-out", true, "write each pair's score and label to this CSV (one set)"},
@@ -167,6 +169,7 @@ int cmdEval(const Argv& argv) {
   const double far = farOption(args);
   eval::EvaluateOptions o;
   o.batch = args.integer("--batch", 64);
+  o.training_graph = args.flag("--training-graph");
   o.sets = args.values("--bin");
   if (auto root = args.value("--ijb")) {
     if (o.sets.empty())
@@ -265,6 +268,8 @@ int cmdCompare(const Argv& argv) {
                       {"--workspace", true, "workspace of the runs (default ./runs)"},
                       {"--bin", true, "evaluate every model on this .bin too (repeatable)"},
                       {"--format", true, "text, csv or json (text)"},
+                      {"--training-graph", false,
+                       "embed with the models as trained, not their inference form"},
                       {"--output", true, "write here instead of stdout", "-o"},
                       {"--help", false, "this help"},
                   });
@@ -338,7 +343,9 @@ int cmdCompare(const Argv& argv) {
     m["op"] = cost.op;
     m["params_m"] = cost.params_m;
     if (!std::isnan(cost.gmacs)) m["gmacs"] = cost.gmacs;  // an ONNX file's are not measured
-    for (const auto& [k, v] : eval::pairSetMetrics(*model, args.values("--bin"))) metrics[k] = v;
+    for (const auto& [k, v] :
+         eval::pairSetMetrics(*model, args.values("--bin"), 64, args.flag("--training-graph")))
+      metrics[k] = v;
     for (const auto& [k, v] : metrics) {
       m["metrics"][k] = v;
       if (std::find(metric_keys.begin(), metric_keys.end(), k) == metric_keys.end())
@@ -460,6 +467,8 @@ int cmdFailures(const Argv& argv) {
           {"--threshold-from-folds", false, "operating point: the 10-fold thresholds (.bin)"},
           {"--top", true, "rows per kind, largest margin first (20)"},
           {"--batch", true, "images per forward pass (64)"},
+          {"--training-graph", false,
+           "embed with the model as trained, not its inference form (BatchNorm folded)"},
           {"--json", false, "print one JSON document"},
           {"--help", false, "this help"},
       });
@@ -495,6 +504,7 @@ int cmdFailures(const Argv& argv) {
   if (top < 0) throw Error("--top: wants a count, got " + std::to_string(top));
   eval::EvaluateOptions o;
   o.batch = args.integer("--batch", 64);
+  o.training_graph = args.flag("--training-graph");
   o.ijb_set = args.value("--ijb-set").value_or("");
   o.ijb.detector_score = !args.flag("--no-detector-score");
   o.ijb.normalise_images = args.flag("--normalise-images");

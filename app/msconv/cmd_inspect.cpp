@@ -24,6 +24,7 @@
 #include "msconv/inspect/inspect.h"
 #include "msconv/model/checkpoint.h"
 #include "msconv/nn/backbone.h"
+#include "msconv/nn/inference.h"
 #include "msconv/viz/figure.h"
 
 namespace msconv::cli {
@@ -67,6 +68,8 @@ int cmdFeatureMaps(const Argv& argv) {
            "folder: each row's maps (all channels, C x H x W) as float32 .npy, the "
            "gate (C), and index.json"},
           {"--output", true, "PNG to write", "-o"},
+          {"--training-graph", false,
+           "run the model as trained, not its inference form (BatchNorm folded)"},
           {"--help", false, "this help"},
       });
   if (args.flag("--help")) {
@@ -88,6 +91,7 @@ int cmdFeatureMaps(const Argv& argv) {
   const auto arrays = args.value("--save-arrays");
   if (!out && !arrays) throw Error("--output: required (or --save-arrays DIR)");
   const auto image = data::loadFaceImage(args.required("--image"), 112);
+  if (!args.flag("--training-graph")) nn::prepareInference(*loaded.model);
   const auto maps = inspect::captureBranchMaps(
       *loaded.model, image, args.value("--layer").value_or(""), args.integer("--top", 5));
   if (arrays) {

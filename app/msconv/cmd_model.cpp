@@ -15,6 +15,7 @@
 #include "msconv/model/import.h"
 #include "msconv/model/onnx.h"
 #include "msconv/nn/backbone.h"
+#include "msconv/nn/inference.h"
 #include "msconv/store/run_store.h"
 
 namespace msconv::cli {
@@ -58,6 +59,8 @@ int cmdEmbed(const Argv& argv) {
                       {"--checkpoint", true, "MSConv Lab checkpoint"},
                       {"--image", true, "face image (resized to 112x112)"},
                       {"--json", false, "print {\"embedding\": [...]}"},
+                      {"--training-graph", false,
+                       "embed with the model as trained, not its inference form"},
                       {"--help", false, "this help"},
                   });
   if (args.flag("--help")) {
@@ -65,9 +68,11 @@ int cmdEmbed(const Argv& argv) {
     return 0;
   }
   auto loaded = model::loadModel(args.required("--checkpoint"));
+  if (!args.flag("--training-graph")) loaded.model = nn::inferenceCopy(loaded.model);
   const torch::Tensor image = data::loadFaceImage(args.required("--image"), 112);
-  torch::NoGradGuard no_grad;
-  const torch::Tensor emb = loaded.model->forward(image.unsqueeze(0))[0].contiguous();
+  c10::InferenceMode no_autograd;
+  const torch::Tensor emb =
+      loaded.model->forward(nn::inferenceInput(*loaded.model, image.unsqueeze(0)))[0].contiguous();
   const float* e = emb.data_ptr<float>();
   if (args.flag("--json")) {
     nlohmann::json j;

@@ -3,6 +3,10 @@ same backbone as the authors' model.py writes it (tests/python/authors_msnet.py)
 way.
 
 usage: train_step.py ARCH BATCH SECONDS THREADS  -> prints {"samples_per_s": ...}
+       train_step.py --profile ARCH BATCH STEPS THREADS
+         -> prints {"step_ms": ..., "self_ms": {op: ms per step}} from PyTorch's profiler (self
+            CPU time per op, ops with at least 0.5 % of the step), as bench_train.cpp's
+            stepProfile reports ours
 """
 import json
 import resource
@@ -23,6 +27,9 @@ ARCHS = {
 
 
 def main():
+    profile = sys.argv[1] == "--profile"
+    if profile:
+        del sys.argv[1]
     arch, batch, seconds, threads = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -39,6 +46,18 @@ def main():
         torch.nn.functional.cross_entropy(head(model(x)), y).backward()
         opt.step()
 
+    if profile:
+        step()  # warm-up
+        steps = int(seconds)
+        with torch.autograd.profiler.profile() as prof:
+            for _ in range(steps):
+                step()
+        rows = prof.key_averages()
+        total = sum(r.self_cpu_time_total for r in rows) / steps
+        self_ms = {r.key: r.self_cpu_time_total / steps / 1000.0 for r in rows
+                   if r.self_cpu_time_total / steps >= 0.005 * total}
+        print(json.dumps({"step_ms": total / 1000.0, "self_ms": self_ms}))
+        return
     n, elapsed = time_calls(step, seconds)
     print(json.dumps({"samples_per_s": n * batch / elapsed,
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

@@ -115,6 +115,25 @@ class Eval(unittest.TestCase):
         self.assertIn("val", t.stdout)
         self.assertIn("TAR@FAR", t.stdout.splitlines()[0])
 
+    def test_inference_form_agrees_with_the_training_graph(self):
+        # msconv eval embeds with the inference form (BatchNorm folded, channels-last) unless
+        # --training-graph: the same metrics, and scores within float rounding, on .bin and IJB.
+        for set_args in (["--bin", self.val], ["--ijb", self.ijb]):
+            outs = []
+            for extra in ([], ["--training-graph"]):
+                csv_path = os.path.join(self.tmp, "form%d.csv" % len(outs))
+                r = run("eval", "--checkpoint", self.ckpt, *set_args, "--pairs-out", csv_path,
+                        "--json", *extra)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                outs.append((json.loads(r.stdout)["sets"][0], csv_scores(read_pairs(csv_path))))
+            (fast, fast_scores), (graph, graph_scores) = outs
+            self.assertLess(np.abs(fast_scores - graph_scores).max(), 1e-5)
+            for k in ("auc", "eer"):
+                self.assertAlmostEqual(fast[k], graph[k], places=4, msg=k)
+            if "accuracy" in fast:
+                self.assertAlmostEqual(fast["accuracy"], graph["accuracy"], places=3)
+                self.assertAlmostEqual(fast["xnorm"], graph["xnorm"], places=3)
+
     def test_ijb_format_set(self):
         r = run("eval", "--checkpoint", self.ckpt, "--ijb", self.ijb, "--json")
         self.assertEqual(r.returncode, 0, r.stderr)

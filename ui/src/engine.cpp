@@ -34,6 +34,7 @@
 #include "msconv/model/checkpoint.h"
 #include "msconv/nn/backbone.h"
 #include "msconv/nn/complexity.h"
+#include "msconv/nn/inference.h"
 #include "msconv/runtime.h"
 #include "msconv/store/run_store.h"
 #include "msconv/study/study.h"
@@ -401,6 +402,7 @@ QString datasetImageFile(const QString& dataset, qint64 index) {
 QImage featureMapFigure(const QString& checkpoint, const QString& image, const QString& layer,
                         int top, const QString& colormap, bool shared_scale) {
   auto loaded = model::loadModel(checkpoint.toStdString());
+  nn::prepareInference(*loaded.model);  // no gradients here: the inference form
   const auto x = data::loadFaceImage(image.toStdString(), 112);
   const auto maps = inspect::captureBranchMaps(*loaded.model, x, layer.toStdString(), top);
   inspect::FeatureFigureOptions o;
@@ -436,6 +438,7 @@ InspectFigure featureMapsFigure(const QStringList& checkpoints, const QString& i
       notes << QString("%1: no operator layer %2, not drawn").arg(label, layer);
       continue;
     }
+    nn::prepareInference(*loaded.model);  // no gradients here: the inference form
     Block b{label, inspect::captureBranchMaps(*loaded.model, x, layer.toStdString(), top)};
     if (!blocks.empty()) {
       const auto& first = blocks.front().maps;
@@ -755,6 +758,7 @@ QStringList exportFeatureMapArrays(const QString& checkpoint, const QString& ima
   setThreads(0);  // the calling (worker) thread's pool: $MSCONV_THREADS, else every core
   const std::string ck = checkpoint.toStdString();
   auto loaded = model::loadModel(ck);
+  nn::prepareInference(*loaded.model);  // no gradients here: the inference form
   const auto x = data::loadFaceImage(image.toStdString(), 112);
   const auto maps = inspect::captureBranchMaps(*loaded.model, x, layer.toStdString(), top);
   inspect::ArrayFolder out(dir.toStdString());

@@ -13,6 +13,7 @@
 #include "msconv/model/onnx_model.h"
 #include "msconv/nn/backbone.h"
 #include "msconv/nn/complexity.h"
+#include "msconv/nn/inference.h"
 #include "msconv/workspace/workspace.h"
 
 namespace msconv::eval {
@@ -34,10 +35,14 @@ ModelCost modelCost(nn::BackboneImpl& model) {
 }
 
 std::map<std::string, double> pairSetMetrics(nn::BackboneImpl& model,
-                                             const std::vector<std::string>& bins, int batch) {
+                                             const std::vector<std::string>& bins, int batch,
+                                             bool training_graph) {
   std::map<std::string, double> out;
+  if (bins.empty()) return out;
+  nn::Backbone shared = std::dynamic_pointer_cast<nn::BackboneImpl>(model.shared_from_this());
+  if (!training_graph) shared = nn::inferenceCopy(shared);
   for (const auto& path : bins) {
-    const auto r = verifyPairs(model, data::readPairsBin(path), batch);
+    const auto r = verifyPairs(*shared, data::readPairsBin(path), batch);
     for (const auto& [name, v] :
          verificationMetrics(std::filesystem::path(path).filename().string(), r))
       if (name.compared()) out[name.label()] = v;

@@ -7,6 +7,7 @@
 #include "msconv/data/ijb.h"
 #include "msconv/data/pairs.h"
 #include "msconv/error.h"
+#include "msconv/nn/inference.h"
 #include "msconv/model/checkpoint.h"
 #include "msconv/workspace/training_checkpoint.h"
 #include "msconv/workspace/workspace.h"
@@ -73,6 +74,7 @@ CheckpointEvaluation evaluateCheckpoint(const std::string& ckpt, const EvaluateO
   CheckpointEvaluation out;
   out.checkpoint = ckpt;
   auto loaded = model::loadModel(ckpt);
+  if (!o.training_graph) loaded.model = nn::inferenceCopy(loaded.model);
   out.arch = loaded.arch;
   out.op = loaded.op;
   std::vector<std::string> sets = o.sets;

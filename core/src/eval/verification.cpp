@@ -10,6 +10,7 @@
 #include "msconv/data/image.h"
 #include "msconv/error.h"
 #include "msconv/nn/backbone.h"
+#include "msconv/nn/inference.h"
 
 namespace msconv::eval {
 namespace {
@@ -146,10 +147,17 @@ VerificationResult foldAccuracy(const at::Tensor& first, const at::Tensor& secon
 }
 
 at::Tensor embedWithFlip(nn::BackboneImpl& model, const at::Tensor& x, double* norm_sum) {
-  const auto e0 = model.forward(x), e1 = model.forward(x.flip({3}));
+  at::Tensor e0, e1;
+  {
+    // The inference form runs without autograd's bookkeeping, on channels-last input.
+    c10::optional<c10::InferenceMode> inference;
+    if (model.inferenceForm()) inference.emplace();
+    e0 = model.forward(nn::inferenceInput(model, x));
+    e1 = model.forward(nn::inferenceInput(model, x.flip({3})));
+  }
   if (norm_sum)
     *norm_sum += e0.norm(2, 1).sum().item<double>() + e1.norm(2, 1).sum().item<double>();
-  return e0 + e1;
+  return e0 + e1;  // outside inference mode: an ordinary tensor the caller may change in place
 }
 
 std::vector<cv::Mat> decodePairImages(const data::PairSet& set) {

@@ -11,6 +11,7 @@
 #include "msconv/error.h"
 #include "msconv/model/checkpoint.h"
 #include "msconv/nn/backbone.h"
+#include "msconv/nn/inference.h"
 #include "msconv/nn/tap.h"
 #include "msconv/workspace/training_checkpoint.h"
 
@@ -60,9 +61,13 @@ BranchMaps captureBranchMaps(nn::BackboneImpl& model, const at::Tensor& image,
                 std::to_string(top_k) + ")");
   const bool was_training = model.is_training();
   model.eval();
-  torch::NoGradGuard no_grad;
   nn::Tap tap({layer});
-  model.forward(image.unsqueeze(0), &tap);
+  {
+    // The inference form (nn::prepareInference) runs channels-last; its taps are the training
+    // graph's tensors.
+    torch::NoGradGuard no_grad;
+    model.forward(nn::inferenceInput(model, image.unsqueeze(0)), &tap);
+  }
   model.train(was_training);
   if (onnx && tap.get(layer, "out").dim() != 4)
     throw Error("featuremaps: tensor '" + layer + "' is not a map (" +

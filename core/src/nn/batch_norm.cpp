@@ -3,6 +3,8 @@
 #include <torch/autograd.h>
 #include <torch/torch.h>
 
+#include "msconv/error.h"
+
 namespace msconv::nn::detail {
 template <typename Options>
 void printBatchNorm(std::ostream& s, int dims, const Options& o) {
@@ -89,6 +91,11 @@ at::Tensor syncForward(const at::Tensor& x, const Options& o, BatchSync& sync, a
 }  // namespace
 
 at::Tensor BatchNorm2dImpl::forward(const at::Tensor& input) {
+  if (folded) {
+    if (is_training())
+      throw Error("a BatchNorm folded into its convolution for inference cannot train");
+    return input;
+  }
   if (!sync || !is_training()) return torch::nn::BatchNorm2dImpl::forward(input);
   _check_input_dim(input);
   return syncForward(input, options, *sync, weight, bias, running_mean, running_var,

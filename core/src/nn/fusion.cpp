@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "msconv/error.h"
-#include "nn/kernel_switch.h"
+#include "msconv/nn/kernel_switch.h"
 
 #ifdef MSCONV_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -512,7 +512,7 @@ FusionResult fusedMsFusion(const at::Tensor& u1, const at::Tensor& u2, const Gat
                       u2.device() == u1.device() && u1.scalar_type() == at::kFloat &&
                       u2.scalar_type() == at::kFloat && u1.dim() == 4 && u2.sizes() == u1.sizes() &&
                       layout(u1) != 0 && layout(u1) == layout(u2);
-  if (!usable || tracingGraph()) return composedMsFusion(u1, u2, gate, diff_add);
+  if (!usable || !customKernels()) return composedMsFusion(u1, u2, gate, diff_add);
   FusionResult r;
   const bool needs_grad = at::GradMode::is_enabled() && (u1.requires_grad() || u2.requires_grad());
   if (!needs_grad) {

@@ -1,6 +1,6 @@
 #include "msconv/nn/prelu.h"
 
-#include "nn/kernel_switch.h"
+#include "msconv/nn/kernel_switch.h"
 
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
@@ -148,7 +148,7 @@ class PReLUFunction : public torch::autograd::Function<PReLUFunction> {
 }  // namespace
 
 torch::Tensor preluForward(const torch::Tensor& x, const torch::Tensor& weight) {
-  if (tracingGraph()) return torch::prelu(x, weight);
+  if (!customKernels()) return torch::prelu(x, weight);
   if (sharedDense(x, weight)) return SharedPReLUFunction::apply(x, weight);
   if (!planar(x, weight) || weight.numel() == 1) return torch::prelu(x, weight);
   return PReLUFunction::apply(x, weight);

@@ -41,9 +41,11 @@ struct ModelCost {
 ModelCost modelCost(nn::BackboneImpl& model);
 
 // The compared metrics (MetricName::compared, by label) of a model on each .bin pair set: the
-// columns `msconv compare --bin` and the Compare panel's added models show.
+// columns `msconv compare --bin` and the Compare panel's added models show. Embedded by the
+// model's inference form (nn::inferenceCopy) unless training_graph.
 std::map<std::string, double> pairSetMetrics(nn::BackboneImpl& model,
-                                             const std::vector<std::string>& bins, int batch = 64);
+                                             const std::vector<std::string>& bins, int batch = 64,
+                                             bool training_graph = false);
 
 RunSummary summariseRun(const store::RunStore& db, const store::RunRow& run,
                         const workspace::Workspace& ws);

@@ -32,6 +32,9 @@ struct EvaluateOptions {
   // Called with each set's images embedded after every batch (the set's path as given, images
   // done, images in it); false stops the evaluation (eval::Cancelled).
   std::function<bool(const std::string& set, int64_t done, int64_t total)> progress;
+  // Embed with the model as trained (eval mode) instead of its inference form
+  // (nn::inferenceCopy: BatchNorm folded, channels-last, no autograd bookkeeping).
+  bool training_graph = false;
 };
 
 // The file name a set's kept scores go under: a .bin's stem; an IJB folder's name (and -SET

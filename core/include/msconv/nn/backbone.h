@@ -33,11 +33,16 @@ class BackboneImpl : public torch::nn::Module {
   std::vector<std::string> stageOutputs() const;
   // Input size the architecture expects (iResNet's head is sized for 112 x 112).
   int inputSize() const { return 112; }
+  // Whether nn::prepareInference made this the inference form (BatchNorm folded, channels-last):
+  // then run it without gradients, on channels-last input (nn::inferenceInput).
+  bool inferenceForm() const { return inference_form_; }
+  void markInferenceForm() { inference_form_ = true; }
 
  protected:
   ArchSpec arch_;
   OpSpec op_;
   std::vector<std::string> layers_;
+  bool inference_form_ = false;
 };
 using Backbone = std::shared_ptr<BackboneImpl>;
 

@@ -24,6 +24,9 @@ class BatchNorm2dImpl : public torch::nn::BatchNorm2dImpl {
   using torch::nn::BatchNorm2dImpl::BatchNorm2dImpl;
   at::Tensor forward(const at::Tensor& input);
   std::shared_ptr<BatchSync> sync;
+  // Folded into the preceding convolution (nn::prepareInference): forward passes its input on,
+  // and refuses training.
+  bool folded = false;
 };
 TORCH_MODULE(BatchNorm2d);
 

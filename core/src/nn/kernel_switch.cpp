@@ -1,0 +1,30 @@
+#include "msconv/nn/kernel_switch.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+namespace msconv::nn {
+namespace {
+
+bool fromEnvironment() {
+  const char* v = std::getenv("MSCONV_KERNELS");
+  return v && std::strcmp(v, "libtorch") == 0;
+}
+
+std::atomic<bool>& libtorchOnly() {
+  static std::atomic<bool> on{fromEnvironment()};
+  return on;
+}
+
+}  // namespace
+
+bool libtorchKernelsOnly() {
+  return libtorchOnly().load(std::memory_order_relaxed);
+}
+
+void setLibtorchKernelsOnly(bool on) {
+  libtorchOnly().store(on, std::memory_order_relaxed);
+}
+
+}  // namespace msconv::nn
