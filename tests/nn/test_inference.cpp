@@ -109,6 +109,15 @@ TEST(Inference, OtherFamiliesMatchTheGraph) {
 }
 
 TEST(Inference, FoldsEveryConvolutionBatchNormPairOfMSNet) {
+  // iResNet's pre-activation BatchNorms (bn1 before conv1, bn3 after the operator, bn2 of the
+  // head) follow no convolution of their own: its stem, each block's conv1 -> bn2 and the
+  // downsample stacks fold. FasterNet: the patch embedding, the merges, each MLP's conv + BN.
+  for (const char* arch : {"iresnet-tiny", "fasternet-t0"}) {
+    auto m = makeBackbone(arch);
+    const int stages = 4;
+    const auto info = prepareInference(*m);
+    EXPECT_GE(info.folded, 1 + stages) << arch;
+  }
   auto model = makeBackbone("msnet-tiny", "msconv-official");
   randomiseBatchNorms(*model, 1);
   // Every BatchNorm of the authors' MSNet follows a convolution in a conv + BN [+ act] stack.

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "msconv/error.h"
+#include "msconv/nn/bn_prelu.h"
 #include "msconv/nn/layers.h"
 #include "msconv/nn/operators.h"
 #include "msconv/nn/prelu.h"
@@ -61,8 +62,9 @@ class MSUnitImpl : public torch::nn::Module {
     act = register_module("prelu", makePReLU(arch.prelu, out));
   }
   torch::Tensor forward(const torch::Tensor& x, Tap* tap) {
-    torch::Tensor y = conv3->forward(conv2->forward(conv1->forward(x), tap, name_ + ".op"));
-    y = act->forward(y + (shortcut ? shortcut->forward(x) : x));
+    torch::Tensor y =
+        forwardConvBnAct(conv3, conv2->forward(forwardConvBnAct(conv1, x), tap, name_ + ".op"));
+    y = act->forward(y + (shortcut ? forwardConvBnAct(shortcut, x) : x));
     if (tap) tap->put(name_, "out", y);
     return y;
   }
@@ -108,7 +110,7 @@ class MSNetImpl : public BackboneImpl {
 
   torch::Tensor forward(const torch::Tensor& x, Tap* tap) override {
     checkImages(x, arch_.name, 0);
-    torch::Tensor y = basic_conv->forward(x);
+    torch::Tensor y = forwardConvBnAct(basic_conv, x);
     if (tap) tap->put("stem", "out", y);
     y = torch::max_pool2d(y, 3, 2, 1);
     for (auto& stage : stages_)
@@ -143,10 +145,12 @@ class IBlockImpl : public torch::nn::Module {
     if (in != planes || stride != 1)
       downsample = register_module("downsample", convBnAct({in, planes, 1, stride}, Act::kNone));
   }
+  // conv1's output reaches bn2 alone.
+  ConvBatchNorm conv1Bn2() { return {conv1.get(), bn2.get()}; }
   torch::Tensor forward(const torch::Tensor& x, Tap* tap) {
-    torch::Tensor y = act->forward(bn2->forward(conv1->forward(bn1->forward(x))));
-    y = bn3->forward(conv2->forward(y, tap, name_ + ".op"));
-    y = y + (downsample ? downsample->forward(x) : x);
+    torch::Tensor y = forwardBnAct(*bn2, act.get(), conv1->forward(forwardBnAct(*bn1, nullptr, x)));
+    y = forwardBnAct(*bn3, nullptr, conv2->forward(y, tap, name_ + ".op"));
+    y = y + (downsample ? forwardConvBnAct(downsample, x) : x);
     if (tap) tap->put(name_, "out", y);
     return y;
   }
@@ -200,9 +204,16 @@ class IResNetImpl : public BackboneImpl {
     layers_.push_back("embedding");
   }
 
+  std::vector<ConvBatchNorm> convBatchNormPairs() override {
+    std::vector<ConvBatchNorm> out{{conv1.get(), bn1.get()}};
+    for (auto& stage : stages_)
+      for (auto& block : stage) out.push_back(block->conv1Bn2());
+    return out;
+  }
+
   torch::Tensor forward(const torch::Tensor& x, Tap* tap) override {
     checkImages(x, arch_.name, 112);
-    torch::Tensor y = act->forward(bn1->forward(conv1->forward(x)));
+    torch::Tensor y = forwardBnAct(*bn1, act.get(), conv1->forward(x));
     if (tap) tap->put("stem", "out", y);
     for (auto& stage : stages_)
       for (auto& block : stage) y = block->forward(y, tap);
@@ -266,6 +277,12 @@ class FasterNetImpl : public BackboneImpl {
     pre_head_ = pre->register_module("1", makeConv({dim, kFeatureDim, 1}));
     head_ = register_module("head", CountedLinear(kFeatureDim, arch.embedding));
     layers_.push_back("embedding");
+  }
+
+  std::vector<ConvBatchNorm> convBatchNormPairs() override {
+    std::vector<ConvBatchNorm> out{{proj_.get(), norm_.get()}};
+    for (auto& [conv, bn] : merges_) out.push_back({conv.get(), bn.get()});
+    return out;
   }
 
   torch::Tensor forward(const torch::Tensor& x, Tap* tap) override {

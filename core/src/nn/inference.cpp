@@ -74,7 +74,14 @@ InferenceInfo prepareInference(BackboneImpl& model, const InferenceOptions& o) {
     torch::NoGradGuard no_grad;
     for (auto& p : model.parameters()) p.requires_grad_(false);
   }
-  if (o.fold_batchnorm) info.folded = foldSequentials(model);
+  if (o.fold_batchnorm) {
+    info.folded = foldSequentials(model);
+    for (const auto& [conv, bn] : model.convBatchNormPairs())
+      if (conv && bn && foldable(*bn, *conv)) {
+        foldInto(*conv, *bn);
+        ++info.folded;
+      }
+  }
   if (o.channels_last) {
     toChannelsLast(model);
     info.channels_last = true;

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "msconv/error.h"
+#include "msconv/nn/bn_prelu.h"
 #include "msconv/nn/fusion.h"
 #include "msconv/nn/peers.h"
 
@@ -31,7 +32,8 @@ int reducedWidth(const OpSpec& spec, const OpContext& ctx) {
 }
 
 torch::Tensor seqForward(torch::nn::ModuleList& list, size_t i, const torch::Tensor& x) {
-  return list[i]->as<torch::nn::SequentialImpl>()->forward(x);
+  torch::nn::Sequential seq(list->ptr<torch::nn::SequentialImpl>(i));
+  return forwardConvBnAct(seq, x);
 }
 
 }  // namespace
@@ -113,7 +115,7 @@ Conv3x3Impl::Conv3x3Impl(const OpSpec& spec, const OpContext& ctx) {
 
 torch::Tensor Conv3x3Impl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
   checkInput(x, layer);
-  auto out = body->forward(x);
+  auto out = forwardConvBnAct(body, x);
   if (tap) tap->put(layer, "out", out);
   return out;
 }
@@ -153,7 +155,7 @@ torch::Tensor MSConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::s
   };
   // The gate network: s -> z -> c = sigmoid(a - b (+ 1e-6)).
   const GateFn gate = [&](const torch::Tensor& pooled) {
-    const torch::Tensor z = fc->forward(pooled);
+    const torch::Tensor z = forwardConvBnAct(fc, pooled);
     torch::Tensor logit = head(0, z) - head(1, z);
     if (official_) logit = logit + 1e-6;
     return torch::sigmoid(logit);
@@ -170,7 +172,7 @@ torch::Tensor MSConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::s
     c = gate(s);
     fused = u2 + c * (diff_add ? u1 + u2 : u1 - u2);
   }
-  const torch::Tensor out = official_ ? fc_d->forward(fused) : fused;
+  const torch::Tensor out = official_ ? forwardConvBnAct(fc_d, fused) : fused;
   if (tap && tap->wants(layer)) {
     tap->put(layer, "U1", u1);
     tap->put(layer, "U2", u2);
@@ -205,7 +207,7 @@ torch::Tensor SKConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::s
   const torch::Tensor u1 = seqForward(convs, 0, x);
   const torch::Tensor u2 = seqForward(convs, 1, x);
   const torch::Tensor s = (u1 + u2).mean({2, 3}, true);
-  const torch::Tensor z = fc->forward(s);
+  const torch::Tensor z = forwardConvBnAct(fc, s);
   const torch::Tensor logits = torch::stack(
       {fcs[0]->as<CountedConv2dImpl>()->forward(z), fcs[1]->as<CountedConv2dImpl>()->forward(z)});
   const torch::Tensor w = torch::softmax(logits, 0);
@@ -277,7 +279,7 @@ torch::Tensor SCConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::s
   out = torch::softmax(out.mean({2, 3}, true), 1) * out;
   auto halves = torch::split(out, C, 1);
   const torch::Tensor cru = halves[0] + halves[1];
-  const torch::Tensor result = act->forward(bn->forward(cru));
+  const torch::Tensor result = forwardBnAct(*bn, act.get(), cru);
   if (tap && tap->wants(layer)) {
     tap->put(layer, "gate", reweights);
     tap->put(layer, "sru", sru);

@@ -5,6 +5,7 @@
 
 #include "msconv/error.h"
 #include "msconv/nn/batch_norm.h"
+#include "msconv/nn/bn_prelu.h"
 
 namespace msconv::nn {
 namespace {
@@ -58,8 +59,8 @@ torch::Tensor GhostImpl::forward(const torch::Tensor& x, Tap* tap, const std::st
     throw Error(describeOperator(spec_, layer) +
                 ": the DFC attention pools 2x2 and needs maps of at least 2x2, got " +
                 std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)));
-  const torch::Tensor x1 = primary_conv->forward(x);
-  const torch::Tensor x2 = cheap_operation->forward(x1);
+  const torch::Tensor x1 = forwardConvBnAct(primary_conv, x);
+  const torch::Tensor x2 = forwardConvBnAct(cheap_operation, x1);
   torch::Tensor out = torch::cat({x1, x2}, 1).narrow(1, 0, channels_);
   torch::Tensor attention;
   if (attention_) {
@@ -134,11 +135,11 @@ StarImpl::StarImpl(const OpSpec& spec, const OpContext& ctx) {
 
 torch::Tensor StarImpl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
   checkInput(x, layer);
-  const torch::Tensor y = dwconv->forward(x);
+  const torch::Tensor y = forwardConvBnAct(dwconv, x);
   const torch::Tensor a = torch::hardtanh(f1->forward(y), 0.0, 6.0);  // ReLU6
   const torch::Tensor b = f2->forward(y);
   const torch::Tensor star = a * b;
-  torch::Tensor out = dwconv2->forward(g->forward(star));
+  torch::Tensor out = dwconv2->forward(forwardConvBnAct(g, star));
   if (stride_ == 1) out = out + x;
   if (tap && tap->wants(layer)) {
     tap->put(layer, "branch1", a);

@@ -3,6 +3,7 @@
 #include "msconv/nn/kernel_switch.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -57,6 +58,7 @@ class SharedPReLUFunction : public torch::autograd::Function<SharedPReLUFunction
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
                                const torch::Tensor& w) {
+    RECORD_FUNCTION("msconv::prelu_shared", std::vector<c10::IValue>());  // for the profiler
     ctx->save_for_backward({x, w});
     auto y = torch::empty_like(x);  // the same dense layout as x
     const float* px = x.data_ptr<float>();
@@ -102,6 +104,7 @@ class PReLUFunction : public torch::autograd::Function<PReLUFunction> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
                                const torch::Tensor& w) {
+    RECORD_FUNCTION("msconv::prelu", std::vector<c10::IValue>());  // for the profiler
     ctx->save_for_backward({x, w});
     const int64_t N = x.size(0), C = x.size(1), S = x.numel() / std::max<int64_t>(1, N * C);
     auto y = torch::empty_like(x);

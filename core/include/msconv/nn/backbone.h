@@ -4,6 +4,7 @@
 #pragma once
 
 #include <torch/nn/module.h>
+#include <torch/nn/modules/conv.h>
 
 #include <memory>
 #include <string>
@@ -13,6 +14,11 @@
 #include "msconv/nn/tap.h"
 
 namespace msconv::nn {
+
+class BatchNorm2dImpl;
+
+// A convolution whose output reaches nothing but the BatchNorm after it (foldable for inference).
+using ConvBatchNorm = std::pair<torch::nn::Conv2dImpl*, BatchNorm2dImpl*>;
 
 class BackboneImpl : public torch::nn::Module {
  public:
@@ -37,6 +43,9 @@ class BackboneImpl : public torch::nn::Module {
   // then run it without gradients, on channels-last input (nn::inferenceInput).
   bool inferenceForm() const { return inference_form_; }
   void markInferenceForm() { inference_form_ = true; }
+  // The convolution -> BatchNorm pairs its forward composes outside conv + BN Sequentials
+  // (nn::convBnAct's, which nn::prepareInference finds by itself).
+  virtual std::vector<ConvBatchNorm> convBatchNormPairs() { return {}; }
 
  protected:
   ArchSpec arch_;
