@@ -599,7 +599,7 @@ class BnActFunction : public torch::autograd::Function<BnActFunction> {
   }
 };
 
-std::atomic<int> g_enabled{-1};  // -1: not decided yet
+EnvSwitch g_enabled{"MSCONV_BN_FUSED"};
 
 bool floatVector(const torch::Tensor& t, int64_t C) {
   return t.defined() && t.scalar_type() == torch::kFloat32 && t.device().is_cpu() && t.dim() == 1 &&
@@ -633,17 +633,11 @@ torch::Tensor tryFused(BatchNorm2dImpl& bn, BnAct act, const torch::Tensor& slop
 }  // namespace
 
 bool bnActFusionEnabled() {
-  int v = g_enabled.load();
-  if (v < 0) {
-    const char* env = std::getenv("MSCONV_BN_FUSED");
-    v = env && std::strcmp(env, "0") == 0 ? 0 : 1;
-    g_enabled = v;
-  }
-  return v == 1;
+  return g_enabled.on();
 }
 
 void setBnActFusion(bool on) {
-  g_enabled = on ? 1 : 0;
+  g_enabled.set(on);
 }
 
 bool bnActFusable(const torch::Tensor& x) {

@@ -474,22 +474,16 @@ struct FusionFn : torch::autograd::Function<FusionFn> {
   }
 };
 
-std::atomic<int> g_fused{-1};  // -1: not decided yet
+EnvSwitch g_fused{"MSCONV_FUSED"};
 
 }  // namespace
 
 bool fusedFusionEnabled() {
-  int v = g_fused.load();
-  if (v < 0) {
-    const char* env = std::getenv("MSCONV_FUSED");
-    v = env && std::strcmp(env, "0") == 0 ? 0 : 1;
-    g_fused = v;
-  }
-  return v == 1;
+  return g_fused.on();
 }
 
 void setFusedFusion(bool on) {
-  g_fused = on ? 1 : 0;
+  g_fused.set(on);
 }
 
 FusionResult composedMsFusion(const at::Tensor& u1, const at::Tensor& u2, const GateFn& gate,

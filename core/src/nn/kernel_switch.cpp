@@ -27,4 +27,14 @@ void setLibtorchKernelsOnly(bool on) {
   libtorchOnly().store(on, std::memory_order_relaxed);
 }
 
+bool EnvSwitch::on() {
+  int v = state_.load(std::memory_order_relaxed);
+  if (v < 0) {
+    const char* env = std::getenv(name_);
+    v = env && std::strcmp(env, "0") == 0 ? 0 : 1;
+    state_.store(v, std::memory_order_relaxed);
+  }
+  return v == 1;
+}
+
 }  // namespace msconv::nn

@@ -7,6 +7,8 @@
 
 #include <ATen/TracerMode.h>
 
+#include <atomic>
+
 namespace msconv::nn {
 
 inline bool tracingGraph() {
@@ -17,6 +19,19 @@ inline bool tracingGraph() {
 // other value, or none, keeps them on). setLibtorchKernelsOnly() overrides it (tests, benches).
 bool libtorchKernelsOnly();
 void setLibtorchKernelsOnly(bool on);
+
+// One kernel's own switch: on unless the environment variable `name` is "0" (read on first use),
+// then as set() says. For comparisons of one kernel against its LibTorch form.
+class EnvSwitch {
+ public:
+  explicit constexpr EnvSwitch(const char* name) : name_(name) {}
+  bool on();
+  void set(bool on) { state_ = on ? 1 : 0; }
+
+ private:
+  const char* name_;
+  std::atomic<int> state_{-1};  // -1: not read yet
+};
 
 // Whether a hand-written kernel may run now.
 inline bool customKernels() {
