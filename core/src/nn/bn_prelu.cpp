@@ -613,6 +613,10 @@ torch::Tensor tryFused(BatchNorm2dImpl& bn, BnAct act, const torch::Tensor& slop
   if (!bn.is_training() || bn.folded || !o.affine() || !o.track_running_stats() || bn.sync ||
       !customKernels() || !bnActFusionEnabled() || x.dim() != 4 || !bnActFusable(x))
     return {};
+  // NCHW only: channels-last needs two full passes each way, and measured at the MSNet-50 shapes
+  // (batch 16, 2 threads; ./lab bench, bnPrelu/) it ran at 0.72-0.94x LibTorch's BatchNorm
+  // followed by the hand-written PReLU, against 1.04-1.65x in NCHW. bnActTrain still takes it.
+  if (!x.is_contiguous()) return {};
   const int64_t C = x.size(1);
   if (C != o.num_features() || !floatVector(bn.weight, C) || !floatVector(bn.bias, C) ||
       !floatVector(bn.running_mean, C) || !floatVector(bn.running_var, C) ||
