@@ -1,6 +1,7 @@
 #include "msconv/nn/bn_prelu.h"
 
 #include "msconv/nn/kernel_switch.h"
+#include "nn/cpu_isa.h"
 
 #include <ATen/Parallel.h>
 #include <torch/nn/modules/activation.h>
@@ -291,13 +292,7 @@ MSCONV_BN_KERNELS(avx2, __attribute__((target("avx2,fma"))))
 MSCONV_BN_KERNELS(generic, )
 
 const Kernels& kernels() {
-  static const Kernels* k = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
-      return &avx512::table;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &avx2::table;
-    return &generic::table;
-  }();
+  static const Kernels* k = widestIsa(&avx512::table, &avx2::table, &generic::table);
   return *k;
 }
 

@@ -10,6 +10,7 @@
 
 #include "msconv/error.h"
 #include "msconv/nn/kernel_switch.h"
+#include "nn/cpu_isa.h"
 
 #ifdef MSCONV_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -193,13 +194,7 @@ MSCONV_DEFINE_KERNELS(avx2, __attribute__((target("avx2,fma"))), "avx2")
 MSCONV_DEFINE_KERNELS(generic, , "generic")
 
 const Kernels& kernels() {
-  static const Kernels* k = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
-      return &avx512::table;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &avx2::table;
-    return &generic::table;
-  }();
+  static const Kernels* k = widestIsa(&avx512::table, &avx2::table, &generic::table);
   return *k;
 }
 

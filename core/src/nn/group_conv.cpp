@@ -19,6 +19,8 @@
 // groupConvChosen).
 #include "msconv/nn/group_conv.h"
 
+#include "nn/cpu_isa.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
@@ -316,12 +318,7 @@ MSCONV_GC_DEFINE_KERNELS(avx512,
 MSCONV_GC_DEFINE_KERNELS(avx2, __attribute__((target("avx2,fma"))), V8, 6, 3, 4, "avx2", false)
 
 const Kernels* bestKernels() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
-    return &avx512::table;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &avx2::table;
-  return nullptr;
+  return widestIsa<Kernels>(&avx512::table, &avx2::table, nullptr);
 }
 
 std::atomic<const Kernels*>& activeKernels() {
