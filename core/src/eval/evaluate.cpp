@@ -7,8 +7,8 @@
 #include "msconv/data/ijb.h"
 #include "msconv/data/pairs.h"
 #include "msconv/error.h"
-#include "msconv/nn/inference.h"
 #include "msconv/model/checkpoint.h"
+#include "msconv/nn/inference.h"
 #include "msconv/workspace/training_checkpoint.h"
 #include "msconv/workspace/workspace.h"
 
