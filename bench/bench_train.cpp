@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "msconv/nn/backbone.h"
@@ -19,24 +20,42 @@ namespace {
 
 // telemetry_every > 0: the step also feeds msconv-scope's per-layer telemetry every N steps
 // (a tap on the forward, statistics after the backward), as the trainer does.
+// One training step's parts: the backbone in training mode, a softmax head over 1,000
+// identities standing in for the margin head (same matrix sizes), SGD, a random batch.
+struct StepSetup {
+  msconv::nn::Backbone model;
+  torch::nn::Linear head{nullptr};
+  std::unique_ptr<torch::optim::SGD> opt;
+  torch::Tensor x, y;
+
+  StepSetup(const std::string& arch, const std::string& op, int batch, bool channels_last) {
+    msconv::setThreads(0);
+    msconv::keepFreedMemory();
+    torch::manual_seed(0);
+    model = msconv::nn::makeBackbone(arch, op);
+    model->train();
+    head = torch::nn::Linear(model->embeddingDim(), 1000);
+    std::vector<torch::Tensor> params = model->parameters();
+    for (auto& p : head->parameters()) params.push_back(p);
+    opt = std::make_unique<torch::optim::SGD>(
+        params, torch::optim::SGDOptions(0.02).momentum(0.9).weight_decay(5e-4));
+    x = torch::randn({batch, 3, 112, 112});
+    if (channels_last) {
+      msconv::nn::toChannelsLast(*model);
+      x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    }
+    y = torch::randint(0, 1000, {batch}, torch::kLong);
+  }
+};
+
 void trainStep(benchmark::State& state, const std::string& arch, const std::string& op, int batch,
                bool channels_last, int telemetry_every = 0) {
-  msconv::setThreads(0);
-  msconv::keepFreedMemory();
-  torch::manual_seed(0);
-  auto model = msconv::nn::makeBackbone(arch, op);
-  model->train();
-  // A softmax head over 1,000 identities stands in for the margin head (same matrix sizes).
-  torch::nn::Linear head(model->embeddingDim(), 1000);
-  std::vector<torch::Tensor> params = model->parameters();
-  for (auto& p : head->parameters()) params.push_back(p);
-  torch::optim::SGD opt(params, torch::optim::SGDOptions(0.02).momentum(0.9).weight_decay(5e-4));
-  torch::Tensor x = torch::randn({batch, 3, 112, 112});
-  if (channels_last) {
-    msconv::nn::toChannelsLast(*model);
-    x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-  }
-  const auto y = torch::randint(0, 1000, {batch}, torch::kLong);
+  StepSetup setup(arch, op, batch, channels_last);
+  auto& model = setup.model;
+  auto& head = setup.head;
+  auto& opt = *setup.opt;
+  const auto& x = setup.x;
+  const auto& y = setup.y;
   msconv::train::TelemetryProbe probe(*model, head.ptr().get(), telemetry_every);
   int64_t n = 0;
   double sink = 0, collect_s = 0;
@@ -75,21 +94,13 @@ void trainStep(benchmark::State& state, const std::string& arch, const std::stri
 void stepProfile(benchmark::State& state, const std::string& arch, const std::string& op,
                  int batch) {
   namespace prof = torch::autograd::profiler;
-  msconv::setThreads(0);
-  msconv::keepFreedMemory();
-  torch::manual_seed(0);
-  auto model = msconv::nn::makeBackbone(arch, op);
-  model->train();
-  torch::nn::Linear head(model->embeddingDim(), 1000);
-  std::vector<torch::Tensor> params = model->parameters();
-  for (auto& p : head->parameters()) params.push_back(p);
-  torch::optim::SGD opt(params, torch::optim::SGDOptions(0.02).momentum(0.9).weight_decay(5e-4));
-  const torch::Tensor x = torch::randn({batch, 3, 112, 112});
-  const auto y = torch::randint(0, 1000, {batch}, torch::kLong);
+  StepSetup setup(arch, op, batch, /*channels_last=*/false);
   auto step = [&] {
-    opt.zero_grad();
-    torch::nn::functional::cross_entropy(head->forward(model->forward(x)), y).backward();
-    opt.step();
+    setup.opt->zero_grad();
+    torch::nn::functional::cross_entropy(setup.head->forward(setup.model->forward(setup.x)),
+                                         setup.y)
+        .backward();
+    setup.opt->step();
   };
   step();  // warm-up
   std::map<std::string, double> self_us;
