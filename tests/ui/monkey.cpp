@@ -165,6 +165,17 @@ std::vector<QWidget*> reachable() {
   return out;
 }
 
+// A widget as a person would name it: its class, object name and text.
+std::string describe(QWidget* w) {
+  std::string out = w->metaObject()->className();
+  if (!w->objectName().isEmpty()) out += " '" + w->objectName().toStdString() + "'";
+  if (auto* b = qobject_cast<QAbstractButton*>(w); b && !b->text().isEmpty())
+    out += " \"" + b->text().toStdString() + "\"";
+  if (QWidget* top = w->window(); top && top != w && !top->windowTitle().isEmpty())
+    out += " in '" + top->windowTitle().toStdString() + "'";
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -208,13 +219,18 @@ int main(int argc, char** argv) {
   // The watchdog: a 20 ms timer; the longest gap between its ticks is the longest stall.
   QElapsedTimer clock;
   clock.start();
+  // Each long gap is printed with the action that ran last, so that a stall names its cause.
   qint64 last_tick = 0, worst_gap = 0;
   std::vector<qint64> gaps;
+  std::string last_action = "start";
   QTimer watchdog;
   QObject::connect(&watchdog, &QTimer::timeout, [&] {
-    const qint64 now = clock.elapsed();
-    worst_gap = std::max(worst_gap, now - last_tick);
-    gaps.push_back(now - last_tick);
+    const qint64 now = clock.elapsed(), gap = now - last_tick;
+    if (gap >= 300)
+      std::fprintf(stderr, "monkey: %lld ms gap at %.1f s, after %s\n", static_cast<long long>(gap),
+                   now / 1000.0, last_action.c_str());
+    worst_gap = std::max(worst_gap, gap);
+    gaps.push_back(gap);
     last_tick = now;
   });
   watchdog.start(20);
@@ -254,6 +270,7 @@ int main(int argc, char** argv) {
     if (QWidget* popup = QApplication::activePopupWidget(); popup && pick(3) == 0) {
       QTest::keyClick(popup, Qt::Key_Escape);  // menus close as often as a person closes them
       ++closed_popups;
+      last_action = "Escape on a menu";
       return;
     }
     if (done % 250 == 0)
@@ -267,10 +284,13 @@ int main(int argc, char** argv) {
       window->enqueue(QString("monkey-run-%1").arg(done), run_settings);
       window->startQueue();
       ++relaunched;
+      last_action = "a new run started";
     }
     if (done % 25 == 0) {  // now and then a whole panel, so that every panel is reached
       window->tabs()->setCurrentIndex(static_cast<int>(pick(window->tabs()->count())));
       ++tab_switches;
+      last_action =
+          "tab switch to " + window->tabs()->tabText(window->tabs()->currentIndex()).toStdString();
     }
     const auto widgets = reachable();
     if (widgets.empty()) return;
@@ -278,6 +298,10 @@ int main(int argc, char** argv) {
     const QPoint at(static_cast<int>(pick(w->width())), static_cast<int>(pick(w->height())));
     const int kind = static_cast<int>(pick(by_kind.size()));
     ++by_kind[kind];
+    static const char* const kKinds[] = {"click", "click",    "double click", "right click",
+                                         "key",   "shortcut", "drag",         "drop"};
+    last_action = std::string(kKinds[kind]) + " on " + describe(w) + " (tab " +
+                  window->tabs()->tabText(window->tabs()->currentIndex()).toStdString() + ")";
     switch (kind) {
       case 0:
       case 1:
@@ -291,11 +315,16 @@ int main(int argc, char** argv) {
         QApplication::sendEvent(w, &e);
         break;
       }
-      case 4:
-        QTest::keyClick(w, static_cast<Qt::Key>(keys[pick(keys.size())]));
+      case 4: {
+        const int key = keys[pick(keys.size())];
+        last_action += " " + QKeySequence(key).toString().toStdString();
+        QTest::keyClick(w, static_cast<Qt::Key>(key));
         break;
+      }
       case 5: {
         const QKeySequence s = shortcuts[pick(shortcuts.size())];
+        last_action = "shortcut " + s.toString().toStdString() + " (tab " +
+                      window->tabs()->tabText(window->tabs()->currentIndex()).toStdString() + ")";
         QTest::keySequence(window, s);
         break;
       }

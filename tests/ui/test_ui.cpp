@@ -656,6 +656,42 @@ class UiTest : public QObject {
     QVERIFY(text.contains("msnet-tiny-msconv,tar@far=1e-02,600,"));
   }
 
+  // The live charts are drawn only while the panel shows (a long run's curves are redrawn ~30
+  // times a second otherwise, behind whatever panel is in front), and what came while hidden is
+  // drawn when shown; they draw lines segment by segment (QCP::phFastPolylines).
+  void chartsDrawOnlyWhileShown() {
+    TrainingPanel p;
+    p.resize(900, 600);
+    fillCharts(p);
+    QTest::qWait(50);  // replots already queued
+    const auto plots = p.findChildren<QCustomPlot*>();
+    QCOMPARE(plots.size(), 6);
+    int replots = 0;
+    for (auto* plot : plots) {
+      QVERIFY(plot->plottingHints().testFlag(QCP::phFastPolylines));
+      connect(plot, &QCustomPlot::afterReplot, this, [&] { ++replots; });
+    }
+    for (int s = 61; s <= 80; ++s) {
+      p.addStep("msnet-tiny-msconv", s * 10, 1.0, 0.01, 400, 2, 1.7e9 + s * 6.0);
+      QTest::qWait(40);  // more than the 33 ms replot interval
+    }
+    QCOMPARE(replots, 0);  // never shown
+    p.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&p));
+    QTRY_VERIFY(replots >= 6);  // every chart, with the points that came while hidden
+    QCOMPARE(plots[0]->graph(0)->dataCount(), 80);
+    p.hide();
+    QTest::qWait(60);
+    const int shown = replots;
+    p.addStep("msnet-tiny-msconv", 810, 1.0, 0.01, 400, 2, 1.7e9 + 81 * 6.0);
+    QTest::qWait(100);
+    QCOMPARE(replots, shown);
+    // An export while hidden still draws every point, on its axes' new range.
+    const QImage img = p.render(900, 600);
+    QVERIFY(!img.isNull());
+    QCOMPARE(plots[0]->xAxis->range().upper, 810.0);
+  }
+
   void chartExportsMatchGoldenImages() {
     QTemporaryDir out;
     QString why;

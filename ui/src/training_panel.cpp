@@ -492,8 +492,21 @@ bool TrainingPanel::eventFilter(QObject* watched, QEvent* event) {
 }
 
 void TrainingPanel::replotIfDirty() {
+  // Hidden (another panel in front), the charts wait: they are drawn when the panel is shown.
+  if (!isVisible()) return;
+  if (rescaleIfDirty())
+    for (auto* p : plots_) p->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void TrainingPanel::showEvent(QShowEvent* event) {
+  QWidget::showEvent(event);
+  rescaleIfDirty();
+  for (auto* p : plots_) p->replot(QCustomPlot::rpQueuedReplot);
+}
+
+bool TrainingPanel::rescaleIfDirty() {
   if (groups_dirty_) regroup();
-  if (!dirty_) return;
+  if (!dirty_) return false;
   dirty_ = false;
   for (auto* p : plots_) {
     bool any = false;
@@ -504,8 +517,8 @@ void TrainingPanel::replotIfDirty() {
       const double pad = r.size() > 0 ? 0.05 * r.size() : std::max(1e-3, std::abs(r.lower) * 0.05);
       p->yAxis->setRange(r.lower - pad, r.upper + pad);
     }
-    p->replot(QCustomPlot::rpQueuedReplot);
   }
+  return true;
 }
 
 int TrainingPanel::pointCount(const QString& run, const QString& key) const {
@@ -550,7 +563,8 @@ void TrainingPanel::styleAxes() {
 }
 
 void TrainingPanel::paintGrid(QCPPainter& painter, int width, int height) {
-  replotIfDirty();
+  if (rescaleIfDirty() && isVisible())
+    for (auto* p : plots_) p->replot(QCustomPlot::rpQueuedReplot);
   const int cw = width / 3, ch = height / 2;
   for (int i = 0; i < kPlots; ++i) {
     painter.save();

@@ -132,6 +132,7 @@ class TrainingPanel : public QWidget {
 
  protected:
   bool eventFilter(QObject* watched, QEvent* event) override;  // hides the crosshair on leave
+  void showEvent(QShowEvent* event) override;                  // draws what came while hidden
 
  private:
   struct Series {
@@ -162,7 +163,8 @@ class TrainingPanel : public QWidget {
   void rebuildTar(const QString& run);
   void addTarPoint(const QString& run, double step, double wall, const QMap<QString, double>& m);
   void styleAxes();
-  void replotIfDirty();
+  void replotIfDirty();   // the replot timer: rescales and redraws the charts, while visible
+  bool rescaleIfDirty();  // the axes to the data (and the groups), when either changed
   void showCrosshair(int plot, double pixel_x);
   void paintGrid(QCPPainter& painter, int width, int height);  // the six charts, 3 x 2
   void markDirty() { dirty_ = groups_dirty_ = true; }
