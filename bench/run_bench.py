@@ -267,15 +267,19 @@ def main():
     # msconv-lab's event loop while a run trains on a worker thread (offscreen Qt).
     stall_bin = os.path.join(args.build, "bin", "msconv_ui_stall")
     if os.path.exists(stall_bin) and (not args.filter or "stall" in args.filter):
-        r = subprocess.run([stall_bin], capture_output=True, text=True, check=True,
-                           env=dict(os.environ, QT_QPA_PLATFORM="offscreen",
-                                    MSCONV_THREADS=str(args.threads)))
-        stall = json.loads(r.stdout.strip().splitlines()[-1])
-        results.append({"name": "msconv-lab event-loop stall while training, p99", "value":
-                        stall["p99_ms"], "unit": "ms", "ratio": None, "target": 20.0,
-                        "at_most": True})
-        results.append({"name": "msconv-lab event-loop stall while training, max", "value":
-                        stall["max_ms"], "unit": "ms", "ratio": None, "target": None})
+        # Alone, and beside a finished 20,000-step run's curves (each replot draws them too).
+        for history, beside in ((0, ""), (20000, ", beside a 20,000-step run's curves")):
+            r = subprocess.run([stall_bin, "--history", str(history)], capture_output=True,
+                               text=True, check=True,
+                               env=dict(os.environ, QT_QPA_PLATFORM="offscreen",
+                                        MSCONV_THREADS=str(args.threads)))
+            stall = json.loads(r.stdout.strip().splitlines()[-1])
+            results.append({"name": "msconv-lab event-loop stall while training%s, p99" % beside,
+                            "value": stall["p99_ms"], "unit": "ms", "ratio": None,
+                            "target": 20.0, "at_most": True})
+            results.append({"name": "msconv-lab event-loop stall while training%s, max" % beside,
+                            "value": stall["max_ms"], "unit": "ms", "ratio": None,
+                            "target": None})
     # A study's overhead: 6 msnet-tiny runs of 100 steps, wall against their training steps.
     if not args.filter or "study" in args.filter:
         r = subprocess.run([PEER_PYTHON, os.path.join(HERE, "study_overhead.py"),

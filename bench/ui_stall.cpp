@@ -1,6 +1,7 @@
 // Event-loop stall harness for msconv-lab: the main window trains a tiny run on a worker thread
 // while a 5 ms timer on the GUI thread records how late each tick fires; prints the p50, p99 and
 // worst stall as one JSON line. Run with QT_QPA_PLATFORM=offscreen (./lab bench does).
+// Usage: msconv_ui_stall [--history N] (N: a finished run's logged steps drawn beside it).
 #include <QApplication>
 #include <QElapsedTimer>
 #include <QTabWidget>
@@ -8,7 +9,10 @@
 #include <QTimer>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "msconv/runtime.h"
@@ -26,6 +30,17 @@ int main(int argc, char** argv) {
   w.resize(1280, 820);
   w.show();
   w.tabs()->setCurrentWidget(w.training());  // the six live charts are drawn while it trains
+  // --history N: a finished run's N logged steps on the same charts (a long run beside the new
+  // one: every replot draws its curves too).
+  int history = 0;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--history") history = std::atoi(argv[i + 1]);
+  for (int s = 1; s <= history; ++s) {
+    const double noise = 0.2 * std::sin(s * 1.7), t = 1.7e9 + s * 0.5;
+    w.training()->addStep("history", s, 8.0 * std::exp(-s / 4000.0) + 1 + noise,
+                          0.1 * (1 + std::cos(s * 3.14159 / history)), 300 + 40 * noise, 2 + noise,
+                          t);
+  }
   auto* worker =
       w.launch("stall", {"model.arch=msnet-tiny", "train.batch_size=32", "train.max_steps=120",
                          "data.synthetic_identities=40", "data.synthetic_images_per_id=8",
