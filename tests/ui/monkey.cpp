@@ -249,6 +249,7 @@ int main(int argc, char** argv) {
       QKeySequence("Ctrl+P"), QKeySequence("Ctrl+."),       QKeySequence("Ctrl+E"),
       QKeySequence("Ctrl+L"), QKeySequence("Ctrl+Shift+T"), QKeySequence("Ctrl+O"),
       QKeySequence("Ctrl+Q"), QKeySequence("Ctrl+Return")};
+  auto tab = [&] { return window->tabs()->tabText(window->tabs()->currentIndex()).toStdString(); };
   int done = 0, reopened = 0, drops = 0, tab_switches = 0, closed_popups = 0, relaunched = 0;
   std::vector<int> by_kind(8, 0);
 
@@ -289,8 +290,7 @@ int main(int argc, char** argv) {
     if (done % 25 == 0) {  // now and then a whole panel, so that every panel is reached
       window->tabs()->setCurrentIndex(static_cast<int>(pick(window->tabs()->count())));
       ++tab_switches;
-      last_action =
-          "tab switch to " + window->tabs()->tabText(window->tabs()->currentIndex()).toStdString();
+      last_action = "tab switch to " + tab();
     }
     const auto widgets = reachable();
     if (widgets.empty()) return;
@@ -300,8 +300,7 @@ int main(int argc, char** argv) {
     ++by_kind[kind];
     static const char* const kKinds[] = {"click", "click",    "double click", "right click",
                                          "key",   "shortcut", "drag",         "drop"};
-    last_action = std::string(kKinds[kind]) + " on " + describe(w) + " (tab " +
-                  window->tabs()->tabText(window->tabs()->currentIndex()).toStdString() + ")";
+    last_action = std::string(kKinds[kind]) + " on " + describe(w) + " (tab " + tab() + ")";
     switch (kind) {
       case 0:
       case 1:
@@ -323,8 +322,7 @@ int main(int argc, char** argv) {
       }
       case 5: {
         const QKeySequence s = shortcuts[pick(shortcuts.size())];
-        last_action = "shortcut " + s.toString().toStdString() + " (tab " +
-                      window->tabs()->tabText(window->tabs()->currentIndex()).toStdString() + ")";
+        last_action = "shortcut " + s.toString().toStdString() + " (tab " + tab() + ")";
         QTest::keySequence(window, s);
         break;
       }

@@ -563,8 +563,10 @@ void TrainingPanel::styleAxes() {
 }
 
 void TrainingPanel::paintGrid(QCPPainter& painter, int width, int height) {
-  if (rescaleIfDirty() && isVisible())
-    for (auto* p : plots_) p->replot(QCustomPlot::rpQueuedReplot);
+  if (isVisible())
+    replotIfDirty();
+  else
+    rescaleIfDirty();
   const int cw = width / 3, ch = height / 2;
   for (int i = 0; i < kPlots; ++i) {
     painter.save();
