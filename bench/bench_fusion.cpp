@@ -39,32 +39,30 @@ std::array<int64_t, 3> stageShape(int stage) {
   return shapes[stage - 1];
 }
 
-// kind 0: fused stage; 1: composed stage; 2: the gate network alone (forward + backward on the
-// N x C x 1 x 1 pooled tensor), the part both forms share.
+// kind 0: fused stage (pooling and mix kernels, the gate network as one node); 1: composed stage
+// (tensor operations, the gate network's modules one by one, as MSCONV_FUSED=0 runs them); 2 and
+// 3: the gate network alone (forward + backward on the N x C x 1 x 1 pooled tensor), composed and
+// fused. The gate network is msconv-official's own (1x1 conv + BN + PReLU, reduce and two heads),
+// in training mode.
 void fusionStage(benchmark::State& state, int kind) {
-  const bool fused = kind == 0;
+  const bool fused = kind == 0 || kind == 3;
   msconv::setThreads(0);
   msconv::keepFreedMemory();
   const auto [C, H, W] = stageShape(static_cast<int>(state.range(0)));
-  const int64_t N = 16, d = std::max<int64_t>(C / 16, 32);
+  const int64_t N = 16;
   torch::manual_seed(0);
-  // The gate network of msconv-official in miniature: reduce, two heads, sigmoid of the difference.
-  msconv::nn::ConvOpts reduce{static_cast<int>(C), static_cast<int>(d), 1},
-      expand{static_cast<int>(d), static_cast<int>(C), 1};
-  reduce.bias = expand.bias = true;
-  auto fc = msconv::nn::makeConv(reduce), fa = msconv::nn::makeConv(expand),
-       fb = msconv::nn::makeConv(expand);
-  const GateFn gate = [&](const torch::Tensor& s) {
-    const auto z = torch::relu(fc->forward(s));
-    return torch::sigmoid(fa->forward(z) - fb->forward(z));
-  };
+  auto op = msconv::nn::makeOperator(msconv::nn::parseOpSpec("msconv-official"),
+                                     msconv::nn::OpContext{static_cast<int>(C), 1});
+  op->train();
+  auto* ms = dynamic_cast<msconv::nn::MSConvImpl*>(op.get());
+  const GateFn gate = [&](const torch::Tensor& s) { return ms->gate(s, fused); };
   const auto u1 = torch::randn({N, C, H, W}).requires_grad_(true);
   const auto u2 = torch::randn({N, C, H, W}).requires_grad_(true);
   const auto dv = torch::randn({N, C, H, W});
   const auto s0 = torch::randn({N, C, 1, 1}).requires_grad_(true);
   const auto dc = torch::randn({N, C, 1, 1});
   auto pass = [&] {
-    if (kind == 2) {
+    if (kind >= 2) {
       gate(s0).backward(dc);
       s0.mutable_grad() = torch::Tensor();
       return;
@@ -155,6 +153,11 @@ BENCHMARK_CAPTURE(fusionStage, composed, 1)
     ->UseRealTime()
     ->MinTime(1.0);
 BENCHMARK_CAPTURE(fusionStage, gate_only, 2)
+    ->DenseRange(1, 4)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(1.0);
+BENCHMARK_CAPTURE(fusionStage, gate_only_fused, 3)
     ->DenseRange(1, 4)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()

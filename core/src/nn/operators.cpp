@@ -11,6 +11,7 @@
 #include "msconv/error.h"
 #include "msconv/nn/bn_prelu.h"
 #include "msconv/nn/fusion.h"
+#include "msconv/nn/gate_net.h"
 #include "msconv/nn/peers.h"
 
 namespace msconv::nn {
@@ -146,19 +147,27 @@ MSConvImpl::MSConvImpl(const OpSpec& spec, const OpContext& ctx) {
   if (official_) fc_d = register_module("fc_d", convBnAct({C, C, 1}, act));
 }
 
+torch::Tensor MSConvImpl::gate(const torch::Tensor& s, bool fused) {
+  if (fused && is_training()) {
+    const GateNet net{gateLayer(fc.ptr()), gateLayer(fcs->ptr(0)), gateLayer(fcs->ptr(1)),
+                      official_ ? 1e-6 : 0.0};
+    if (gateFusable(net, s)) return fusedGate(net, s);
+  }
+  auto head = [&](size_t i, const torch::Tensor& z) {
+    return official_ ? seqForward(fcs, i, z) : fcs[i]->as<CountedConv2dImpl>()->forward(z);
+  };
+  const torch::Tensor z = forwardConvBnAct(fc, s);
+  torch::Tensor logit = head(0, z) - head(1, z);
+  if (official_) logit = logit + 1e-6;
+  return torch::sigmoid(logit);
+}
+
 torch::Tensor MSConvImpl::forward(const torch::Tensor& x, Tap* tap, const std::string& layer) {
   checkInput(x, layer);
   const torch::Tensor u1 = seqForward(convs, 0, x);
   const torch::Tensor u2 = seqForward(convs, 1, x);
-  auto head = [&](size_t i, const torch::Tensor& z) {
-    return official_ ? seqForward(fcs, i, z) : fcs[i]->as<CountedConv2dImpl>()->forward(z);
-  };
-  // The gate network: s -> z -> c = sigmoid(a - b (+ 1e-6)).
   const GateFn gate = [&](const torch::Tensor& pooled) {
-    const torch::Tensor z = forwardConvBnAct(fc, pooled);
-    torch::Tensor logit = head(0, z) - head(1, z);
-    if (official_) logit = logit + 1e-6;
-    return torch::sigmoid(logit);
+    return this->gate(pooled, fusedFusionEnabled());
   };
   const bool diff_add = spec_.diff == DiffTerm::kAdd;
   torch::Tensor s, c, fused;

@@ -96,6 +96,9 @@ class MSConvImpl : public OperatorImpl {
   MSConvImpl(const OpSpec& spec, const OpContext& ctx);
   torch::Tensor forward(const torch::Tensor& x, Tap* tap, const std::string& layer) override;
   int reducedDim() const { return reduced_; }
+  // The gate network, pooled s (N x C x 1 x 1) -> c = sigmoid(a - b (+ 1e-6)): with `fused`, in
+  // training, one fused node where nn/gate_net.h takes it; the modules one by one otherwise.
+  torch::Tensor gate(const torch::Tensor& s, bool fused);
 
   torch::nn::ModuleList convs{nullptr};
   torch::nn::Sequential fc{nullptr};
