@@ -2,7 +2,8 @@
 // form reads and writes the N x C x H x W maps many times (U1*U2, its pooling, U1-U2, c*(U1-U2),
 // the final add, and as many again backwards). The fused form:
 //   forward:  s = mean_HW(U1 * U2) in one pass (U1*U2 never materialised); the gate network
-//             c = gate(s) runs in LibTorch on the small N x C x 1 x 1 tensors; V = U2 + c * D
+//             c = gate(s) runs on the small N x C x 1 x 1 tensors (the MSConv layers pass one that
+//             is itself one fused node in training, nn/gate_net.h); V = U2 + c * D
 //             (D = U1 - U2, or U1 + U2 for the "diff add" switch) in a second pass;
 //   backward: dc = sum_HW(dV * D) in one pass, then the gate network's backward (to ds and the
 //             gate's parameters), then dU1 = c dV + ds/HW U2 and dU2 = (1 -/+ c) dV + ds/HW U1
