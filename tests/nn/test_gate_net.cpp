@@ -78,23 +78,34 @@ TEST(GateNet, FusedEqualsLibTorchModules) {
     Kind kind;
     int64_t n;
     int c, d;
+    bool cumulative = false;  // BatchNorm momentum None: the running statistics' plain average
   };
   // (Batches of 4 or more: at 2, BatchNorm's output is +-1 whatever the input, so the gradient
   // through it is rounding noise in both forms.)
-  const std::vector<Case> cases = {
-      {Kind::kOfficialShared, 16, 64, 32}, {Kind::kOfficialChannel, 16, 64, 32},
-      {Kind::kPaper, 16, 64, 32},          {Kind::kOfficialShared, 3, 24, 8},
-      {Kind::kOfficialChannel, 4, 40, 5},  {Kind::kPaper, 5, 33, 7}};
+  const std::vector<Case> cases = {{Kind::kOfficialShared, 16, 64, 32},
+                                   {Kind::kOfficialChannel, 16, 64, 32},
+                                   {Kind::kPaper, 16, 64, 32},
+                                   {Kind::kOfficialShared, 3, 24, 8},
+                                   {Kind::kOfficialChannel, 4, 40, 5},
+                                   {Kind::kPaper, 5, 33, 7},
+                                   {Kind::kOfficialChannel, 6, 48, 16, true}};
   for (const auto& k : cases) {
     SCOPED_TRACE("kind " + std::to_string(static_cast<int>(k.kind)) + ", " + std::to_string(k.n) +
-                 " x " + std::to_string(k.c) + " -> " + std::to_string(k.d));
+                 " x " + std::to_string(k.c) + " -> " + std::to_string(k.d) +
+                 (k.cumulative ? ", cumulative average" : ""));
     torch::manual_seed(k.c * 7 + k.d);
     const auto s = torch::randn({k.n, k.c, 1, 1}) * 2 + 0.5;
     const auto dc = torch::randn({k.n, k.c, 1, 1});
     auto run = [&](bool fused) {
       torch::manual_seed(5);
       Gate g = makeGate(k.kind, k.c, k.d);
-      for (auto* m : g.modules()) m->train();
+      for (auto* m : g.modules()) {
+        m->train();
+        if (k.cumulative)
+          for (auto& b : m->modules())
+            if (auto* bn = dynamic_cast<BatchNorm2dImpl*>(b.get()))
+              bn->options.momentum(c10::nullopt);
+      }
       auto x = s.clone().requires_grad_(true);
       torch::Tensor c;
       // Two steps, so that the running statistics' update is seen twice.

@@ -12,6 +12,7 @@
 
 #include "msconv/nn/kernel_switch.h"
 #include "msconv/nn/prelu.h"
+#include "nn/cpu_isa.h"
 
 namespace msconv::nn {
 namespace {
@@ -51,13 +52,172 @@ int64_t layerOut(const GateLayer& l, int64_t in) {
     if (!b.is_training() || b.folded || b.sync || !bo.affine() || !bo.track_running_stats() ||
         bo.num_features() != out || !vectorOf(b.weight, out) || !vectorOf(b.bias, out) ||
         !vectorOf(b.running_mean, out) || !vectorOf(b.running_var, out) ||
-        !b.num_batches_tracked.defined())
+        !b.num_batches_tracked.defined() || b.num_batches_tracked.numel() != 1 ||
+        b.num_batches_tracked.scalar_type() != torch::kLong ||
+        !b.num_batches_tracked.device().is_cpu())
       return -1;
   }
   if (l.act == GateLayer::Act::kPReLU && !(vectorOf(l.slope, 1) || vectorOf(l.slope, out)))
     return -1;
   return out;
 }
+
+// ---- Kernels -----------------------------------------------------------------------------------
+// Loops over a block of w columns of an N x M row-major layer (pointers at the block's first
+// column), always inlined into AVX-512, AVX2 and plain copies (as bn_prelu.cpp's), so that the
+// selects become vector blends rather than branches on random signs.
+
+#define MSCONV_GATE_INLINE inline __attribute__((always_inline))
+
+// Per column: mean and sum of squared deviations, in double (two passes, as LibTorch's BatchNorm).
+MSCONV_GATE_INLINE void colMoments(const float* __restrict__ z, int64_t N, int64_t M, int64_t w,
+                                   double* __restrict__ mean, double* __restrict__ m2) {
+  for (int64_t n = 0; n < N; ++n) {
+    const float* zr = z + n * M;
+#pragma omp simd
+    for (int64_t j = 0; j < w; ++j) mean[j] += zr[j];
+  }
+  for (int64_t j = 0; j < w; ++j) mean[j] /= static_cast<double>(N);
+  for (int64_t n = 0; n < N; ++n) {
+    const float* zr = z + n * M;
+#pragma omp simd
+    for (int64_t j = 0; j < w; ++j) {
+      const double d = zr[j] - mean[j];
+      m2[j] += d * d;
+    }
+  }
+}
+
+// xhat = (z - mean) * invstd, then z = z * scale + shift, in place.
+MSCONV_GATE_INLINE void colNorm(float* __restrict__ z, float* __restrict__ xh, int64_t N, int64_t M,
+                                int64_t w, const float* __restrict__ mf,
+                                const float* __restrict__ is, const float* __restrict__ sc,
+                                const float* __restrict__ sh) {
+  for (int64_t n = 0; n < N; ++n) {
+    float* zr = z + n * M;
+    float* xr = xh + n * M;
+#pragma omp simd
+    for (int64_t j = 0; j < w; ++j) {
+      xr[j] = (zr[j] - mf[j]) * is[j];
+      zr[j] = zr[j] * sc[j] + sh[j];
+    }
+  }
+}
+
+// a = z > 0 ? z : slope * z (sl null: ReLU, 0 there).
+MSCONV_GATE_INLINE void colAct(const float* __restrict__ z, float* __restrict__ a, int64_t N,
+                               int64_t M, int64_t w, const float* __restrict__ sl) {
+  for (int64_t n = 0; n < N; ++n) {
+    const float* zr = z + n * M;
+    float* ar = a + n * M;
+    if (sl) {
+#pragma omp simd
+      for (int64_t j = 0; j < w; ++j) ar[j] = zr[j] > 0.f ? zr[j] : sl[j] * zr[j];
+    } else {
+#pragma omp simd
+      for (int64_t j = 0; j < w; ++j) ar[j] = zr[j] > 0.f ? zr[j] : 0.f;
+    }
+  }
+}
+
+// Through the activation, in place: d = z > 0 ? d : slope * d, and the slope's gradient per
+// column, ds += z <= 0 ? z * d : 0 (sl null: ReLU, d = 0 there and no ds).
+MSCONV_GATE_INLINE void colActBack(float* __restrict__ d, const float* __restrict__ z, int64_t N,
+                                   int64_t M, int64_t w, const float* __restrict__ sl,
+                                   float* __restrict__ ds) {
+  for (int64_t n = 0; n < N; ++n) {
+    float* dr = d + n * M;
+    const float* zr = z + n * M;
+    if (sl) {
+#pragma omp simd
+      for (int64_t j = 0; j < w; ++j) {
+        const bool pos = zr[j] > 0.f;
+        ds[j] += pos ? 0.f : zr[j] * dr[j];
+        dr[j] = pos ? dr[j] : sl[j] * dr[j];
+      }
+    } else {
+#pragma omp simd
+      for (int64_t j = 0; j < w; ++j) dr[j] = zr[j] > 0.f ? dr[j] : 0.f;
+    }
+  }
+}
+
+// BatchNorm's backward sums per column: sb += d, sg += d * xhat (double).
+MSCONV_GATE_INLINE void colBnSums(const float* __restrict__ d, const float* __restrict__ xh,
+                                  int64_t N, int64_t M, int64_t w, double* __restrict__ sb,
+                                  double* __restrict__ sg) {
+  for (int64_t n = 0; n < N; ++n) {
+    const float* dr = d + n * M;
+    const float* xr = xh + n * M;
+#pragma omp simd
+    for (int64_t j = 0; j < w; ++j) {
+      sb[j] += dr[j];
+      sg[j] += static_cast<double>(dr[j]) * xr[j];
+    }
+  }
+}
+
+// dY = k (dZ - mb - xhat mg), in place (k = gamma invstd, mb = mean(dZ), mg = mean(dZ xhat)).
+MSCONV_GATE_INLINE void colBnInput(float* __restrict__ d, const float* __restrict__ xh, int64_t N,
+                                   int64_t M, int64_t w, const float* __restrict__ k,
+                                   const float* __restrict__ mb, const float* __restrict__ mg) {
+  for (int64_t n = 0; n < N; ++n) {
+    float* dr = d + n * M;
+    const float* xr = xh + n * M;
+#pragma omp simd
+    for (int64_t j = 0; j < w; ++j) dr[j] = k[j] * (dr[j] - mb[j] - xr[j] * mg[j]);
+  }
+}
+
+struct Kernels {
+  void (*moments)(const float*, int64_t, int64_t, int64_t, double*, double*);
+  void (*norm)(float*, float*, int64_t, int64_t, int64_t, const float*, const float*, const float*,
+               const float*);
+  void (*act)(const float*, float*, int64_t, int64_t, int64_t, const float*);
+  void (*actBack)(float*, const float*, int64_t, int64_t, int64_t, const float*, float*);
+  void (*bnSums)(const float*, const float*, int64_t, int64_t, int64_t, double*, double*);
+  void (*bnInput)(float*, const float*, int64_t, int64_t, int64_t, const float*, const float*,
+                  const float*);
+};
+
+#define MSCONV_GATE_KERNELS(NS, ATTR)                                                            \
+  namespace NS {                                                                                 \
+  ATTR void moments(const float* z, int64_t N, int64_t M, int64_t w, double* a, double* b) {     \
+    colMoments(z, N, M, w, a, b);                                                                \
+  }                                                                                              \
+  ATTR void norm(float* z, float* xh, int64_t N, int64_t M, int64_t w, const float* mf,          \
+                 const float* is, const float* sc, const float* sh) {                            \
+    colNorm(z, xh, N, M, w, mf, is, sc, sh);                                                     \
+  }                                                                                              \
+  ATTR void act(const float* z, float* a, int64_t N, int64_t M, int64_t w, const float* sl) {    \
+    colAct(z, a, N, M, w, sl);                                                                   \
+  }                                                                                              \
+  ATTR void actBack(float* d, const float* z, int64_t N, int64_t M, int64_t w, const float* sl,  \
+                    float* ds) {                                                                 \
+    colActBack(d, z, N, M, w, sl, ds);                                                           \
+  }                                                                                              \
+  ATTR void bnSums(const float* d, const float* xh, int64_t N, int64_t M, int64_t w, double* sb, \
+                   double* sg) {                                                                 \
+    colBnSums(d, xh, N, M, w, sb, sg);                                                           \
+  }                                                                                              \
+  ATTR void bnInput(float* d, const float* xh, int64_t N, int64_t M, int64_t w, const float* k,  \
+                    const float* mb, const float* mg) {                                          \
+    colBnInput(d, xh, N, M, w, k, mb, mg);                                                       \
+  }                                                                                              \
+  const Kernels table{moments, norm, act, actBack, bnSums, bnInput};                             \
+  }
+
+MSCONV_GATE_KERNELS(avx512, __attribute__((target("avx512f,avx512vl,avx2,fma"))))
+MSCONV_GATE_KERNELS(avx2, __attribute__((target("avx2,fma"))))
+MSCONV_GATE_KERNELS(generic, )
+
+const Kernels& kernels() {
+  static const Kernels* k = widestIsa(&avx512::table, &avx2::table, &generic::table);
+  return *k;
+}
+
+// ---- The layers
+// ----------------------------------------------------------------------------------
 
 // The activation's slope for each of M columns: the PReLU weight (shared: repeated), 0 for ReLU.
 std::vector<float> slopeRow(GateLayer::Act act, const torch::Tensor& slope, int64_t M) {
@@ -93,9 +253,10 @@ torch::Tensor layerForward(const torch::Tensor& x, const torch::Tensor* p, int f
   if (has_bn) {
     const auto& bo = bn->options;
     eps = bo.eps();
-    torch::NoGradGuard no_grad;
-    bn->num_batches_tracked += 1;
-    factor = bo.momentum() ? *bo.momentum() : 1.0 / bn->num_batches_tracked.item<double>();
+    // As torch::nn::BatchNorm's forward: count the batch, then the averaging factor (the count
+    // is a CPU long scalar, gateFusable checked: incremented in place, not as a tensor op).
+    const int64_t count = ++*bn->num_batches_tracked.data_ptr<int64_t>();
+    factor = bo.momentum() ? *bo.momentum() : 1.0 / static_cast<double>(count);
     sv.invstd = torch::empty({M});
     sv.xhat = torch::empty({N, M});
   }
@@ -109,24 +270,13 @@ torch::Tensor layerForward(const torch::Tensor& x, const torch::Tensor* p, int f
   const float* gamma = has_bn ? p[kGamma].data_ptr<float>() : nullptr;
   const float* beta = has_bn ? p[kBeta].data_ptr<float>() : nullptr;
   // Column blocks in parallel: each column's statistics, normalisation and activation are its own.
+  const Kernels& k = kernels();
   at::parallel_for(0, M, columnGrain(N), [&](int64_t j0, int64_t j1) {
     const int64_t w = j1 - j0;
     if (has_bn) {
-      // Batch statistics per column in double, two passes, as LibTorch's BatchNorm.
       std::vector<double> mean(w, 0.0), m2(w, 0.0);
       std::vector<float> scale(w), shift(w), mf(w);
-      for (int64_t n = 0; n < N; ++n) {
-        const float* zr = zp + n * M + j0;
-        for (int64_t j = 0; j < w; ++j) mean[j] += zr[j];
-      }
-      for (int64_t j = 0; j < w; ++j) mean[j] /= static_cast<double>(N);
-      for (int64_t n = 0; n < N; ++n) {
-        const float* zr = zp + n * M + j0;
-        for (int64_t j = 0; j < w; ++j) {
-          const double d = zr[j] - mean[j];
-          m2[j] += d * d;
-        }
-      }
+      k.moments(zp + j0, N, M, w, mean.data(), m2.data());
       for (int64_t j = 0; j < w; ++j) {
         const int64_t c = j0 + j;
         const double var = m2[j] / static_cast<double>(N);
@@ -138,25 +288,10 @@ torch::Tensor layerForward(const torch::Tensor& x, const torch::Tensor* p, int f
         rv[c] = static_cast<float>(factor * (m2[j] / static_cast<double>(N - 1)) +
                                    (1 - factor) * rv[c]);
       }
-      for (int64_t n = 0; n < N; ++n) {
-        float* zr = zp + n * M + j0;
-        float* xr = xh + n * M + j0;
-        const float* isr = is + j0;
-        for (int64_t j = 0; j < w; ++j) {
-          xr[j] = (zr[j] - mf[j]) * isr[j];
-          zr[j] = zr[j] * scale[j] + shift[j];
-        }
-      }
+      k.norm(zp + j0, xh + j0, N, M, w, mf.data(), is + j0, scale.data(), shift.data());
     }
-    if (act == GateLayer::Act::kNone) return;
-    // max/min, not a branch: the signs are random, a branch would mispredict half the time.
-    const float* slr = sl.data() + j0;
-    for (int64_t n = 0; n < N; ++n) {
-      const float* zr = zp + n * M + j0;
-      float* ar = ap + n * M + j0;
-#pragma omp simd
-      for (int64_t j = 0; j < w; ++j) ar[j] = std::max(zr[j], 0.f) + slr[j] * std::min(zr[j], 0.f);
-    }
+    if (act != GateLayer::Act::kNone)
+      k.act(zp + j0, ap + j0, N, M, w, act == GateLayer::Act::kPReLU ? sl.data() + j0 : nullptr);
   });
   sv.x = x;
   sv.z = z;
@@ -183,35 +318,16 @@ torch::Tensor layerBackward(torch::Tensor da, const torch::Tensor* p, int flags,
   const float* xh = has_bn ? sv.xhat.data_ptr<float>() : nullptr;
   const float* is = has_bn ? sv.invstd.data_ptr<float>() : nullptr;
   const float* gamma = has_bn ? p[kGamma].data_ptr<float>() : nullptr;
+  const Kernels& kn = kernels();
   at::parallel_for(0, M, columnGrain(N), [&](int64_t j0, int64_t j1) {
     const int64_t w = j1 - j0;
-    if (act != GateLayer::Act::kNone) {
-      // dZ = dA where z > 0, slope * dA elsewhere; the slope's gradient sums z * dA over z <= 0.
-      const float* slr = sl.data() + j0;
-      float* dsr = ds.data() + j0;
-      for (int64_t n = 0; n < N; ++n) {
-        float* dr = d + n * M + j0;
-        const float* zr = z + n * M + j0;
-#pragma omp simd
-        for (int64_t j = 0; j < w; ++j) {
-          const float neg = std::min(zr[j], 0.f);
-          const float pos = zr[j] > 0 ? 1.f : 0.f;
-          dsr[j] += neg * dr[j];
-          dr[j] *= pos + (1.f - pos) * slr[j];
-        }
-      }
-    }
+    if (act != GateLayer::Act::kNone)
+      kn.actBack(d + j0, z + j0, N, M, w, act == GateLayer::Act::kPReLU ? sl.data() + j0 : nullptr,
+                 ds.data() + j0);
     if (!has_bn) return;
     // BatchNorm's training-mode backward: dY = gamma invstd (dZ - mean(dZ) - xhat mean(dZ xhat)).
     std::vector<double> sb(w, 0.0), sg(w, 0.0);
-    for (int64_t n = 0; n < N; ++n) {
-      const float* dr = d + n * M + j0;
-      const float* xr = xh + n * M + j0;
-      for (int64_t j = 0; j < w; ++j) {
-        sb[j] += dr[j];
-        sg[j] += static_cast<double>(dr[j]) * xr[j];
-      }
-    }
+    kn.bnSums(d + j0, xh + j0, N, M, w, sb.data(), sg.data());
     std::vector<float> k(w), mb(w), mg(w);
     for (int64_t j = 0; j < w; ++j) {
       const int64_t c = j0 + j;
@@ -221,11 +337,7 @@ torch::Tensor layerBackward(torch::Tensor da, const torch::Tensor* p, int flags,
       mb[j] = static_cast<float>(sb[j] / static_cast<double>(N));
       mg[j] = static_cast<float>(sg[j] / static_cast<double>(N));
     }
-    for (int64_t n = 0; n < N; ++n) {
-      float* dr = d + n * M + j0;
-      const float* xr = xh + n * M + j0;
-      for (int64_t j = 0; j < w; ++j) dr[j] = k[j] * (dr[j] - mb[j] - xr[j] * mg[j]);
-    }
+    kn.bnInput(d + j0, xh + j0, N, M, w, k.data(), mb.data(), mg.data());
   });
   if (act == GateLayer::Act::kPReLU) {
     const bool shared = p[kSlope].numel() == 1;
