@@ -9,6 +9,8 @@
 #include "msconv/nn/gate_net.h"
 #include "msconv/nn/kernel_switch.h"
 #include "msconv/nn/layers.h"
+#include "msconv/nn/operators.h"
+#include "msconv/nn/spec.h"
 
 using namespace msconv::nn;
 
@@ -173,4 +175,23 @@ TEST(GateNet, RefusesWhatItDoesNotTake) {
   odd.head_b = gateLayer(torch::nn::Sequential(torch::nn::ReLU()).ptr());
   EXPECT_FALSE(gateFusable(odd, s));
   EXPECT_THROW(fusedGate(odd, s), c10::Error);
+}
+
+TEST(GateNet, TheMSConvOperatorsTakeItInTraining) {
+  for (const std::string op : {"msconv-official", "msconv"}) {
+    SCOPED_TRACE(op);
+    torch::manual_seed(2);
+    auto made = makeOperator(parseOpSpec(op), OpContext{32, 1, 16});
+    auto* ms = dynamic_cast<MSConvImpl*>(made.get());
+    ASSERT_NE(ms, nullptr);
+    const auto s = torch::randn({4, 32, 1, 1}).requires_grad_(true);
+    made->train();
+    const auto fused = ms->gate(s, true), composed = ms->gate(s, false);
+    EXPECT_NE(fused.grad_fn()->name().find("GateNetFunction"), std::string::npos);
+    EXPECT_EQ(composed.grad_fn()->name().find("GateNetFunction"), std::string::npos);
+    // Two calls in training move the running statistics twice; the gates still agree closely.
+    EXPECT_LT(gateRelErr(fused.detach(), composed.detach()), 1e-5);
+    made->eval();  // eval mode: the modules, with the running statistics
+    EXPECT_EQ(ms->gate(s, true).grad_fn()->name().find("GateNetFunction"), std::string::npos);
+  }
 }

@@ -216,8 +216,7 @@ const Kernels& kernels() {
   return *k;
 }
 
-// ---- The layers
-// ----------------------------------------------------------------------------------
+// ---- The layers --------------------------------------------------------------------------------
 
 // The activation's slope for each of M columns: the PReLU weight (shared: repeated), 0 for ReLU.
 std::vector<float> slopeRow(GateLayer::Act act, const torch::Tensor& slope, int64_t M) {
