@@ -51,6 +51,13 @@ PEERS = {
 INTERLEAVED = ["^fusionStage/"]
 
 
+def listed(build, regex):
+    """The C++ benchmarks `regex` selects, by name (what --benchmark_filter would run)."""
+    r = subprocess.run([os.path.join(build, "bin", "msconv_bench"), "--benchmark_list_tests",
+                        "--benchmark_filter=" + regex], check=True, capture_output=True, text=True)
+    return [base_name(n) for n in r.stdout.split()]
+
+
 def run_cpp(build, threads, extra):
     out = os.path.join(build, "bench", "cpp.json")
     cmd = [os.path.join(build, "bin", "msconv_bench"), "--benchmark_out=" + out,
@@ -103,16 +110,19 @@ def main():
     by_name = {}
     peer_runs = {}
     extra = ["--benchmark_filter=" + (args.filter or "-" + "|".join(list(ALONE) + INTERLEAVED))]
-    rest = run_cpp(args.build, args.threads, extra) if not args.filter or not any(
-        args.filter in n for n in ALONE) else []
     # Ratios of close figures on this shared machine drift with the order the benchmarks run in:
-    # these run five times each, in random interleaved order, and report medians.
-    for regex in INTERLEAVED:
-        if args.filter and not re.search(args.filter, regex):
-            continue
-        rest = [b for b in rest if not re.match(regex, base_name(b["name"]))]
+    # the INTERLEAVED ones run five times each, in random interleaved order, and report medians
+    # (and not also in the plain pass).
+    selected = listed(args.build, args.filter or ".")
+    inter = sorted({n for n in selected if any(re.match(r, n) for r in INTERLEAVED)})
+    plain = not args.filter or (not any(args.filter in n for n in ALONE)
+                                and len(inter) < len(set(selected)))
+    rest = [b for b in (run_cpp(args.build, args.threads, extra) if plain else [])
+            if base_name(b["name"]) not in inter]
+    if inter:
         rest += [b for b in run_cpp(args.build, args.threads,
-                                    ["--benchmark_filter=" + regex, "--benchmark_repetitions=5",
+                                    ["--benchmark_filter=^(" + "|".join(inter) + ")(/|$)",
+                                     "--benchmark_repetitions=5",
                                      "--benchmark_enable_random_interleaving=true",
                                      "--benchmark_report_aggregates_only=true"])
                  if b.get("aggregate_name") == "median"]
