@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <random>
 #include <string>
 
@@ -151,6 +152,33 @@ void embedThroughput(benchmark::State& state, const std::string& arch, const std
 
 }  // namespace
 
+// Where an embedding batch's time goes in the inference form, op by op (LibTorch's profiler, as
+// stepProfile does for the training step; bench/peers/embed.py --profile is the peer's, run
+// channels-last): counters "batch_ms" and "self_ms/NAME".
+void embedProfile(benchmark::State& state, const std::string& arch, const std::string& op,
+                  int batch) {
+  msconv::setThreads(0);
+  msconv::keepFreedMemory();
+  torch::manual_seed(0);
+  msconv::nn::Backbone model = msconv::nn::makeBackbone(arch, op);
+  model->eval();
+  model = msconv::nn::inferenceCopy(model);
+  const torch::Tensor x = msconv::nn::inferenceInput(*model, torch::randn({batch, 3, 112, 112}));
+  auto embed = [&] {
+    c10::InferenceMode guard;
+    benchmark::DoNotOptimize(model->forward(x));
+  };
+  embed();  // warm-up
+  std::map<std::string, double> self_us;
+  double total_us = 0;
+  int64_t calls = 0;
+  for (auto _ : state) {
+    total_us += msconv::bench::profileCall(embed, self_us);
+    ++calls;
+  }
+  msconv::bench::profileCounters(state, "batch", self_us, total_us, calls);
+}
+
 #define EMBED_BENCH(name, arch, op)                                                         \
   BENCHMARK_CAPTURE(embedThroughput, name##_inference, arch, op, 64, EmbedPath::kInference) \
       ->Unit(benchmark::kMillisecond)                                                       \
@@ -169,6 +197,11 @@ void embedThroughput(benchmark::State& state, const std::string& arch, const std
 EMBED_BENCH(msnet26, "msnet26", "msconv-official");
 EMBED_BENCH(msnet50, "msnet50", "msconv-official");
 EMBED_BENCH(sknet50, "msnet50", "skconv");
+
+BENCHMARK_CAPTURE(embedProfile, msnet50_inference, "msnet50", "msconv-official", 64)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(3);
 
 BENCHMARK(ijbcFailures)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(ijbcScale)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);

@@ -4,14 +4,13 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
-#include <torch/csrc/autograd/profiler_legacy.h>
-
 #include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
 #include <vector>
 
+#include "bench_util.h"
 #include "msconv/nn/backbone.h"
 #include "msconv/runtime.h"
 #include "msconv/train/telemetry_probe.h"
@@ -93,7 +92,6 @@ void trainStep(benchmark::State& state, const std::string& arch, const std::stri
 // appear under their own names (msconv::...).
 void stepProfile(benchmark::State& state, const std::string& arch, const std::string& op,
                  int batch) {
-  namespace prof = torch::autograd::profiler;
   StepSetup setup(arch, op, batch, /*channels_last=*/false);
   auto step = [&] {
     setup.opt->zero_grad();
@@ -107,39 +105,10 @@ void stepProfile(benchmark::State& state, const std::string& arch, const std::st
   double total_us = 0;
   int64_t steps = 0;
   for (auto _ : state) {
-    prof::enableProfilerLegacy(
-        torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU));
-    const auto t0 = std::chrono::steady_clock::now();
-    step();
-    total_us +=
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-    const auto lists = prof::disableProfilerLegacy();
+    total_us += msconv::bench::profileCall(step, self_us);
     ++steps;
-    for (const auto& events : lists) {
-      struct Open {
-        const prof::LegacyEvent* e;
-        double children_us;
-      };
-      std::vector<Open> stack;
-      for (const auto& e : events) {
-        if (e.kind() == prof::EventKind::PushRange) {
-          stack.push_back({&e, 0.0});
-        } else if (e.kind() == prof::EventKind::PopRange && !stack.empty()) {
-          const Open open = stack.back();
-          stack.pop_back();
-          const double us = open.e->cpuElapsedUs(e);
-          self_us[open.e->name()] += us - open.children_us;
-          if (!stack.empty()) stack.back().children_us += us;
-        }
-      }
-    }
   }
-  const double step_us = total_us / static_cast<double>(std::max<int64_t>(1, steps));
-  state.counters["step_ms"] = step_us / 1000.0;
-  for (const auto& [name, us] : self_us) {
-    const double per_step = us / static_cast<double>(std::max<int64_t>(1, steps));
-    if (per_step >= 0.005 * step_us) state.counters["self_ms/" + name] = per_step / 1000.0;
-  }
+  msconv::bench::profileCounters(state, "step", self_us, total_us, steps);
 }
 
 }  // namespace

@@ -130,7 +130,7 @@ def main():
         name = base_name(b["name"])
         by_name[name] = b
         if name.startswith(("fusionStage/", "msconvOp/", "convPeak", "embedThroughput/",
-                            "stepProfile/", "groupConv/", "bnPrelu/", "bnPreluTrainStep")):
+                            "stepProfile/", "embedProfile/", "groupConv/", "groupConvForward/", "bnPrelu/", "bnPreluTrainStep")):
             continue  # reported below, as comparisons
         if name in PEERS:
             peer_args, counter, unit, target = PEERS[name]
@@ -191,17 +191,25 @@ def main():
                             "ratio": op["passes_per_s"] / peer, "target": 1.3})
     # Where the MSNet-50 step's time goes: each op's self time per step, ours (LibTorch's
     # profiler) beside the peer's (PyTorch's profiler), the 12 largest of each.
-    prof = by_name.get("stepProfile/msnet50_msconv_official_b16")
-    if prof:
-        peer = run_peer(["train_step.py", "--profile", "msnet50", "16", "3"], args.threads)
+    # Per-op breakdowns (self time under the profiler) of ours and the peer's, side by side.
+    for bench_name, unit, peer_args, title in (
+            ("stepProfile/msnet50_msconv_official_b16", "step",
+             ["train_step.py", "--profile", "msnet50", "16", "3"], "MSNet-50 b16 step"),
+            ("embedProfile/msnet50_inference", "batch",
+             ["embed.py", "--profile", "msnet50", "64", "3"],
+             "MSNet-50 b64 embeddings (inference form; peer channels-last eager)")):
+        prof = by_name.get(bench_name)
+        if not prof:
+            continue
+        peer = run_peer(peer_args, args.threads, KEEP_FREED)  # the tuned peer: same settings
         ours = {k[len("self_ms/"):]: v for k, v in prof.items() if k.startswith("self_ms/")}
-        for label, step_ms, ops in (("ours", prof["step_ms"], ours),
-                                    ("PyTorch peer", peer["step_ms"], peer["self_ms"])):
-            results.append({"name": "MSNet-50 b16 step under the profiler, %s" % label,
-                            "value": step_ms, "unit": "ms", "ratio": None, "target": None})
+        for label, call_ms, ops in (("ours", prof[unit + "_ms"], ours),
+                                    ("PyTorch peer", peer[unit + "_ms"], peer["self_ms"])):
+            results.append({"name": "%s under the profiler, %s" % (title, label),
+                            "value": call_ms, "unit": "ms", "ratio": None, "target": None})
             for op, ms in sorted(ops.items(), key=lambda kv: -kv[1])[:12]:
                 results.append({"name": "  %s: %s" % (label, op), "value": ms,
-                                "unit": "ms (%.1f %%)" % (100.0 * ms / step_ms), "ratio": None,
+                                "unit": "ms (%.1f %%)" % (100.0 * ms / call_ms), "ratio": None,
                                 "target": None})
     # Embedding throughput: msconv eval's inference form against the PyTorch peer (the authors'
     # model, eager, NCHW and channels-last, in inference mode), and against our own training graph.
@@ -263,9 +271,20 @@ def main():
         results.append({"name": "grouped 3x3 conv stage %d (%s) vs oneDNN, fwd+bwd" % (stage, shape),
                         "value": b["gflops"], "unit": "GFLOP/s",
                         "ratio": b["gflops"] / b["onednn_gflops"], "target": None})
-        results.append({"name": "  its share of the 3x3 peak (%.0f GFLOP/s)" % conv_peak,
-                        "value": 100.0 * b["gflops"] / conv_peak, "unit": "% of peak",
+        bits = int(b["plan"])
+        plan = "+".join(p for bit, p in ((1, "fwd"), (2, "dx"), (4, "dw")) if bits & bit) or "none"
+        results.append({"name": "  the per-pass plan (ours: %s) vs oneDNN" % plan,
+                        "value": b["planned_gflops"], "unit": "GFLOP/s",
+                        "ratio": b["planned_gflops"] / b["onednn_gflops"], "target": None})
+        results.append({"name": "  the plan's share of the 3x3 peak (%.0f GFLOP/s)" % conv_peak,
+                        "value": 100.0 * b["planned_gflops"] / conv_peak, "unit": "% of peak",
                         "ratio": None, "target": 40.0})
+    for name in sorted(n for n in by_name if n.startswith("groupConvForward/")):
+        b = by_name[name]
+        stage, dil, stride = (int(v) for v in name.split("/")[1:4])
+        results.append({"name": "grouped 3x3 conv forward b64 channels-last + bias, stage %d d%d s%d, "
+                                "ours vs oneDNN" % (stage, dil, stride),
+                        "value": b["gflops"], "unit": "GFLOP/s", "ratio": b["ratio"], "target": None})
     # BatchNorm (training) + shared-slope PReLU at the MSNet-50 shapes, fwd+bwd: the fused node
     # against LibTorch's composition and against LibTorch's BatchNorm + our PReLU (the form before
     # the fusion), timed interleaved in one process.

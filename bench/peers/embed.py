@@ -6,6 +6,10 @@ PyTorch's default layout and eager channels-last, timed the same way as ours.
 
 usage: embed.py ARCH BATCH SECONDS THREADS
   -> prints {"images_per_s": ..., "images_per_s_channels_last": ...}
+       embed.py --profile ARCH BATCH CALLS THREADS
+  -> prints {"batch_ms": ..., "self_ms": {op: ms per batch}} from PyTorch's profiler, channels-last
+     (self CPU time per op, ops with at least 0.5 % of the batch), as bench_eval.cpp's
+     embedProfile reports ours
 """
 import json
 import os
@@ -34,11 +38,29 @@ ARCHS = {"msnet26": lambda: am.msnet26(512), "msnet50": lambda: am.msnet50(512),
 
 
 def main():
+    profile = sys.argv[1] == "--profile"
+    if profile:
+        del sys.argv[1]
     arch, batch, seconds, threads = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = ARCHS[arch]().eval()
     x = torch.randn(batch, 3, 112, 112)
+    if profile:
+        m = model.to(memory_format=torch.channels_last)
+        xi = x.contiguous(memory_format=torch.channels_last)
+        calls = int(seconds)
+        with torch.inference_mode():
+            m(xi)  # warm-up
+            with torch.autograd.profiler.profile() as prof:
+                for _ in range(calls):
+                    m(xi)
+        rows = prof.key_averages()
+        total = sum(r.self_cpu_time_total for r in rows) / calls
+        print(json.dumps({"batch_ms": total / 1000.0,
+                          "self_ms": {r.key: r.self_cpu_time_total / calls / 1000.0 for r in rows
+                                      if r.self_cpu_time_total / calls >= 0.005 * total}}))
+        return
     out = {}
     for key, layout in (("images_per_s", torch.contiguous_format),
                         ("images_per_s_channels_last", torch.channels_last)):

@@ -1,7 +1,9 @@
 // The hand-written grouped 3x3 convolutions against LibTorch's: outputs, input and weight
 // gradients, for 4..64 channels per group, dilation 1..3, stride 1 and 2, odd maps, NCHW and
-// channels-last, every ISA copy this machine has; their independence of the thread count; and
-// CountedConv2d's dispatch (LibTorch only when switched off, one cached decision per shape).
+// channels-last, every ISA copy this machine has, with and without a bias, each pass by ours or by
+// LibTorch in every mix; their independence of the thread count; and CountedConv2d's dispatch
+// (LibTorch only when switched off, one cached decision per shape, the forward alone timed where
+// no gradient is wanted).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -33,22 +35,28 @@ std::string describe(const ConvCase& c) {
 }
 
 struct Result {
-  torch::Tensor y, dx, dw;
+  torch::Tensor y, dx, dw, db;
 };
 
-// Forward and backward of one convolution, ours (custom = true) or LibTorch's, on fixed inputs.
-Result run(const ConvCase& c, bool custom) {
+// Forward and backward of one convolution, ours (custom = true, each pass as `passes` says) or
+// LibTorch's, on fixed inputs, with a bias or without.
+Result run(const ConvCase& c, bool custom, bool bias = false, const GroupConvPasses& passes = {}) {
   torch::manual_seed(7);
   const auto format =
       c.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
   const auto x = torch::randn({c.n, c.c, c.h, c.w}).contiguous(format).requires_grad_();
   const auto w = (torch::randn({c.c, c.k, 3, 3}) * 0.3).requires_grad_();
+  const auto b = bias ? torch::randn({c.c}).requires_grad_() : torch::Tensor();
   const int64_t groups = c.c / c.k;
-  const auto y = custom ? groupConv3x3(x, w, c.stride, c.dilation, groups)
-                        : torch::conv2d(x, w, {}, c.stride, c.dilation, c.dilation, groups);
+  const auto y = custom ? groupConv3x3(x, w, c.stride, c.dilation, groups, b, passes)
+                        : torch::conv2d(x, w, b, c.stride, c.dilation, c.dilation, groups);
   const auto dy = torch::randn(y.sizes()).contiguous(format);
-  const auto grads = torch::autograd::grad({y}, {x, w}, {dy});
-  return {y.detach(), grads[0], grads[1]};
+  if (!bias) {
+    const auto grads = torch::autograd::grad({y}, {x, w}, {dy});
+    return {y.detach(), grads[0], grads[1], {}};
+  }
+  const auto grads = torch::autograd::grad({y}, {x, w, b}, {dy});
+  return {y.detach(), grads[0], grads[1], grads[2]};
 }
 
 std::vector<std::string> isas() {
@@ -110,6 +118,32 @@ TEST(GroupConv, MatchesLibtorchForwardAndBackward) {
   setGroupConvIsa("");
 }
 
+// A bias (a folded BatchNorm's), and every mix of our passes with LibTorch's: the values and all
+// three gradients match LibTorch's convolution.
+TEST(GroupConv, BiasAndMixedPassesMatchLibtorch) {
+  const std::vector<gct::ConvCase> some = {gct::cases()[0], gct::cases()[2], gct::cases()[5],
+                                           gct::cases()[7], gct::cases()[13]};
+  for (const auto& c : some) {
+    for (int bits = 0; bits < 8; ++bits) {
+      const GroupConvPasses passes{(bits & 1) != 0, (bits & 2) != 0, (bits & 4) != 0};
+      const bool bias = bits % 2 == 0 || bits == 7;
+      SCOPED_TRACE(gct::describe(c) + " passes " + std::to_string(bits) +
+                   (bias ? " with bias" : ""));
+      const auto ref = gct::run(c, false, bias);
+      const auto ours = gct::run(c, true, bias, passes);
+      EXPECT_LT(gct::relativeError(ours.y, ref.y), 1e-5);
+      EXPECT_LT(gct::relativeError(ours.dx, ref.dx), 1e-5);
+      EXPECT_LT(gct::relativeError(ours.dw, ref.dw), 1e-5);
+      if (bias) {
+        EXPECT_LT(gct::relativeError(ours.db, ref.db), 1e-5);
+      }
+    }
+  }
+  const auto x = torch::randn({1, 32, 8, 8});
+  const auto w = torch::randn({32, 4, 3, 3});
+  EXPECT_THROW(groupConv3x3(x, w, 1, 1, 8, torch::randn({16})), std::exception);  // wrong size
+}
+
 TEST(GroupConv, SameResultOnOneAndTwoThreads) {
   const int threads = at::get_num_threads();
   const gct::ConvCase c{2, 64, 8, 14, 14, 1, 2, true};
@@ -127,7 +161,7 @@ TEST(GroupConv, SupportedShapes) {
   const auto x = torch::randn({1, 32, 8, 8});
   const auto w = torch::randn({32, 4, 3, 3});
   EXPECT_TRUE(groupConvSupported(x, w, false, {3, 3}, {1, 1}, {2, 2}, {2, 2}, 8));
-  EXPECT_FALSE(groupConvSupported(x, w, true, {3, 3}, {1, 1}, {2, 2}, {2, 2}, 8));   // bias
+  EXPECT_TRUE(groupConvSupported(x, w, true, {3, 3}, {1, 1}, {2, 2}, {2, 2}, 8));    // bias
   EXPECT_FALSE(groupConvSupported(x, w, false, {3, 3}, {1, 1}, {1, 1}, {2, 2}, 8));  // padding
   EXPECT_FALSE(groupConvSupported(x, w, false, {3, 3}, {3, 3}, {1, 1}, {1, 1}, 8));  // stride
   EXPECT_FALSE(groupConvSupported(x, w, false, {3, 3}, {1, 1}, {4, 4}, {4, 4}, 8));  // dilation
@@ -174,9 +208,25 @@ TEST(GroupConv, OneCachedDecisionPerShape) {
   // Another batch size is another shape; an unsupported one is never measured.
   conv->forward(torch::randn({1, 32, 10, 10}));
   EXPECT_EQ(groupConvDecisionCount(), 2u);
-  CountedConv2d biased(torch::nn::Conv2dOptions(32, 32, 3).padding(1).groups(4).bias(true));
-  biased->forward(x);
+  CountedConv2d unsupported(torch::nn::Conv2dOptions(32, 32, 3).padding(2).groups(4).bias(false));
+  unsupported->forward(x);
   EXPECT_EQ(groupConvDecisionCount(), 2u);
+  // Without gradients (inference) the same shape is another decision: the forward alone is timed.
+  {
+    torch::NoGradGuard no_grad;
+    EXPECT_LT(gct::relativeError(conv->forward(x), ref), 1e-5);
+  }
+  EXPECT_EQ(groupConvDecisionCount(), 3u);
+  {
+    c10::InferenceMode inference;
+    const auto plan = groupConvPlan(x, conv->weight, false, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 4);
+    EXPECT_EQ(groupConvDecisionCount(), 3u);  // the no-grad decision, cached
+    if (plan) {
+      EXPECT_TRUE(plan->forward);  // only the forward was timed: nothing else is ours
+      EXPECT_FALSE(plan->grad_input);
+      EXPECT_FALSE(plan->grad_weight);
+    }
+  }
   clearGroupConvDecisions();
   EXPECT_EQ(groupConvDecisionCount(), 0u);
 }

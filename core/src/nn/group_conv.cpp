@@ -34,6 +34,8 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -437,8 +439,20 @@ struct ConvPlan {
   int64_t rows, cols;
 };
 
+// Adds bias[c0 .. c0 + n) to `pixels` pixels of n channels, `step` floats apart: the forward's
+// epilogue, on a row the kernels have just written (still in the cache).
+void addBias(float* __restrict__ out, ptrdiff_t step, int64_t pixels, const float* __restrict__ b,
+             int64_t n) {
+  for (int64_t p = 0; p < pixels; ++p) {
+    float* __restrict__ o = out + p * step;
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) o[j] += b[j];
+  }
+}
+
+// `bias` (C floats, or null): added to each output row as it is written.
 void runConv(const Kernels& kn, const ConvPlan& plan, const float* wpk, int64_t N, int64_t C,
-             int64_t K) {
+             int64_t K, const float* bias = nullptr) {
   if (plan.rows <= 0 || plan.cols <= 0 || plan.taps.n == 0) return;
   const int W = kn.width;
   const bool shuffle = K < W;
@@ -476,6 +490,10 @@ void runConv(const Kernels& kn, const ConvPlan& plan, const float* wpk, int64_t 
         else
           table[p](row + col * plan.in_pix, plan.in_pix, plan.taps, wb, wr, static_cast<int>(K),
                    orow + col * plan.out_pix, plan.out_pix);
+      }
+      if (bias) {
+        addBias(orow, plan.out_pix, plan.cols, bias + c0, W * R);
+        if (pair) addBias(orow + plan.out_row, plan.out_pix, plan.cols, bias + c0, W * R);
       }
     }
   });
@@ -546,7 +564,8 @@ at::MemoryFormat formatOf(const at::Tensor& t) {
              : at::MemoryFormat::Contiguous;
 }
 
-at::Tensor forwardImpl(const at::Tensor& x, const at::Tensor& weight, const Geometry& g) {
+at::Tensor forwardImpl(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                       const Geometry& g) {
   const Kernels& kn = kernelsOrThrow();
   const int64_t hp = g.h + 2 * g.d, wp = g.w + 2 * g.d, C = g.c;
   const auto xp = paddedChannelsLast(x, g.d);
@@ -564,7 +583,9 @@ at::Tensor forwardImpl(const at::Tensor& x, const at::Tensor& weight, const Geom
   plan.out = y.data_ptr<float>();
   plan.out_n = g.ho * g.wo * C, plan.out_row = g.wo * C, plan.out_pix = C;
   plan.rows = g.ho, plan.cols = g.wo;
-  runConv(kn, plan, wpk.data_ptr<float>(), g.n, C, g.k);
+  const auto b = bias.defined() ? bias.contiguous() : bias;
+  runConv(kn, plan, wpk.data_ptr<float>(), g.n, C, g.k,
+          b.defined() ? b.data_ptr<float>() : nullptr);
   return formatOf(x) == at::MemoryFormat::ChannelsLast ? y : toNchw(y);
 }
 
@@ -617,15 +638,32 @@ at::Tensor gradWeightImpl(const at::Tensor& x, const at::Tensor& dyp, const Geom
   return dw;
 }
 
+// LibTorch's passes, for the ones a plan leaves to it.
+at::Tensor libForward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                      const Geometry& g) {
+  return at::convolution(x, weight, bias, {g.s, g.s}, {g.d, g.d}, {g.d, g.d}, false, {0, 0},
+                         g.c / g.k);
+}
+std::tuple<at::Tensor, at::Tensor, at::Tensor> libBackward(const at::Tensor& dy,
+                                                           const at::Tensor& x,
+                                                           const at::Tensor& weight,
+                                                           const Geometry& g, bool dx, bool dw) {
+  return at::convolution_backward(dy, x, weight, c10::nullopt, {g.s, g.s}, {g.d, g.d}, {g.d, g.d},
+                                  false, {0, 0}, g.c / g.k, {dx, dw, false});
+}
+
 struct GroupConvFunction : public torch::autograd::Function<GroupConvFunction> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
-                            const at::Tensor& weight, int64_t stride, int64_t dilation,
-                            int64_t groups) {
+                            const at::Tensor& weight, const at::Tensor& bias, int64_t stride,
+                            int64_t dilation, int64_t groups, int64_t passes) {
     ctx->save_for_backward({x, weight});
     ctx->saved_data["stride"] = stride;
     ctx->saved_data["dilation"] = dilation;
     ctx->saved_data["groups"] = groups;
-    return forwardImpl(x, weight, geometryOf(x, stride, dilation, groups));
+    ctx->saved_data["passes"] = passes;
+    const Geometry g = geometryOf(x, stride, dilation, groups);
+    const auto b = bias.numel() > 0 ? bias : at::Tensor();
+    return (passes & 1) ? forwardImpl(x, weight, b, g) : libForward(x, weight, b, g);
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -636,22 +674,41 @@ struct GroupConvFunction : public torch::autograd::Function<GroupConvFunction> {
     const Geometry g =
         geometryOf(x, ctx->saved_data["stride"].toInt(), ctx->saved_data["dilation"].toInt(),
                    ctx->saved_data["groups"].toInt());
-    // The output gradient, zero-bordered, serves both passes.
-    const auto dyp = paddedChannelsLast(grads[0], g.d);
+    const int64_t passes = ctx->saved_data["passes"].toInt();
+    const bool want_dx = ctx->needs_input_grad(0), want_dw = ctx->needs_input_grad(1);
+    const bool our_dx = want_dx && (passes & 2), our_dw = want_dw && (passes & 4);
     at::Tensor dx, dw;
-    if (ctx->needs_input_grad(0)) dx = gradInputImpl(dyp, weight, g, formatOf(x));
-    if (ctx->needs_input_grad(1)) dw = gradWeightImpl(x, dyp, g);
-    return {dx, dw, at::Tensor(), at::Tensor(), at::Tensor()};
+    // The output gradient, zero-bordered, serves both of our passes.
+    if (our_dx || our_dw) {
+      const auto dyp = paddedChannelsLast(grads[0], g.d);
+      if (our_dx) dx = gradInputImpl(dyp, weight, g, formatOf(x));
+      if (our_dw) dw = gradWeightImpl(x, dyp, g);
+    }
+    if ((want_dx && !our_dx) || (want_dw && !our_dw)) {
+      auto lib = libBackward(grads[0].contiguous(formatOf(x)), x, weight, g, want_dx && !our_dx,
+                             want_dw && !our_dw);
+      if (want_dx && !our_dx) dx = std::get<0>(lib);
+      if (want_dw && !our_dw) dw = std::get<1>(lib);
+    }
+    at::Tensor db;  // the bias's gradient: the output gradient summed over images and pixels
+    if (ctx->needs_input_grad(2)) db = grads[0].sum({0, 2, 3});  // never for the stand-in
+    return {dx, dw, db, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
+int64_t passBits(const GroupConvPasses& p) {
+  return (p.forward ? 1 : 0) | (p.grad_input ? 2 : 0) | (p.grad_weight ? 4 : 0);
+}
+
 // ---- The per-shape choice ----------------------------------------------------------------------
 
-using ShapeKey = std::array<int64_t, 9>;
+// Batch, channels, map, groups, stride, dilation, channels-last, vector width, forward only.
+using ShapeKey = std::array<int64_t, 10>;
 
 std::mutex g_decisions_mutex;
-std::map<ShapeKey, bool>& decisions() {
-  static std::map<ShapeKey, bool> m;
+// The plan per shape; nullopt: LibTorch runs the convolution whole.
+std::map<ShapeKey, std::optional<GroupConvPasses>>& decisions() {
+  static std::map<ShapeKey, std::optional<GroupConvPasses>> m;
   return m;
 }
 
@@ -663,23 +720,28 @@ bool logDecisions() {
   return on;
 }
 
-// Seconds of one forward + backward (input and weight gradients), the fastest of a few runs.
-template <typename Conv>
-double timeForwardBackward(const Conv& conv, const at::Tensor& x, const at::Tensor& w,
-                           const at::Tensor& dy, int reps) {
+// Seconds of one call, the fastest of `reps`.
+template <typename Call>
+double fastest(const Call& call, int reps) {
   double best = 1e30;
   for (int r = 0; r < reps; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
-    const auto y = conv(x, w);
-    const auto grads = torch::autograd::grad({y}, {x, w}, {dy});
+    call();
     best = std::min(best,
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return best;
 }
 
-bool measureOurs(const at::Tensor& input, const at::Tensor& weight, int64_t stride,
-                 int64_t dilation, int64_t groups, ShapeKey key) {
+// Times ours against LibTorch's for this shape and returns the plan (nullopt: LibTorch whole).
+// Inference (no gradient wanted): the forward alone, with the bias where there is one. Training:
+// each pass of each (forward; grad-input; grad-weight, each with its zero-bordered copies) picks
+// the faster, and that mix, run end to end through the autograd node, must beat LibTorch's
+// forward + backward end to end (whose backward computes both gradients in one call).
+std::optional<GroupConvPasses> measurePlan(const at::Tensor& input, const at::Tensor& weight,
+                                           bool has_bias, int64_t stride, int64_t dilation,
+                                           int64_t groups, ShapeKey key) {
+  const bool forward_only = key[9] != 0;
   c10::InferenceMode not_inference(false);
   at::AutoGradMode grad(true);
   const auto format = formatOf(input);
@@ -689,35 +751,81 @@ bool measureOurs(const at::Tensor& input, const at::Tensor& weight, int64_t stri
   const auto x = at::randn(input.sizes(), gen, at::kFloat).contiguous(format).requires_grad_();
   const auto w = (at::randn(weight.sizes(), gen, at::kFloat) * 0.1).requires_grad_();
   const auto dy = at::randn({g.n, g.c, g.ho, g.wo}, gen, at::kFloat).contiguous(format);
-  const auto ours = [&](const at::Tensor& a, const at::Tensor& b) {
-    return groupConv3x3(a, b, stride, dilation, groups);
+  const auto bias = has_bias ? at::randn({g.c}, gen, at::kFloat) : at::Tensor();
+  const auto xd = x.detach(), wd = w.detach();
+  // Alternating rounds, keeping each one's fastest: 3 rounds, 1 where a call takes over 50 ms.
+  const auto race = [](const auto& a, const auto& b, double& ta, double& tb) {
+    fastest(a, 1);  // warm-up: oneDNN's primitives, the allocator's blocks
+    fastest(b, 1);
+    ta = fastest(a, 1);
+    tb = fastest(b, 1);
+    const int rounds = std::max(ta, tb) > 0.05 ? 1 : 3;
+    for (int r = 0; r < rounds; ++r) {
+      ta = std::min(ta, fastest(a, 1));
+      tb = std::min(tb, fastest(b, 1));
+    }
   };
-  const auto libtorch = [&](const at::Tensor& a, const at::Tensor& b) {
-    return at::convolution(a, b, {}, {stride, stride}, {dilation, dilation}, {dilation, dilation},
-                           false, {0, 0}, groups);
-  };
-  // Warm both up (the first calls set up oneDNN's primitives and the allocator's blocks), then
-  // alternate, keeping each one's fastest run: 3 rounds, 1 where a run takes over 50 ms.
-  timeForwardBackward(ours, x, w, dy, 1);
-  timeForwardBackward(libtorch, x, w, dy, 1);
-  double t_ours = timeForwardBackward(ours, x, w, dy, 1);
-  double t_lib = timeForwardBackward(libtorch, x, w, dy, 1);
-  const int rounds = std::max(t_ours, t_lib) > 0.05 ? 1 : 3;
-  for (int r = 0; r < rounds; ++r) {
-    t_ours = std::min(t_ours, timeForwardBackward(ours, x, w, dy, 1));
-    t_lib = std::min(t_lib, timeForwardBackward(libtorch, x, w, dy, 1));
+  GroupConvPasses plan;
+  double t_ours = 0, t_lib = 0;
+  char detail[160] = "";
+  {
+    at::NoGradGuard no_grad;
+    race([&] { forwardImpl(xd, wd, bias, g); }, [&] { libForward(xd, wd, bias, g); }, t_ours,
+         t_lib);
   }
-  const bool use = t_ours < t_lib;
+  plan.forward = t_ours < t_lib;
+  if (forward_only) {
+    plan.grad_input = plan.grad_weight = false;
+  } else {
+    double gi_ours = 0, gi_lib = 0, gw_ours = 0, gw_lib = 0;
+    race([&] { gradInputImpl(paddedChannelsLast(dy, g.d), wd, g, format); },
+         [&] { libBackward(dy, xd, wd, g, true, false); }, gi_ours, gi_lib);
+    race([&] { gradWeightImpl(xd, paddedChannelsLast(dy, g.d), g); },
+         [&] { libBackward(dy, xd, wd, g, false, true); }, gw_ours, gw_lib);
+    plan.grad_input = gi_ours < gi_lib;
+    plan.grad_weight = gw_ours < gw_lib;
+    std::snprintf(detail, sizeof detail,
+                  " (forward %.3f / %.3f, grad-input %.3f / %.3f, grad-weight %.3f / %.3f ms)",
+                  t_ours * 1e3, t_lib * 1e3, gi_ours * 1e3, gi_lib * 1e3, gw_ours * 1e3,
+                  gw_lib * 1e3);
+    if (plan.any()) {
+      const int64_t bits = passBits(plan);
+      const auto b = has_bias ? bias : at::empty({0}, wd.options());
+      race(
+          [&] {
+            const auto y = GroupConvFunction::apply(x, w, b, stride, dilation, groups, bits);
+            torch::autograd::grad({y}, {x, w}, {dy});
+          },
+          [&] {
+            const auto y = at::convolution(x, w, bias, {stride, stride}, {dilation, dilation},
+                                           {dilation, dilation}, false, {0, 0}, groups);
+            torch::autograd::grad({y}, {x, w}, {dy});
+          },
+          t_ours, t_lib);
+    }
+  }
+  const bool use = plan.any() && t_ours < t_lib;
   if (logDecisions())
     std::fprintf(stderr,
                  "msconv: grouped 3x3 conv N%lld C%lld %lldx%lld groups %lld stride %lld dilation "
-                 "%lld %s: ours %.3f ms, oneDNN %.3f ms -> %s\n",
+                 "%lld %s%s: ours %.3f ms, oneDNN %.3f ms%s -> %s%s%s%s\n",
                  static_cast<long long>(key[0]), static_cast<long long>(key[1]),
                  static_cast<long long>(key[2]), static_cast<long long>(key[3]),
                  static_cast<long long>(key[4]), static_cast<long long>(key[5]),
-                 static_cast<long long>(key[6]), key[7] ? "channels-last" : "NCHW", t_ours * 1e3,
-                 t_lib * 1e3, use ? "ours" : "oneDNN");
-  return use;
+                 static_cast<long long>(key[6]), key[7] ? "channels-last" : "NCHW",
+                 forward_only ? ", forward only" : ", forward + backward", t_ours * 1e3,
+                 t_lib * 1e3, detail, use ? "ours:" : "oneDNN",
+                 use && plan.forward ? " forward" : "", use && plan.grad_input ? " grad-input" : "",
+                 use && plan.grad_weight ? " grad-weight" : "");
+  if (!use) return std::nullopt;
+  return plan;
+}
+
+// No gradient will be asked of this call: inference (InferenceMode, no-grad, or inputs that
+// require none). Then only the forward's speed counts. (A bias that requires a gradient is a
+// parameter beside a weight that requires one too: the weight's flag stands for both.)
+bool forwardOnly(const at::Tensor& input, const at::Tensor& weight) {
+  return !at::GradMode::is_enabled() || (!input.requires_grad() && !weight.requires_grad());
 }
 
 bool intsAre(at::IntArrayRef a, int64_t v) {
@@ -730,7 +838,8 @@ bool groupConvSupported(const at::Tensor& input, const at::Tensor& weight, bool 
                         at::IntArrayRef kernel, at::IntArrayRef stride, at::IntArrayRef padding,
                         at::IntArrayRef dilation, int64_t groups) {
   const Kernels* kn = activeKernels().load(std::memory_order_relaxed);
-  if (!kn || has_bias || !input.defined() || !weight.defined()) return false;
+  (void)has_bias;  // a bias is added in the forward's epilogue
+  if (!kn || !input.defined() || !weight.defined()) return false;
   if (input.dim() != 4 || weight.dim() != 4 || !input.device().is_cpu() ||
       !weight.device().is_cpu() || input.scalar_type() != at::kFloat ||
       weight.scalar_type() != at::kFloat || input.is_mkldnn() || input.is_sparse())
@@ -749,26 +858,36 @@ bool groupConvSupported(const at::Tensor& input, const at::Tensor& weight, bool 
 }
 
 at::Tensor groupConv3x3(const at::Tensor& input, const at::Tensor& weight, int64_t stride,
-                        int64_t dilation, int64_t groups) {
-  if (!groupConvSupported(input, weight, false, {3, 3}, {stride, stride}, {dilation, dilation},
-                          {dilation, dilation}, groups))
+                        int64_t dilation, int64_t groups, const at::Tensor& bias,
+                        const GroupConvPasses& passes) {
+  if (!groupConvSupported(input, weight, bias.defined(), {3, 3}, {stride, stride},
+                          {dilation, dilation}, {dilation, dilation}, groups))
     throw Error("grouped 3x3 convolution: unsupported shape " + std::to_string(input.dim()) +
                 "-d input " + input.toString() + " with groups " + std::to_string(groups));
-  return GroupConvFunction::apply(input, weight, stride, dilation, groups);
+  if (bias.defined() && (bias.dim() != 1 || bias.size(0) != input.size(1) ||
+                         bias.scalar_type() != at::kFloat || !bias.device().is_cpu()))
+    throw Error("grouped 3x3 convolution: the bias must be " + std::to_string(input.size(1)) +
+                " float32 CPU values, got " + bias.toString() + " of " +
+                std::to_string(bias.numel()));
+  // No bias: an empty stand-in (autograd's Function takes no undefined tensor input).
+  return GroupConvFunction::apply(input, weight,
+                                  bias.defined() ? bias : at::empty({0}, weight.options()), stride,
+                                  dilation, groups, passBits(passes));
 }
 
-bool groupConvChosen(const at::Tensor& input, const at::Tensor& weight, bool has_bias,
-                     at::IntArrayRef kernel, at::IntArrayRef stride, at::IntArrayRef padding,
-                     at::IntArrayRef dilation, int64_t groups) {
+std::optional<GroupConvPasses> groupConvPlan(const at::Tensor& input, const at::Tensor& weight,
+                                             bool has_bias, at::IntArrayRef kernel,
+                                             at::IntArrayRef stride, at::IntArrayRef padding,
+                                             at::IntArrayRef dilation, int64_t groups) {
   if (!customKernels() ||
       !groupConvSupported(input, weight, has_bias, kernel, stride, padding, dilation, groups))
-    return false;
+    return std::nullopt;
   const Kernels* kn = activeKernels().load(std::memory_order_relaxed);
   const ShapeKey key{input.size(0), input.size(1),
                      input.size(2), input.size(3),
                      groups,        stride[0],
                      dilation[0],   formatOf(input) == at::MemoryFormat::ChannelsLast ? 1 : 0,
-                     kn->width};
+                     kn->width,     forwardOnly(input, weight) ? 1 : 0};
   {
     std::lock_guard<std::mutex> lock(g_decisions_mutex);
     const auto it = decisions().find(key);
@@ -776,9 +895,16 @@ bool groupConvChosen(const at::Tensor& input, const at::Tensor& weight, bool has
   }
   // Timed without the lock (a convolution may take long); should two threads time the same
   // shape at once, the first decision stored is the one every later call gets.
-  const bool use = measureOurs(input, weight, stride[0], dilation[0], groups, key);
+  const auto plan = measurePlan(input, weight, has_bias, stride[0], dilation[0], groups, key);
   std::lock_guard<std::mutex> lock(g_decisions_mutex);
-  return decisions().emplace(key, use).first->second;
+  return decisions().emplace(key, plan).first->second;
+}
+
+bool groupConvChosen(const at::Tensor& input, const at::Tensor& weight, bool has_bias,
+                     at::IntArrayRef kernel, at::IntArrayRef stride, at::IntArrayRef padding,
+                     at::IntArrayRef dilation, int64_t groups) {
+  return groupConvPlan(input, weight, has_bias, kernel, stride, padding, dilation, groups)
+      .has_value();
 }
 
 std::string groupConvIsa() {

@@ -43,12 +43,15 @@ torch::Tensor CountedConv2dImpl::forward(const torch::Tensor& input) {
     const auto x = input.reshape({input.size(0), input.size(1)});
     out = (bias.defined() ? torch::addmm(bias, x, w.t()) : torch::mm(x, w.t()))
               .view({input.size(0), weight.size(0), 1, 1});
-  } else if (pad && c10::get_if<torch::enumtype::kZeros>(&options.padding_mode()) &&
-             groupConvChosen(input, weight, bias.defined(), *k, *s, **pad, options.dilation(),
-                             options.groups())) {
-    // The MSConv / SKConv branches' grouped (dilated) 3x3 convolutions: hand-written kernels where
-    // they were measured faster than oneDNN for this shape (nn/group_conv.h).
-    out = groupConv3x3(input, weight, (*s)[0], (*options.dilation())[0], options.groups());
+  } else if (const auto plan = pad && c10::get_if<torch::enumtype::kZeros>(&options.padding_mode())
+                                   ? groupConvPlan(input, weight, bias.defined(), *k, *s, **pad,
+                                                   options.dilation(), options.groups())
+                                   : std::nullopt;
+             plan) {
+    // The MSConv / SKConv branches' grouped (dilated) 3x3 convolutions: the hand-written kernels
+    // for the passes where they were measured faster than oneDNN for this shape (nn/group_conv.h).
+    out = groupConv3x3(input, weight, (*s)[0], (*options.dilation())[0], options.groups(), bias,
+                       *plan);
   } else {
     out = torch::nn::Conv2dImpl::forward(input);
   }

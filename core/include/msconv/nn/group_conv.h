@@ -2,14 +2,17 @@
 // SKConv branch shapes: float32 CPU, padding = dilation (1..3), stride 1 or 2, as many input as
 // output channels per group, K of them: 4 or 8 with C a multiple of the vector width (16 floats
 // with AVX-512, 8 with AVX2; K = 8 is a multiple of the AVX2 width), or a multiple of the width up
-// to 64; no bias; NCHW or channels-last input (the output has the input's memory format).
+// to 64; an optional bias (added as each output row is written: a folded BatchNorm's); NCHW or
+// channels-last input (the output has the input's memory format).
 // Internally channels-last, vectors along the output channels, one copy of the kernels per ISA
 // (AVX-512, AVX2 + FMA) chosen at run time. Which of these and LibTorch's (oneDNN's) convolution
-// runs is decided per shape by timing both on the first call with that shape.
+// runs, pass by pass, is decided per shape by timing both on the first call with that shape (see
+// groupConvPlan).
 #pragma once
 
 #include <ATen/ATen.h>
 
+#include <optional>
 #include <string>
 
 namespace msconv::nn {
@@ -20,15 +23,34 @@ bool groupConvSupported(const at::Tensor& input, const at::Tensor& weight, bool 
                         at::IntArrayRef kernel, at::IntArrayRef stride, at::IntArrayRef padding,
                         at::IntArrayRef dilation, int64_t groups);
 
-// The hand-written convolution, differentiable in input and weight (no second derivative). Only
-// for shapes groupConvSupported() accepts (throws msconv::Error otherwise).
-at::Tensor groupConv3x3(const at::Tensor& input, const at::Tensor& weight, int64_t stride,
-                        int64_t dilation, int64_t groups);
+// Which implementation runs each pass of a grouped 3x3 convolution: ours (true) or LibTorch's
+// (oneDNN's). Each is faster for some shapes; a plan takes the faster of each.
+struct GroupConvPasses {
+  bool forward = true, grad_input = true, grad_weight = true;
+  bool any() const { return forward || grad_input || grad_weight; }
+};
 
-// Whether CountedConv2d runs groupConv3x3 for this convolution: customKernels() allows it, it is
-// supported, and on the first call with this shape (batch, channels, map, groups, stride,
-// dilation, memory format) forward + backward of both were timed and ours was the faster. The
-// decision is cached per shape; MSCONV_KERNELS_LOG=1 prints it (once per shape) on stderr.
+// The convolution as one autograd node, differentiable in input, weight and bias (no second
+// derivative), each pass by the implementation `passes` names (ours by default). Only for shapes
+// groupConvSupported() accepts and a bias of C float32 values or none (throws msconv::Error
+// otherwise).
+at::Tensor groupConv3x3(const at::Tensor& input, const at::Tensor& weight, int64_t stride,
+                        int64_t dilation, int64_t groups, const at::Tensor& bias = {},
+                        const GroupConvPasses& passes = {});
+
+// How CountedConv2d runs this convolution: nullopt where LibTorch runs it whole (custom kernels
+// off, unsupported, or LibTorch measured faster), else the plan for groupConv3x3. On the first
+// call with a shape (batch, channels, map, groups, stride, dilation, memory format, and whether a
+// gradient is wanted) both are timed: where no gradient is wanted (grad mode off, or neither
+// input nor weight requiring one) the forward alone; in training each pass of each, the faster of
+// each pass taken, and that mix kept only if it beats LibTorch's forward + backward end to end.
+// The decision is cached per shape; MSCONV_KERNELS_LOG=1 prints it (once per shape, with the
+// times) on stderr.
+std::optional<GroupConvPasses> groupConvPlan(const at::Tensor& input, const at::Tensor& weight,
+                                             bool has_bias, at::IntArrayRef kernel,
+                                             at::IntArrayRef stride, at::IntArrayRef padding,
+                                             at::IntArrayRef dilation, int64_t groups);
+// groupConvPlan(...).has_value(): any of ours runs.
 bool groupConvChosen(const at::Tensor& input, const at::Tensor& weight, bool has_bias,
                      at::IntArrayRef kernel, at::IntArrayRef stride, at::IntArrayRef padding,
                      at::IntArrayRef dilation, int64_t groups);
