@@ -8,7 +8,6 @@
 
 #include <chrono>
 #include <fstream>
-#include <map>
 #include <random>
 #include <string>
 
@@ -169,14 +168,7 @@ void embedProfile(benchmark::State& state, const std::string& arch, const std::s
     benchmark::DoNotOptimize(model->forward(x));
   };
   embed();  // warm-up
-  std::map<std::string, double> self_us;
-  double total_us = 0;
-  int64_t calls = 0;
-  for (auto _ : state) {
-    total_us += msconv::bench::profileCall(embed, self_us);
-    ++calls;
-  }
-  msconv::bench::profileCounters(state, "batch", self_us, total_us, calls);
+  msconv::bench::profileIterations(state, "batch", embed);
 }
 
 #define EMBED_BENCH(name, arch, op)                                                         \

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <map>
 #include <memory>
 #include <vector>
 
@@ -101,14 +100,7 @@ void stepProfile(benchmark::State& state, const std::string& arch, const std::st
     setup.opt->step();
   };
   step();  // warm-up
-  std::map<std::string, double> self_us;
-  double total_us = 0;
-  int64_t steps = 0;
-  for (auto _ : state) {
-    total_us += msconv::bench::profileCall(step, self_us);
-    ++steps;
-  }
-  msconv::bench::profileCounters(state, "step", self_us, total_us, steps);
+  msconv::bench::profileIterations(state, "step", step);
 }
 
 }  // namespace

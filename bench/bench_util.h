@@ -57,11 +57,17 @@ double profileCall(const Call& call, std::map<std::string, double>& self_us) {
   return wall_us;
 }
 
-// The counters of a profile over `calls` calls: "<unit>_ms" (per call) and "self_ms/NAME" for each
-// op with at least 0.5 % of a call's time.
-template <typename State>
-void profileCounters(State& state, const std::string& unit,
-                     const std::map<std::string, double>& self_us, double total_us, int64_t calls) {
+// Runs `call` once per benchmark iteration under the profiler and sets the counters
+// "<unit>_ms" (per call) and "self_ms/NAME" for each op with at least 0.5 % of a call's time.
+template <typename State, typename Call>
+void profileIterations(State& state, const std::string& unit, const Call& call) {
+  std::map<std::string, double> self_us;
+  double total_us = 0;
+  int64_t calls = 0;
+  for (auto _ : state) {
+    total_us += profileCall(call, self_us);
+    ++calls;
+  }
   const double n = static_cast<double>(std::max<int64_t>(1, calls));
   const double call_us = total_us / n;
   state.counters[unit + "_ms"] = call_us / 1000.0;
