@@ -144,6 +144,35 @@ TEST(GroupConv, BiasAndMixedPassesMatchLibtorch) {
   EXPECT_THROW(groupConv3x3(x, w, 1, 1, 8, torch::randn({16})), std::exception);  // wrong size
 }
 
+// The node without autograd (the inference form: InferenceMode; evaluation: no-grad), our forward
+// with a folded BatchNorm's bias, channels-last and NCHW.
+TEST(GroupConv, ForwardWithBiasWithoutAutograd) {
+  for (const bool channels_last : {true, false}) {
+    SCOPED_TRACE(channels_last ? "channels-last" : "NCHW");
+    torch::manual_seed(9);
+    const auto format =
+        channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+    const auto x = torch::randn({2, 64, 9, 9}).contiguous(format);
+    const auto w = torch::randn({64, 8, 3, 3}) * 0.3;
+    const auto b = torch::randn({64});
+    const auto ref = torch::conv2d(x, w, b, 1, 2, 2, 8);
+    const GroupConvPasses forward_only{true, false, false};
+    {
+      c10::InferenceMode inference;
+      const auto y = groupConv3x3(x, w, 1, 2, 8, b, forward_only);
+      EXPECT_TRUE(y.is_inference());
+      EXPECT_TRUE(y.is_contiguous(format));
+      EXPECT_LT(gct::relativeError(y, ref), 1e-5);
+    }
+    {
+      torch::NoGradGuard no_grad;
+      const auto y = groupConv3x3(x, w.clone().requires_grad_(), 1, 2, 8, b, forward_only);
+      EXPECT_FALSE(y.requires_grad());
+      EXPECT_LT(gct::relativeError(y, ref), 1e-5);
+    }
+  }
+}
+
 TEST(GroupConv, SameResultOnOneAndTwoThreads) {
   const int threads = at::get_num_threads();
   const gct::ConvCase c{2, 64, 8, 14, 14, 1, 2, true};
@@ -221,12 +250,15 @@ TEST(GroupConv, OneCachedDecisionPerShape) {
     c10::InferenceMode inference;
     const auto plan = groupConvPlan(x, conv->weight, false, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 4);
     EXPECT_EQ(groupConvDecisionCount(), 3u);  // the no-grad decision, cached
-    if (plan) {
-      EXPECT_TRUE(plan->forward);  // only the forward was timed: nothing else is ours
+    if (plan) {  // only the forward was timed: no gradient pass is ours
       EXPECT_FALSE(plan->grad_input);
       EXPECT_FALSE(plan->grad_weight);
     }
   }
+  // A bias is part of the shape's key: another decision.
+  CountedConv2d biased(torch::nn::Conv2dOptions(32, 32, 3).padding(1).groups(4).bias(true));
+  biased->forward(x);
+  EXPECT_EQ(groupConvDecisionCount(), 4u);
   clearGroupConvDecisions();
   EXPECT_EQ(groupConvDecisionCount(), 0u);
 }

@@ -59,7 +59,10 @@ export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$here/
 # The CLI suites skip what only repeats a path many times (test_train_cli's kill loops).
 export MSCONV_SANITIZER=$mode
 # LibTorch's OpenMP runtime (libgomp) is not instrumented: its parallel regions would be invisible
-# synchronisation to ThreadSanitizer. One OpenMP thread everywhere; the threads tested are ours.
+# synchronisation to ThreadSanitizer. One OpenMP thread for LibTorch's own pool by default (a test
+# that sets a thread count overrides it); the threads tested are ours. The thread build compiles
+# our kernels without OpenMP (core/CMakeLists.txt), so they never run on libgomp's threads there;
+# the address build compiles them with it.
 export OMP_NUM_THREADS=1
 start=$(date +%s)
 rc=0

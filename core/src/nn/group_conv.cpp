@@ -702,8 +702,9 @@ int64_t passBits(const GroupConvPasses& p) {
 
 // ---- The per-shape choice ----------------------------------------------------------------------
 
-// Batch, channels, map, groups, stride, dilation, channels-last, vector width, forward only.
-using ShapeKey = std::array<int64_t, 10>;
+// Batch, channels, map, groups, stride, dilation, channels-last, vector width, forward only, bias,
+// channels-last weights: everything the timing depends on.
+using ShapeKey = std::array<int64_t, 12>;
 
 std::mutex g_decisions_mutex;
 // The plan per shape; nullopt: LibTorch runs the convolution whole.
@@ -749,7 +750,9 @@ std::optional<GroupConvPasses> measurePlan(const at::Tensor& input, const at::Te
   // A generator of its own: the first call with a shape must not move the global random stream.
   at::Generator gen = at::detail::createCPUGenerator(20261203);
   const auto x = at::randn(input.sizes(), gen, at::kFloat).contiguous(format).requires_grad_();
-  const auto w = (at::randn(weight.sizes(), gen, at::kFloat) * 0.1).requires_grad_();
+  const auto w = (at::randn(weight.sizes(), gen, at::kFloat) * 0.1)
+                     .contiguous(weight.suggest_memory_format())
+                     .requires_grad_();
   const auto dy = at::randn({g.n, g.c, g.ho, g.wo}, gen, at::kFloat).contiguous(format);
   const auto bias = has_bias ? at::randn({g.c}, gen, at::kFloat) : at::Tensor();
   const auto xd = x.detach(), wd = w.detach();
@@ -883,11 +886,13 @@ std::optional<GroupConvPasses> groupConvPlan(const at::Tensor& input, const at::
       !groupConvSupported(input, weight, has_bias, kernel, stride, padding, dilation, groups))
     return std::nullopt;
   const Kernels* kn = activeKernels().load(std::memory_order_relaxed);
-  const ShapeKey key{input.size(0), input.size(1),
-                     input.size(2), input.size(3),
-                     groups,        stride[0],
-                     dilation[0],   formatOf(input) == at::MemoryFormat::ChannelsLast ? 1 : 0,
-                     kn->width,     forwardOnly(input, weight) ? 1 : 0};
+  const ShapeKey key{
+      input.size(0),    input.size(1),
+      input.size(2),    input.size(3),
+      groups,           stride[0],
+      dilation[0],      formatOf(input) == at::MemoryFormat::ChannelsLast ? 1 : 0,
+      kn->width,        forwardOnly(input, weight) ? 1 : 0,
+      has_bias ? 1 : 0, weight.suggest_memory_format() == at::MemoryFormat::ChannelsLast ? 1 : 0};
   {
     std::lock_guard<std::mutex> lock(g_decisions_mutex);
     const auto it = decisions().find(key);

@@ -40,12 +40,12 @@ at::Tensor groupConv3x3(const at::Tensor& input, const at::Tensor& weight, int64
 
 // How CountedConv2d runs this convolution: nullopt where LibTorch runs it whole (custom kernels
 // off, unsupported, or LibTorch measured faster), else the plan for groupConv3x3. On the first
-// call with a shape (batch, channels, map, groups, stride, dilation, memory format, and whether a
-// gradient is wanted) both are timed: where no gradient is wanted (grad mode off, or neither
-// input nor weight requiring one) the forward alone; in training each pass of each, the faster of
-// each pass taken, and that mix kept only if it beats LibTorch's forward + backward end to end.
-// The decision is cached per shape; MSCONV_KERNELS_LOG=1 prints it (once per shape, with the
-// times) on stderr.
+// call with a shape (batch, channels, map, groups, stride, dilation, the input's and the weight's
+// memory format, a bias or none, and whether a gradient is wanted) both are timed: where no
+// gradient is wanted (grad mode off, or neither input nor weight requiring one) the forward alone;
+// in training each pass of each, the faster of each pass taken, and that mix kept only if it beats
+// LibTorch's forward + backward end to end. The decision is cached per shape; MSCONV_KERNELS_LOG=1
+// prints it (once per shape, with the times) on stderr.
 std::optional<GroupConvPasses> groupConvPlan(const at::Tensor& input, const at::Tensor& weight,
                                              bool has_bias, at::IntArrayRef kernel,
                                              at::IntArrayRef stride, at::IntArrayRef padding,
