@@ -206,8 +206,12 @@ class Study(unittest.TestCase):
         self.fail("no progress")
 
     def test_killed_study_resumes_and_a_failed_run_stays_failed(self):
-        base = dict(BASE, **{"train.max_steps": 60, "train.checkpoint_every": 5,
-                             "train.val_every": 60})
+        # Long enough that the run is still training when the signal lands: at 60 steps (the
+        # synthetic set's 20 epochs allowed 80), with the kernels on both threads, a run once
+        # finished between two status polls.
+        steps = 400
+        base = dict(BASE, **{"train.max_steps": steps, "train.epochs": 1000,
+                             "train.checkpoint_every": 5, "train.val_every": steps})
         path = write_study(os.path.join(self.tmp, "k.json"), name="k", base=base,
                            axes={"model.op": ["msconv-official"]}, seeds=[3])
         # Ctrl-C as a terminal sends it (to the whole job): the run stops with a checkpoint.
@@ -235,7 +239,7 @@ class Study(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("resuming", r.stderr)
         st = status(self.ws, "k")["cells"][0]["runs"][0]
-        self.assertEqual((st["status"], st["step"]), ("done", 60))
+        self.assertEqual((st["status"], st["step"]), ("done", steps))
 
         # A run the trainer fails (a learning rate that makes the loss NaN) is a failed cell-seed:
         # reported, excluded with its reason, not retried.
