@@ -8,6 +8,7 @@
 #include "msconv/nn/backbone.h"
 #include "msconv/nn/batch_norm.h"
 #include "msconv/nn/inference.h"
+#include "msconv/nn/inference_conv.h"
 #include "msconv/nn/kernel_switch.h"
 #include "msconv/nn/prelu.h"
 #include "msconv/nn/spec.h"
@@ -50,7 +51,10 @@ int countFolded(torch::nn::Module& model) {
 }
 
 // Compares embeddings and every tapped tensor of the eval-mode graph and the inference copy.
-void expectInferenceMatches(const std::string& arch, const std::string& op) {
+// expect_fused: the family's folded convolutions run through forwardConvBnAct (MSNet, iResNet),
+// so the fused convolution must have run.
+void expectInferenceMatches(const std::string& arch, const std::string& op,
+                            bool expect_fused = true) {
   SCOPED_TRACE(arch + " / " + op);
   Backbone model;
   try {
@@ -76,12 +80,20 @@ void expectInferenceMatches(const std::string& arch, const std::string& op) {
   EXPECT_EQ(countFolded(*model), 0) << "the trained model itself is not changed";
   EXPECT_EQ(countFolded(*fast), info.folded);
   EXPECT_TRUE(info.channels_last);
-  torch::Tensor got;
+  torch::Tensor got, untapped;
+  const int64_t fused_before = inferenceConvRuns();
   {
     c10::InferenceMode guard;
     got = fast->forward(inferenceInput(*fast, x), &inference_tap);
+    // Untapped, the bottlenecks may write their output over their input (the identity add).
+    untapped = fast->forward(inferenceInput(*fast, x));
   }
   EXPECT_LT(relativeError(got, want), 1e-5);
+  EXPECT_LT(relativeError(untapped, want), 1e-5);
+  // The folded convolutions ran fused (oneDNN with their epilogue), where this build has that.
+  if (inferenceConvEnabled() && expect_fused) {
+    EXPECT_GT(inferenceConvRuns(), fused_before);
+  }
   // What inspection shows: each tapped tensor is the graph's.
   for (const auto& [layer, keys] : graph_tap.layers())
     for (const auto& [key, t] : keys) {
@@ -105,7 +117,7 @@ TEST(Inference, EveryOperatorInMSNetTinyMatchesTheGraph) {
 TEST(Inference, OtherFamiliesMatchTheGraph) {
   expectInferenceMatches("iresnet-tiny", "conv");
   expectInferenceMatches("iresnet-tiny", "msconv-official");
-  expectInferenceMatches("fasternet-t0", "pconv");
+  expectInferenceMatches("fasternet-t0", "pconv", false);
 }
 
 TEST(Inference, FoldsEveryConvolutionBatchNormPairOfMSNet) {
@@ -196,4 +208,182 @@ TEST(KernelSwitch, LibtorchOnlyGivesLibTorchsOwnOperators) {
     EXPECT_LT(relativeError(params[i].value().grad(), ref_grads[i]),
               params[i].value().numel() == 1 ? 1e-2 : 1e-3)
         << params[i].key();
+}
+
+// ---- The fused convolution itself (nn/inference_conv.h) ---------------------------------------
+
+namespace inference_conv_test {
+
+struct FusedCase {
+  int64_t n, cin, hw, cout, k, stride, pad, dilation, groups;
+  bool channels_last, bias, residual;
+  int64_t slopes;  // 0: none, 1: shared, cout: per channel
+  bool relu;
+};
+
+struct Inputs {
+  torch::Tensor x, w, b, r, slope;
+};
+
+Inputs makeInputs(const FusedCase& c, int seed) {
+  torch::manual_seed(seed);
+  Inputs in;
+  in.x = torch::randn({c.n, c.cin, c.hw, c.hw});
+  in.w = torch::randn({c.cout, c.cin / c.groups, c.k, c.k}) * 0.2;
+  if (c.channels_last) {
+    in.x = in.x.contiguous(torch::MemoryFormat::ChannelsLast);
+    in.w = in.w.contiguous(torch::MemoryFormat::ChannelsLast);
+  }
+  if (c.bias) in.b = torch::randn({c.cout});
+  const int64_t out = (c.hw + 2 * c.pad - c.dilation * (c.k - 1) - 1) / c.stride + 1;
+  if (c.residual) {
+    in.r = torch::randn({c.n, c.cout, out, out});
+    if (c.channels_last) in.r = in.r.contiguous(torch::MemoryFormat::ChannelsLast);
+  }
+  if (c.slopes) in.slope = torch::rand({c.slopes}) * 0.5;
+  return in;
+}
+
+ConvGeometry geometry(const FusedCase& c) {
+  ConvGeometry g;
+  g.stride = {c.stride, c.stride};
+  g.padding = {c.pad, c.pad};
+  g.dilation = {c.dilation, c.dilation};
+  g.groups = c.groups;
+  return g;
+}
+
+// LibTorch's composed form: conv2d, + residual, then PReLU or ReLU.
+torch::Tensor composed(const FusedCase& c, const Inputs& in) {
+  auto y = torch::conv2d(in.x, in.w, in.b, c.stride, c.pad, c.dilation, c.groups);
+  if (c.residual) y = y + in.r;
+  if (c.slopes) y = torch::prelu(y, in.slope);
+  if (c.relu) y = torch::relu(y);
+  return y;
+}
+
+ConvEpilogue epilogue(const Inputs& in, bool relu) {
+  ConvEpilogue e;
+  e.residual = in.r;
+  e.slope = in.slope;
+  e.relu = relu;
+  return e;
+}
+
+}  // namespace inference_conv_test
+
+TEST(InferenceConv, MatchesLibtorchsComposedForm) {
+  using namespace inference_conv_test;
+  if (!inferenceConvEnabled()) GTEST_SKIP() << "built without oneDNN's headers";
+  const std::vector<FusedCase> cases{
+      // MSNet's 1x1 conv + PReLU, and its bottleneck tail (+ shortcut, then PReLU)
+      {4, 32, 14, 64, 1, 1, 0, 1, 1, true, true, false, 1, false},
+      {4, 64, 14, 32, 1, 1, 0, 1, 1, true, true, true, 1, false},
+      // the branches: grouped 3x3, dilated, strided
+      {3, 64, 14, 64, 3, 1, 2, 2, 32, true, true, false, 1, false},
+      {3, 64, 15, 64, 3, 2, 1, 1, 32, true, true, false, 1, false},
+      // the stem (7x7, stride 2), a ReLU, no bias, NCHW, a per-channel slope
+      {2, 3, 40, 16, 7, 2, 3, 1, 1, true, true, false, 1, false},
+      {2, 16, 9, 24, 3, 1, 1, 1, 1, true, false, false, 0, true},
+      {2, 16, 9, 24, 3, 1, 1, 1, 1, false, true, true, 1, false},
+      {2, 16, 9, 24, 1, 1, 0, 1, 1, true, true, false, 24, false},
+      {2, 16, 9, 24, 3, 1, 1, 1, 1, true, true, false, 0, false},
+  };
+  c10::InferenceMode guard;
+  int fused = 0;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE("case " + std::to_string(i));
+    const auto& c = cases[i];
+    const auto in = makeInputs(c, static_cast<int>(i));
+    const auto want = composed(c, in);
+    std::shared_ptr<InferenceConvState> state;
+    const auto got = inferenceConv(state, in.x, in.w, in.b, geometry(c), epilogue(in, c.relu));
+    if (c.slopes > 1 && !got.defined()) continue;  // oneDNN may decline per-channel slopes
+    ASSERT_TRUE(got.defined());
+    ++fused;
+    ASSERT_EQ(got.sizes(), want.sizes());
+    EXPECT_EQ(got.is_contiguous(torch::MemoryFormat::ChannelsLast) && !got.is_contiguous(),
+              c.channels_last);
+    EXPECT_LT(relativeError(got, want), 1e-5);
+    // A second call runs the cached primitive and weights.
+    EXPECT_TRUE(torch::equal(
+        inferenceConv(state, in.x, in.w, in.b, geometry(c), epilogue(in, c.relu)), got));
+  }
+  EXPECT_GE(fused, 8);
+}
+
+TEST(InferenceConv, WritesOverTheResidualOnlyWhereAllowed) {
+  using namespace inference_conv_test;
+  if (!inferenceConvEnabled()) GTEST_SKIP() << "built without oneDNN's headers";
+  const FusedCase c{2, 32, 7, 48, 1, 1, 0, 1, 1, true, true, true, 1, false};
+  const auto in = makeInputs(c, 11);
+  const auto want = composed(c, in);
+  const auto kept = in.r.clone();
+  c10::InferenceMode guard;
+  std::shared_ptr<InferenceConvState> state;
+  auto e = epilogue(in, false);
+  const auto y = inferenceConv(state, in.x, in.w, in.b, geometry(c), e);
+  ASSERT_TRUE(y.defined());
+  EXPECT_NE(y.data_ptr(), in.r.data_ptr());
+  EXPECT_TRUE(torch::equal(in.r, kept)) << "a residual the caller keeps is not written";
+  e.residual_writable = true;
+  const auto z = inferenceConv(state, in.x, in.w, in.b, geometry(c), e);
+  ASSERT_TRUE(z.defined());
+  EXPECT_EQ(z.data_ptr(), in.r.data_ptr());
+  EXPECT_LT(relativeError(z, want), 1e-5);
+}
+
+TEST(InferenceConv, FollowsWeightsChangedInPlace) {
+  using namespace inference_conv_test;
+  if (!inferenceConvEnabled()) GTEST_SKIP() << "built without oneDNN's headers";
+  const FusedCase c{2, 64, 9, 64, 3, 1, 1, 1, 32, true, true, false, 1, false};
+  auto in = makeInputs(c, 12);
+  std::shared_ptr<InferenceConvState> state;
+  torch::NoGradGuard no_grad;
+  const auto first = inferenceConv(state, in.x, in.w, in.b, geometry(c), epilogue(in, false));
+  ASSERT_TRUE(first.defined());
+  in.w.mul_(-1.5);  // the weights reordered for the primitive are stale now
+  const auto second = inferenceConv(state, in.x, in.w, in.b, geometry(c), epilogue(in, false));
+  ASSERT_TRUE(second.defined());
+  EXPECT_LT(relativeError(second, composed(c, in)), 1e-5);
+}
+
+TEST(InferenceConv, StepsAsideWhereItDoesNotApply) {
+  using namespace inference_conv_test;
+  const FusedCase c{2, 16, 9, 24, 3, 1, 1, 1, 1, true, true, false, 1, false};
+  auto in = makeInputs(c, 13);
+  std::shared_ptr<InferenceConvState> state;
+  const auto run = [&](const Inputs& i) {
+    return inferenceConv(state, i.x, i.w, i.b, geometry(c), epilogue(i, false));
+  };
+  // A gradient wanted: the composed form, which autograd can differentiate.
+  in.x.requires_grad_(true);
+  EXPECT_FALSE(run(in).defined());
+  in.x = in.x.detach();
+  {
+    torch::NoGradGuard no_grad;
+    // Not float32; not contiguous in either layout.
+    Inputs d = in;
+    d.x = in.x.to(torch::kDouble);
+    d.w = in.w.to(torch::kDouble);
+    EXPECT_FALSE(run(d).defined());
+    Inputs t = in;
+    t.x = in.x.transpose(2, 3).contiguous().transpose(2, 3).contiguous().narrow(3, 0, 8);
+    EXPECT_FALSE(run(t).defined());
+    // The switches: MSCONV_KERNELS=libtorch, and the fusion's own.
+    struct Restore {
+      bool was = libtorchKernelsOnly();
+      ~Restore() {
+        setLibtorchKernelsOnly(was);
+        setInferenceConvFusion(true);
+      }
+    } restore;
+    setLibtorchKernelsOnly(true);
+    EXPECT_FALSE(run(in).defined());
+    setLibtorchKernelsOnly(false);
+    setInferenceConvFusion(false);
+    EXPECT_FALSE(run(in).defined());
+    setInferenceConvFusion(true);
+    EXPECT_EQ(run(in).defined(), inferenceConvCompiled());
+  }
 }

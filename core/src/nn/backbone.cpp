@@ -61,10 +61,13 @@ class MSUnitImpl : public torch::nn::Module {
       shortcut = register_module("shortcut", convBnAct({in, out, 1, stride}, Act::kNone));
     act = register_module("prelu", makePReLU(arch.prelu, out));
   }
-  torch::Tensor forward(const torch::Tensor& x, Tap* tap) {
-    torch::Tensor y =
-        forwardConvBnAct(conv3, conv2->forward(forwardConvBnAct(conv1, x), tap, name_ + ".op"));
-    y = act->forward(y + (shortcut ? forwardConvBnAct(shortcut, x) : x));
+  // x_writable: the caller holds no other use of x, so the inference form may write the output
+  // over it (the identity shortcut's add).
+  torch::Tensor forward(const torch::Tensor& x, Tap* tap, bool x_writable) {
+    const torch::Tensor h = conv2->forward(forwardConvBnAct(conv1, x), tap, name_ + ".op");
+    const torch::Tensor y =
+        shortcut ? forwardConvBnAddAct(conv3, h, forwardConvBnAct(shortcut, x), true, *act)
+                 : forwardConvBnAddAct(conv3, h, x, x_writable, *act);
     if (tap) tap->put(name_, "out", y);
     return y;
   }
@@ -114,7 +117,8 @@ class MSNetImpl : public BackboneImpl {
     if (tap) tap->put("stem", "out", y);
     y = torch::max_pool2d(y, 3, 2, 1);
     for (auto& stage : stages_)
-      for (auto& unit : stage) y = unit->forward(y, tap);
+      // Each unit's input is the previous one's output, held nowhere else unless tapped.
+      for (auto& unit : stage) y = unit->forward(y, tap, tap == nullptr);
     y = classifier->forward(y.mean({2, 3}));
     if (tap) tap->put("embedding", "out", y);
     return y;

@@ -1,6 +1,7 @@
 #include "msconv/nn/bn_prelu.h"
 
 #include "msconv/nn/kernel_switch.h"
+#include "msconv/nn/layers.h"
 #include "nn/cpu_isa.h"
 
 #include <ATen/Parallel.h>
@@ -666,10 +667,50 @@ torch::Tensor forwardBnAct(BatchNorm2dImpl& bn, PReLUImpl* act, const torch::Ten
   return act ? act->forward(z) : z;
 }
 
+namespace {
+
+// The inference form's conv + folded BN [+ activation] [+ residual, then `post`] as one fused
+// convolution, or an undefined tensor where it does not apply.
+torch::Tensor fusedInference(torch::nn::Sequential& seq, const torch::Tensor& x,
+                             const torch::Tensor& residual, bool residual_writable,
+                             PReLUImpl* post) {
+  const size_t n = seq->size();
+  if (seq->is_training() || (n != 2 && n != 3) || (residual.defined() && n != 2)) return {};
+  auto* conv = dynamic_cast<CountedConv2dImpl*>(seq->ptr(0).get());
+  auto* bn = dynamic_cast<BatchNorm2dImpl*>(seq->ptr(1).get());
+  if (!conv || !bn || !bn->folded) return {};
+  ConvEpilogue e;
+  e.residual = residual;
+  e.residual_writable = residual_writable;
+  if (post) e.slope = post->weight;
+  if (n == 3) {
+    if (auto* p = dynamic_cast<PReLUImpl*>(seq->ptr(2).get()))
+      e.slope = p->weight;
+    else if (dynamic_cast<torch::nn::ReLUImpl*>(seq->ptr(2).get()))
+      e.relu = true;
+    else
+      return {};
+  }
+  return conv->forwardFused(x, e);
+}
+
+}  // namespace
+
+torch::Tensor forwardConvBnAddAct(torch::nn::Sequential& seq, const torch::Tensor& x,
+                                  const torch::Tensor& residual, bool residual_writable,
+                                  PReLUImpl& act) {
+  const torch::Tensor y = fusedInference(seq, x, residual, residual_writable, &act);
+  if (y.defined()) return y;
+  return act.forward(forwardConvBnAct(seq, x) + residual);
+}
+
 torch::Tensor forwardConvBnAct(torch::nn::Sequential& seq, const torch::Tensor& x) {
   const size_t n = seq->size();
-  if ((n != 2 && n != 3) || !seq->is_training() || !customKernels() || !bnActFusionEnabled())
-    return seq->forward(x);
+  if (!seq->is_training()) {
+    const torch::Tensor y = fusedInference(seq, x, {}, false, nullptr);
+    return y.defined() ? y : seq->forward(x);
+  }
+  if ((n != 2 && n != 3) || !customKernels() || !bnActFusionEnabled()) return seq->forward(x);
   auto* bn = dynamic_cast<BatchNorm2dImpl*>(seq->ptr(1).get());
   if (!bn || !dynamic_cast<torch::nn::Conv2dImpl*>(seq->ptr(0).get())) return seq->forward(x);
   BnAct act = BnAct::kNone;

@@ -52,9 +52,19 @@ torch::Tensor bnActTrain(const torch::Tensor& x, const torch::Tensor& weight,
 torch::Tensor forwardBnAct(BatchNorm2dImpl& bn, PReLUImpl* act, const torch::Tensor& x);
 
 // seq->forward(x) for a conv + BN [+ activation] stack (convBnAct's Sequential, or any Sequential
-// of a Conv2d, a msconv BatchNorm2d and optionally a PReLU or ReLU): the conv, then the fused BN +
-// activation node under forwardBnAct's conditions. Any other Sequential, or eval mode, is
+// of a Conv2d, a msconv BatchNorm2d and optionally a PReLU or ReLU). In training: the conv, then
+// the fused BN + activation node under forwardBnAct's conditions. In the inference form (the BN
+// folded into the conv): one fused convolution with the activation in its epilogue
+// (CountedConv2dImpl::forwardFused). Any other Sequential, or where neither applies, is
 // seq->forward(x).
 torch::Tensor forwardConvBnAct(torch::nn::Sequential& seq, const torch::Tensor& x);
+
+// act(seq(x) + residual) for a conv + BN stack (no activation of its own) followed by a residual
+// add and a PReLU: the bottleneck's tail. In the inference form, one fused convolution with the
+// add and the PReLU in its epilogue (written over `residual` where `residual_writable`: the
+// caller holds no other use of it); otherwise forwardConvBnAct, the add and act's forward.
+torch::Tensor forwardConvBnAddAct(torch::nn::Sequential& seq, const torch::Tensor& x,
+                                  const torch::Tensor& residual, bool residual_writable,
+                                  PReLUImpl& act);
 
 }  // namespace msconv::nn

@@ -8,6 +8,7 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 
+#include "msconv/nn/inference_conv.h"
 #include "msconv/nn/spec.h"
 
 namespace msconv::nn {
@@ -39,6 +40,14 @@ class CountedConv2dImpl : public torch::nn::Conv2dImpl {
  public:
   using torch::nn::Conv2dImpl::Conv2dImpl;
   torch::Tensor forward(const torch::Tensor& input);
+  // act(conv(input) + residual) as one fused oneDNN primitive where no gradient is wanted
+  // (nn/inference_conv.h), or an undefined tensor where that does not apply (zero padding only,
+  // and not where the grouped-convolution plan runs the hand-written forward for the shape).
+  torch::Tensor forwardFused(const torch::Tensor& input, const ConvEpilogue& epilogue);
+
+ private:
+  void countMacs(const torch::Tensor& out);
+  std::shared_ptr<InferenceConvState> fused_;
 };
 TORCH_MODULE(CountedConv2d);
 
