@@ -15,7 +15,9 @@
 #include "msconv/eval/failures.h"
 #include "msconv/eval/ijb.h"
 #include "msconv/nn/backbone.h"
+#include "msconv/nn/complexity.h"
 #include "msconv/nn/inference.h"
+#include "msconv/nn/inference_conv.h"
 #include "msconv/runtime.h"
 
 namespace {
@@ -115,10 +117,12 @@ void ijbcFailures(benchmark::State& state) {
 }
 
 // Embedding throughput (forward only, batch of 112 x 112 faces, images/s) of a backbone as
-// msconv eval runs it: its inference form (BatchNorm folded, channels-last, no autograd), or
-// for comparison the eval-mode training graph without gradients, NCHW or channels-last.
-// bench/peers/embed.py is the PyTorch peer (./lab bench prints the ratios).
-enum class EmbedPath { kInference, kGraph, kGraphChannelsLast };
+// msconv eval runs it: its inference form (BatchNorm folded, channels-last, no autograd, each
+// folded convolution fused with its epilogue), or for comparison the same form with the fused
+// convolutions off (LibTorch's convolution, then the add and the activation), or the eval-mode
+// training graph without gradients, NCHW or channels-last. bench/peers/embed.py is the PyTorch
+// peer (./lab bench prints the ratios).
+enum class EmbedPath { kInference, kInferenceUnfused, kGraph, kGraphChannelsLast };
 
 void embedThroughput(benchmark::State& state, const std::string& arch, const std::string& op,
                      int batch, EmbedPath path) {
@@ -127,8 +131,13 @@ void embedThroughput(benchmark::State& state, const std::string& arch, const std
   torch::manual_seed(0);
   msconv::nn::Backbone model = msconv::nn::makeBackbone(arch, op);
   model->eval();
+  state.counters["gmacs_per_image"] = msconv::nn::measureComplexity(*model, 112, 1).macs / 1e9;
   torch::Tensor x = torch::randn({batch, 3, 112, 112});
-  if (path == EmbedPath::kInference) {
+  struct Restore {
+    ~Restore() { msconv::nn::setInferenceConvFusion(true); }
+  } restore;
+  msconv::nn::setInferenceConvFusion(path != EmbedPath::kInferenceUnfused);
+  if (path == EmbedPath::kInference || path == EmbedPath::kInferenceUnfused) {
     model = msconv::nn::inferenceCopy(model);
     x = msconv::nn::inferenceInput(*model, x);
   } else if (path == EmbedPath::kGraphChannelsLast) {
@@ -136,7 +145,7 @@ void embedThroughput(benchmark::State& state, const std::string& arch, const std
     x = x.contiguous(torch::MemoryFormat::ChannelsLast);
   }
   auto embed = [&] {
-    if (path == EmbedPath::kInference) {
+    if (path == EmbedPath::kInference || path == EmbedPath::kInferenceUnfused) {
       c10::InferenceMode guard;
       return model->forward(x);
     }
@@ -173,6 +182,11 @@ void embedProfile(benchmark::State& state, const std::string& arch, const std::s
 
 #define EMBED_BENCH(name, arch, op)                                                         \
   BENCHMARK_CAPTURE(embedThroughput, name##_inference, arch, op, 64, EmbedPath::kInference) \
+      ->Unit(benchmark::kMillisecond)                                                       \
+      ->UseRealTime()                                                                       \
+      ->MinTime(4.0);                                                                       \
+  BENCHMARK_CAPTURE(embedThroughput, name##_inference_unfused, arch, op, 64,                \
+                    EmbedPath::kInferenceUnfused)                                           \
       ->Unit(benchmark::kMillisecond)                                                       \
       ->UseRealTime()                                                                       \
       ->MinTime(4.0);                                                                       \

@@ -230,7 +230,13 @@ def main():
                         "unit": "images/s", "ratio": v / peer["images_per_s"], "target": None})
         results.append({"name": "  vs PyTorch eager (NCHW) with our settings", "value": v,
                         "unit": "images/s", "ratio": v / tuned["images_per_s"], "target": None})
-        for kind, label in (("graph", "training graph, eval mode"),
+        conv_peak = by_name.get("convPeak")
+        if conv_peak and ours.get("gmacs_per_image"):
+            results.append({"name": "  its FLOP rate against the convolution peak",
+                            "value": 100.0 * v * 2 * ours["gmacs_per_image"] / conv_peak["gflops"],
+                            "unit": "% of peak", "ratio": None, "target": None})
+        for kind, label in (("inference_unfused", "inference form without the fused convolutions"),
+                            ("graph", "training graph, eval mode"),
                             ("graph_nhwc", "training graph, eval mode, channels-last")):
             g = by_name.get("embedThroughput/%s_%s" % (arch, kind))
             if g:

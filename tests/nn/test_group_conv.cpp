@@ -3,13 +3,14 @@
 // channels-last, every ISA copy this machine has, with and without a bias, each pass by ours or by
 // LibTorch in every mix; their independence of the thread count; and CountedConv2d's dispatch
 // (LibTorch only when switched off, one cached decision per shape, the forward alone timed where
-// no gradient is wanted).
+// no gradient is wanted); the inference form's forward with its bias + PReLU epilogue.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <string>
 #include <vector>
 
+#include "msconv/error.h"
 #include "msconv/nn/kernel_switch.h"
 #include "msconv/nn/layers.h"
 // The kernels' header is internal to the core (core/src): reached from the tests' include root.
@@ -171,6 +172,44 @@ TEST(GroupConv, ForwardWithBiasWithoutAutograd) {
       EXPECT_LT(gct::relativeError(y, ref), 1e-5);
     }
   }
+}
+
+TEST(GroupConv, InferenceEpilogueAppliesBiasAndSharedPrelu) {
+  // The inference form's forward: bias and PReLU (one shared slope) in the kernel's epilogue,
+  // against LibTorch's convolution followed by its PReLU, on every ISA copy and test shape.
+  for (const auto& isa : gct::isas()) {
+    setGroupConvIsa(isa);
+    for (const auto& c : gct::cases()) {
+      SCOPED_TRACE(isa + " " + gct::describe(c));
+      torch::manual_seed(21);
+      const auto format =
+          c.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+      const auto x = torch::randn({c.n, c.c, c.h, c.w}).contiguous(format);
+      const auto w = torch::randn({c.c, c.k, 3, 3}) * 0.3;
+      const auto b = torch::randn({c.c});
+      const auto slope = torch::full({1}, 0.2);
+      const int64_t groups = c.c / c.k;
+      const auto conv = torch::conv2d(x, w, b, c.stride, c.dilation, c.dilation, groups);
+      c10::InferenceMode inference;
+      const auto y = groupConv3x3Inference(x, w, c.stride, c.dilation, groups, b, slope);
+      EXPECT_TRUE(y.is_contiguous(format));
+      EXPECT_LT(gct::relativeError(y, torch::prelu(conv, slope)), 1e-5);
+      // Without the slope: the bias alone; without either: the plain convolution.
+      EXPECT_LT(
+          gct::relativeError(groupConv3x3Inference(x, w, c.stride, c.dilation, groups, b), conv),
+          1e-5);
+      EXPECT_LT(
+          gct::relativeError(groupConv3x3Inference(x, w, c.stride, c.dilation, groups),
+                             torch::conv2d(x, w, {}, c.stride, c.dilation, c.dilation, groups)),
+          1e-5);
+    }
+  }
+  setGroupConvIsa("");
+  // What it refuses: a slope per channel, and a gradient wanted.
+  const auto x = torch::randn({1, 32, 7, 7});
+  const auto w = torch::randn({32, 4, 3, 3});
+  EXPECT_THROW(groupConv3x3Inference(x, w, 1, 1, 8, {}, torch::full({32}, 0.25)), msconv::Error);
+  EXPECT_THROW(groupConv3x3Inference(x.clone().requires_grad_(), w, 1, 1, 8), msconv::Error);
 }
 
 TEST(GroupConv, SameResultOnOneAndTwoThreads) {

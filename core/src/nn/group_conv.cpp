@@ -23,6 +23,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
+#include <immintrin.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -349,6 +350,61 @@ Geometry geometryOf(const at::Tensor& x, int64_t stride, int64_t dilation, int64
   return g;
 }
 
+// ---- Layout transposes (NCHW <-> channels-last) -------------------------------------------------
+
+// dst row i = column i of the 8 x 8 block at src (rows `ss` floats apart), written `ds` apart.
+__attribute__((target("avx2"))) inline void transpose8x8(const float* src, ptrdiff_t ss, float* dst,
+                                                         ptrdiff_t ds) {
+  __m256 r[8], t[8], u[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ss);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(dst + i * ds, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+    _mm256_storeu_ps(dst + (i + 4) * ds, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+  }
+}
+
+// dst[x * dx + c] = src[c * sc + x] for c < rows, x < cols: a (rows x cols) block transposed, in
+// 8 x 8 tiles where they fit and element by element at the edges.
+__attribute__((target("avx2"))) void transposeBlockAvx2(const float* src, ptrdiff_t sc,
+                                                        int64_t rows, int64_t cols, float* dst,
+                                                        ptrdiff_t dx) {
+  int64_t c = 0;
+  for (; c + 8 <= rows; c += 8) {
+    int64_t x = 0;
+    for (; x + 8 <= cols; x += 8) transpose8x8(src + c * sc + x, sc, dst + x * dx + c, dx);
+    for (; x < cols; ++x)
+      for (int64_t k = c; k < c + 8; ++k) dst[x * dx + k] = src[k * sc + x];
+  }
+  for (; c < rows; ++c)
+    for (int64_t x = 0; x < cols; ++x) dst[x * dx + c] = src[c * sc + x];
+}
+
+void transposeBlockScalar(const float* src, ptrdiff_t sc, int64_t rows, int64_t cols, float* dst,
+                          ptrdiff_t dx) {
+  for (int64_t c = 0; c < rows; ++c)
+    for (int64_t x = 0; x < cols; ++x) dst[x * dx + c] = src[c * sc + x];
+}
+
+using TransposeFn = void (*)(const float*, ptrdiff_t, int64_t, int64_t, float*, ptrdiff_t);
+
+TransposeFn transposeBlock() {
+  static const TransposeFn fn = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") ? &transposeBlockAvx2 : &transposeBlockScalar;
+  }();
+  return fn;
+}
+
 // src (N, C, h, w, any strides) into a channels-last buffer (N, h + 2d, w + 2d, C) with a zero
 // border of d pixels.
 at::Tensor paddedChannelsLast(const at::Tensor& src, int64_t d) {
@@ -359,6 +415,7 @@ at::Tensor paddedChannelsLast(const at::Tensor& src, int64_t d) {
   float* b = buf.data_ptr<float>();
   const int64_t sn = src.stride(0), sc = src.stride(1), sy = src.stride(2), sx = src.stride(3);
   const bool rows_contiguous = sc == 1 && sx == C;  // channels-last: a row is w * C floats
+  const TransposeFn transpose = transposeBlock();
   at::parallel_for(0, N * hp, 16, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t n = r / hp, yp = r % hp;
@@ -372,6 +429,9 @@ at::Tensor paddedChannelsLast(const at::Tensor& src, int64_t d) {
       const float* row = s + n * sn + (yp - d) * sy;
       if (rows_contiguous) {
         std::memcpy(dst + d * C, row, sizeof(float) * w * C);
+      } else if (sx == 1) {
+        // NCHW rows: the C x w block transposed in 8 x 8 register tiles.
+        transpose(row, sc, C, w, dst + d * C, C);
       } else {
         // In blocks of 16 channels: one output cache line per pixel, 16 input streams.
         for (int64_t c0 = 0; c0 < C; c0 += 16) {
@@ -385,14 +445,15 @@ at::Tensor paddedChannelsLast(const at::Tensor& src, int64_t d) {
   return buf;
 }
 
-// A channels-last tensor's NCHW copy, transposed in tiles of 16 channels x 64 pixels (LibTorch's
-// strided copy is several times slower on these shapes).
+// A channels-last tensor's NCHW copy, transposed in blocks of 16 channels x 64 pixels, each in
+// 8 x 8 register tiles (LibTorch's strided copy is several times slower on these shapes).
 at::Tensor toNchw(const at::Tensor& src) {
   const int64_t N = src.size(0), C = src.size(1), hw = src.size(2) * src.size(3);
   auto out = at::empty(src.sizes(), src.options().memory_format(at::MemoryFormat::Contiguous));
   const float* s = src.data_ptr<float>();
   float* o = out.data_ptr<float>();
   constexpr int64_t kC = 16, kP = 64;
+  const TransposeFn transpose = transposeBlock();
   const int64_t cblocks = (C + kC - 1) / kC, pblocks = (hw + kP - 1) / kP;
   at::parallel_for(0, N * cblocks * pblocks, 4, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
@@ -401,8 +462,8 @@ at::Tensor toNchw(const at::Tensor& src) {
       const int64_t c1 = std::min(C, c0 + kC), p1 = std::min(hw, p0 + kP);
       const float* sn = s + n * hw * C;
       float* on = o + n * C * hw;
-      for (int64_t c = c0; c < c1; ++c)
-        for (int64_t p = p0; p < p1; ++p) on[c * hw + p] = sn[p * C + c];
+      // Rows of the block: its pixels (C floats apart); columns: its channels.
+      transpose(sn + p0 * C + c0, C, p1 - p0, c1 - c0, on + c0 * hw + p0, hw);
     }
   });
   return out;
@@ -439,20 +500,35 @@ struct ConvPlan {
   int64_t rows, cols;
 };
 
-// Adds bias[c0 .. c0 + n) to `pixels` pixels of n channels, `step` floats apart: the forward's
-// epilogue, on a row the kernels have just written (still in the cache).
-void addBias(float* __restrict__ out, ptrdiff_t step, int64_t pixels, const float* __restrict__ b,
-             int64_t n) {
+// The forward's epilogue, on a row the kernels have just written (still in the cache): the bias
+// (C floats, or null), then a PReLU with one shared slope where `prelu`.
+struct Epilogue {
+  const float* bias = nullptr;
+  bool prelu = false;
+  float slope = 0.f;
+  bool any() const { return bias || prelu; }
+};
+
+// Applies `e` to `pixels` pixels of channels c0 .. c0 + n, `step` floats apart.
+void applyEpilogue(float* __restrict__ out, ptrdiff_t step, int64_t pixels, const Epilogue& e,
+                   int64_t c0, int64_t n) {
+  const float* __restrict__ b = e.bias ? e.bias + c0 : nullptr;
+  const float a = e.slope;
   for (int64_t p = 0; p < pixels; ++p) {
     float* __restrict__ o = out + p * step;
+    if (b) {
 #pragma omp simd
-    for (int64_t j = 0; j < n; ++j) o[j] += b[j];
+      for (int64_t j = 0; j < n; ++j) o[j] += b[j];
+    }
+    if (e.prelu) {
+#pragma omp simd
+      for (int64_t j = 0; j < n; ++j) o[j] = o[j] > 0.f ? o[j] : a * o[j];
+    }
   }
 }
 
-// `bias` (C floats, or null): added to each output row as it is written.
 void runConv(const Kernels& kn, const ConvPlan& plan, const float* wpk, int64_t N, int64_t C,
-             int64_t K, const float* bias = nullptr) {
+             int64_t K, const Epilogue& epilogue = {}) {
   if (plan.rows <= 0 || plan.cols <= 0 || plan.taps.n == 0) return;
   const int W = kn.width;
   const bool shuffle = K < W;
@@ -491,9 +567,9 @@ void runConv(const Kernels& kn, const ConvPlan& plan, const float* wpk, int64_t 
           table[p](row + col * plan.in_pix, plan.in_pix, plan.taps, wb, wr, static_cast<int>(K),
                    orow + col * plan.out_pix, plan.out_pix);
       }
-      if (bias) {
-        addBias(orow, plan.out_pix, plan.cols, bias + c0, W * R);
-        if (pair) addBias(orow + plan.out_row, plan.out_pix, plan.cols, bias + c0, W * R);
+      if (epilogue.any()) {
+        applyEpilogue(orow, plan.out_pix, plan.cols, epilogue, c0, W * R);
+        if (pair) applyEpilogue(orow + plan.out_row, plan.out_pix, plan.cols, epilogue, c0, W * R);
       }
     }
   });
@@ -564,8 +640,9 @@ at::MemoryFormat formatOf(const at::Tensor& t) {
              : at::MemoryFormat::Contiguous;
 }
 
+// `slope`: a shared PReLU slope applied in the epilogue (undefined: none).
 at::Tensor forwardImpl(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                       const Geometry& g) {
+                       const Geometry& g, const at::Tensor& slope = {}) {
   const Kernels& kn = kernelsOrThrow();
   const int64_t hp = g.h + 2 * g.d, wp = g.w + 2 * g.d, C = g.c;
   const auto xp = paddedChannelsLast(x, g.d);
@@ -584,8 +661,11 @@ at::Tensor forwardImpl(const at::Tensor& x, const at::Tensor& weight, const at::
   plan.out_n = g.ho * g.wo * C, plan.out_row = g.wo * C, plan.out_pix = C;
   plan.rows = g.ho, plan.cols = g.wo;
   const auto b = bias.defined() ? bias.contiguous() : bias;
-  runConv(kn, plan, wpk.data_ptr<float>(), g.n, C, g.k,
-          b.defined() ? b.data_ptr<float>() : nullptr);
+  Epilogue e;
+  e.bias = b.defined() ? b.data_ptr<float>() : nullptr;
+  e.prelu = slope.defined();
+  if (e.prelu) e.slope = slope.item<float>();
+  runConv(kn, plan, wpk.data_ptr<float>(), g.n, C, g.k, e);
   return formatOf(x) == at::MemoryFormat::ChannelsLast ? y : toNchw(y);
 }
 
@@ -858,6 +938,31 @@ bool groupConvSupported(const at::Tensor& input, const at::Tensor& weight, bool 
     return false;
   if (input.size(0) < 1 || input.size(2) < 1 || input.size(3) < 1) return false;
   return channelsFit(C, K, kn->width);
+}
+
+at::Tensor groupConv3x3Inference(const at::Tensor& input, const at::Tensor& weight, int64_t stride,
+                                 int64_t dilation, int64_t groups, const at::Tensor& bias,
+                                 const at::Tensor& slope) {
+  if (!groupConvSupported(input, weight, bias.defined(), {3, 3}, {stride, stride},
+                          {dilation, dilation}, {dilation, dilation}, groups))
+    throw Error("grouped 3x3 convolution: unsupported shape " + std::to_string(input.dim()) +
+                "-d input " + input.toString() + " with groups " + std::to_string(groups));
+  if (bias.defined() && (bias.dim() != 1 || bias.size(0) != input.size(1) ||
+                         bias.scalar_type() != at::kFloat || !bias.device().is_cpu()))
+    throw Error("grouped 3x3 convolution: the bias must be " + std::to_string(input.size(1)) +
+                " float32 CPU values, got " + bias.toString() + " of " +
+                std::to_string(bias.numel()));
+  if (slope.defined() &&
+      (slope.numel() != 1 || slope.scalar_type() != at::kFloat || !slope.device().is_cpu()))
+    throw Error(
+        "grouped 3x3 convolution: the epilogue's PReLU takes one shared float32 slope, "
+        "got " +
+        slope.toString() + " of " + std::to_string(slope.numel()));
+  if (c10::GradMode::is_enabled() &&
+      (input.requires_grad() || weight.requires_grad() ||
+       (bias.defined() && bias.requires_grad()) || (slope.defined() && slope.requires_grad())))
+    throw Error("grouped 3x3 convolution: the inference form's forward takes no gradient");
+  return forwardImpl(input, weight, bias, geometryOf(input, stride, dilation, groups), slope);
 }
 
 at::Tensor groupConv3x3(const at::Tensor& input, const at::Tensor& weight, int64_t stride,

@@ -69,11 +69,19 @@ torch::Tensor CountedConv2dImpl::forwardFused(const torch::Tensor& input,
   const auto& s = options.stride();
   const auto& d = options.dilation();
   // Where the grouped-convolution plan measured the hand-written forward faster than oneDNN's for
-  // this shape, that runs, and the epilogue after it.
+  // this shape, that runs, with the bias and a shared-slope PReLU in its own epilogue.
   if (const auto plan =
           groupConvPlan(input, weight, bias.defined(), *k, *s, **pad, d, options.groups());
-      plan && plan->forward)
-    return {};
+      plan && plan->forward) {
+    const auto& e = epilogue;
+    if (e.residual.defined() || e.relu || (e.slope.defined() && e.slope.numel() != 1) ||
+        (c10::GradMode::is_enabled() && (input.requires_grad() || weight.requires_grad())))
+      return {};
+    torch::Tensor out =
+        groupConv3x3Inference(input, weight, (*s)[0], (*d)[0], options.groups(), bias, e.slope);
+    countMacs(out);
+    return out;
+  }
   ConvGeometry g;
   g.stride = {(*s)[0], (*s)[1]};
   g.padding = {(**pad)[0], (**pad)[1]};

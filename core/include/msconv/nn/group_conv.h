@@ -38,6 +38,14 @@ at::Tensor groupConv3x3(const at::Tensor& input, const at::Tensor& weight, int64
                         int64_t dilation, int64_t groups, const at::Tensor& bias = {},
                         const GroupConvPasses& passes = {});
 
+// The forward alone, where no gradient is wanted (the inference form): our kernel, with the bias
+// and a PReLU of one shared slope ([1]; undefined: none) applied in its epilogue, as each output
+// row is written. The output has the input's memory format. Throws msconv::Error where
+// groupConv3x3 would, for another slope, and where a gradient is wanted.
+at::Tensor groupConv3x3Inference(const at::Tensor& input, const at::Tensor& weight, int64_t stride,
+                                 int64_t dilation, int64_t groups, const at::Tensor& bias = {},
+                                 const at::Tensor& slope = {});
+
 // How CountedConv2d runs this convolution: nullopt where LibTorch runs it whole (custom kernels
 // off, unsupported, or LibTorch measured faster), else the plan for groupConv3x3. On the first
 // call with a shape (batch, channels, map, groups, stride, dilation, the input's and the weight's
