@@ -85,8 +85,12 @@ void expectInferenceMatches(const std::string& arch, const std::string& op,
   {
     c10::InferenceMode guard;
     got = fast->forward(inferenceInput(*fast, x), &inference_tap);
-    // Untapped, the bottlenecks may write their output over their input (the identity add).
-    untapped = fast->forward(inferenceInput(*fast, x));
+    // Untapped, the bottlenecks may write their output over their input (the identity add),
+    // but never over the model's own input.
+    const auto input = inferenceInput(*fast, x);
+    const auto kept = input.clone();
+    untapped = fast->forward(input);
+    EXPECT_TRUE(torch::equal(input, kept));
   }
   EXPECT_LT(relativeError(got, want), 1e-5);
   EXPECT_LT(relativeError(untapped, want), 1e-5);

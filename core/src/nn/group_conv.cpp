@@ -793,14 +793,6 @@ std::map<ShapeKey, std::optional<GroupConvPasses>>& decisions() {
   return m;
 }
 
-bool logDecisions() {
-  static const bool on = [] {
-    const char* v = std::getenv("MSCONV_KERNELS_LOG");
-    return v && std::strcmp(v, "1") == 0;
-  }();
-  return on;
-}
-
 // Seconds of one call, the fastest of `reps`.
 template <typename Call>
 double fastest(const Call& call, int reps) {
@@ -888,7 +880,7 @@ std::optional<GroupConvPasses> measurePlan(const at::Tensor& input, const at::Te
     }
   }
   const bool use = plan.any() && t_ours < t_lib;
-  if (logDecisions())
+  if (kernelsLog())
     std::fprintf(stderr,
                  "msconv: grouped 3x3 conv N%lld C%lld %lldx%lld groups %lld stride %lld dilation "
                  "%lld %s%s: ours %.3f ms, oneDNN %.3f ms%s -> %s%s%s%s\n",
@@ -940,9 +932,11 @@ bool groupConvSupported(const at::Tensor& input, const at::Tensor& weight, bool 
   return channelsFit(C, K, kn->width);
 }
 
-at::Tensor groupConv3x3Inference(const at::Tensor& input, const at::Tensor& weight, int64_t stride,
-                                 int64_t dilation, int64_t groups, const at::Tensor& bias,
-                                 const at::Tensor& slope) {
+namespace {
+
+// Throws msconv::Error unless the kernels take this convolution and the bias is C float32 values.
+void checkArguments(const at::Tensor& input, const at::Tensor& weight, int64_t stride,
+                    int64_t dilation, int64_t groups, const at::Tensor& bias) {
   if (!groupConvSupported(input, weight, bias.defined(), {3, 3}, {stride, stride},
                           {dilation, dilation}, {dilation, dilation}, groups))
     throw Error("grouped 3x3 convolution: unsupported shape " + std::to_string(input.dim()) +
@@ -952,6 +946,14 @@ at::Tensor groupConv3x3Inference(const at::Tensor& input, const at::Tensor& weig
     throw Error("grouped 3x3 convolution: the bias must be " + std::to_string(input.size(1)) +
                 " float32 CPU values, got " + bias.toString() + " of " +
                 std::to_string(bias.numel()));
+}
+
+}  // namespace
+
+at::Tensor groupConv3x3Inference(const at::Tensor& input, const at::Tensor& weight, int64_t stride,
+                                 int64_t dilation, int64_t groups, const at::Tensor& bias,
+                                 const at::Tensor& slope) {
+  checkArguments(input, weight, stride, dilation, groups, bias);
   if (slope.defined() &&
       (slope.numel() != 1 || slope.scalar_type() != at::kFloat || !slope.device().is_cpu()))
     throw Error(
@@ -968,15 +970,7 @@ at::Tensor groupConv3x3Inference(const at::Tensor& input, const at::Tensor& weig
 at::Tensor groupConv3x3(const at::Tensor& input, const at::Tensor& weight, int64_t stride,
                         int64_t dilation, int64_t groups, const at::Tensor& bias,
                         const GroupConvPasses& passes) {
-  if (!groupConvSupported(input, weight, bias.defined(), {3, 3}, {stride, stride},
-                          {dilation, dilation}, {dilation, dilation}, groups))
-    throw Error("grouped 3x3 convolution: unsupported shape " + std::to_string(input.dim()) +
-                "-d input " + input.toString() + " with groups " + std::to_string(groups));
-  if (bias.defined() && (bias.dim() != 1 || bias.size(0) != input.size(1) ||
-                         bias.scalar_type() != at::kFloat || !bias.device().is_cpu()))
-    throw Error("grouped 3x3 convolution: the bias must be " + std::to_string(input.size(1)) +
-                " float32 CPU values, got " + bias.toString() + " of " +
-                std::to_string(bias.numel()));
+  checkArguments(input, weight, stride, dilation, groups, bias);
   // No bias: an empty stand-in (autograd's Function takes no undefined tensor input).
   return GroupConvFunction::apply(input, weight,
                                   bias.defined() ? bias : at::empty({0}, weight.options()), stride,

@@ -6,7 +6,6 @@
 
 #include <atomic>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -54,14 +53,6 @@ using dnnl::memory;
 dnnl::engine& cpuEngine() {
   static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   return engine;
-}
-
-bool logDecisions() {
-  static const bool on = [] {
-    const char* v = std::getenv("MSCONV_KERNELS_LOG");
-    return v && std::strcmp(v, "1") == 0;
-  }();
-  return on;
 }
 
 // A float32 tensor's dimensions and strides as oneDNN's descriptor (any strided layout).
@@ -142,7 +133,7 @@ std::shared_ptr<const Primitive> makePrimitive(const at::Tensor& x, const at::Te
     const std::string impl = p->pd.impl_info_str();
     p->usable = impl.rfind("ref", 0) != 0;
     if (p->usable) p->conv = dnnl::convolution_forward(p->pd);
-    if (logDecisions())
+    if (kernelsLog())
       std::fprintf(stderr,
                    "[msconv kernels] fused inference conv %lldx%lldx%lldx%lld -> %lld ch, "
                    "groups %lld, residual %d, prelu %lld, relu %d: %s (%s)\n",
@@ -154,7 +145,7 @@ std::shared_ptr<const Primitive> makePrimitive(const at::Tensor& x, const at::Te
                    impl.c_str(), p->usable ? "fused" : "composed");
   } catch (const dnnl::error& e) {
     p->usable = false;
-    if (logDecisions())
+    if (kernelsLog())
       std::fprintf(stderr,
                    "[msconv kernels] fused inference conv: oneDNN declined (%s): composed\n",
                    e.what());

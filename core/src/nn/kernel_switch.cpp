@@ -27,6 +27,14 @@ void setLibtorchKernelsOnly(bool on) {
   libtorchOnly().store(on, std::memory_order_relaxed);
 }
 
+bool kernelsLog() {
+  static const bool on = [] {
+    const char* v = std::getenv("MSCONV_KERNELS_LOG");
+    return v && std::strcmp(v, "1") == 0;
+  }();
+  return on;
+}
+
 bool EnvSwitch::on() {
   int v = state_.load(std::memory_order_relaxed);
   if (v < 0) {

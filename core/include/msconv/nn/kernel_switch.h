@@ -20,6 +20,9 @@ inline bool tracingGraph() {
 bool libtorchKernelsOnly();
 void setLibtorchKernelsOnly(bool on);
 
+// MSCONV_KERNELS_LOG=1: the kernels print their per-shape decisions on stderr (read once).
+bool kernelsLog();
+
 // One kernel's own switch: on unless the environment variable `name` is "0" (read on first use),
 // then as set() says. For comparisons of one kernel against its LibTorch form.
 class EnvSwitch {
