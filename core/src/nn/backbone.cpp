@@ -152,7 +152,7 @@ class IBlockImpl : public torch::nn::Module {
   // conv1's output reaches bn2 alone.
   ConvBatchNorm conv1Bn2() { return {conv1.get(), bn2.get()}; }
   torch::Tensor forward(const torch::Tensor& x, Tap* tap) {
-    torch::Tensor y = forwardBnAct(*bn2, act.get(), conv1->forward(forwardBnAct(*bn1, nullptr, x)));
+    torch::Tensor y = forwardConvFoldedAct(*conv1, *bn2, act.get(), forwardBnAct(*bn1, nullptr, x));
     y = forwardBnAct(*bn3, nullptr, conv2->forward(y, tap, name_ + ".op"));
     y = y + (downsample ? forwardConvBnAct(downsample, x) : x);
     if (tap) tap->put(name_, "out", y);
@@ -217,7 +217,7 @@ class IResNetImpl : public BackboneImpl {
 
   torch::Tensor forward(const torch::Tensor& x, Tap* tap) override {
     checkImages(x, arch_.name, 112);
-    torch::Tensor y = forwardBnAct(*bn1, act.get(), conv1->forward(x));
+    torch::Tensor y = forwardConvFoldedAct(*conv1, *bn1, act.get(), x);
     if (tap) tap->put("stem", "out", y);
     for (auto& stage : stages_)
       for (auto& block : stage) y = block->forward(y, tap);

@@ -671,6 +671,16 @@ namespace {
 
 // The inference form's conv + folded BN [+ activation] [+ residual, then `post`] as one fused
 // convolution, or an undefined tensor where it does not apply.
+// conv.forwardFused; a slope per channel (oneDNN 2.6's JIT convolutions decline the PReLU
+// post-op) applied after the fused convolution, bias and residual.
+torch::Tensor fusedConv(CountedConv2dImpl& conv, const torch::Tensor& x, ConvEpilogue e) {
+  if (!e.slope.defined() || e.slope.numel() == 1) return conv.forwardFused(x, e);
+  const torch::Tensor slope = std::move(e.slope);
+  e.slope = torch::Tensor();
+  const torch::Tensor y = conv.forwardFused(x, e);
+  return y.defined() ? preluForward(y, slope) : y;
+}
+
 torch::Tensor fusedInference(torch::nn::Sequential& seq, const torch::Tensor& x,
                              const torch::Tensor& residual, bool residual_writable,
                              PReLUImpl* post) {
@@ -691,10 +701,21 @@ torch::Tensor fusedInference(torch::nn::Sequential& seq, const torch::Tensor& x,
     else
       return {};
   }
-  return conv->forwardFused(x, e);
+  return fusedConv(*conv, x, e);
 }
 
 }  // namespace
+
+torch::Tensor forwardConvFoldedAct(CountedConv2dImpl& conv, BatchNorm2dImpl& bn, PReLUImpl* act,
+                                   const torch::Tensor& x) {
+  if (bn.folded && !bn.is_training()) {
+    ConvEpilogue e;
+    if (act) e.slope = act->weight;
+    const torch::Tensor y = fusedConv(conv, x, e);
+    if (y.defined()) return y;
+  }
+  return forwardBnAct(bn, act, conv.forward(x));
+}
 
 torch::Tensor forwardConvBnAddAct(torch::nn::Sequential& seq, const torch::Tensor& x,
                                   const torch::Tensor& residual, bool residual_writable,

@@ -19,6 +19,7 @@
 #include <torch/nn/modules/container/sequential.h>
 
 #include "msconv/nn/batch_norm.h"
+#include "msconv/nn/layers.h"
 #include "msconv/nn/prelu.h"
 
 namespace msconv::nn {
@@ -58,6 +59,13 @@ torch::Tensor forwardBnAct(BatchNorm2dImpl& bn, PReLUImpl* act, const torch::Ten
 // (CountedConv2dImpl::forwardFused). Any other Sequential, or where neither applies, is
 // seq->forward(x).
 torch::Tensor forwardConvBnAct(torch::nn::Sequential& seq, const torch::Tensor& x);
+
+// act(bn(conv(x))) for a convolution whose output reaches the BatchNorm alone (iResNet's conv1
+// -> bn2 -> PReLU): in the inference form (bn folded into conv) one fused convolution with the
+// PReLU in its epilogue (a per-channel slope applied after it); otherwise conv's forward, then
+// forwardBnAct.
+torch::Tensor forwardConvFoldedAct(CountedConv2dImpl& conv, BatchNorm2dImpl& bn, PReLUImpl* act,
+                                   const torch::Tensor& x);
 
 // act(seq(x) + residual) for a conv + BN stack (no activation of its own) followed by a residual
 // add and a PReLU: the bottleneck's tail. In the inference form, one fused convolution with the
