@@ -12,6 +12,7 @@
 #include "bench_util.h"
 #include "msconv/nn/backbone.h"
 #include "msconv/runtime.h"
+#include "msconv/train/gradients.h"
 #include "msconv/train/telemetry_probe.h"
 
 namespace {
@@ -58,7 +59,7 @@ void trainStep(benchmark::State& state, const std::string& arch, const std::stri
   int64_t n = 0;
   double sink = 0, collect_s = 0;
   auto step = [&] {
-    opt.zero_grad();
+    msconv::train::releaseGradients(opt);
     msconv::nn::Tap* tap = probe.due(n) ? probe.tap() : nullptr;
     auto loss = torch::nn::functional::cross_entropy(head->forward(model->forward(x, tap)), y);
     loss.backward();
@@ -93,7 +94,7 @@ void stepProfile(benchmark::State& state, const std::string& arch, const std::st
                  int batch) {
   StepSetup setup(arch, op, batch, /*channels_last=*/false);
   auto step = [&] {
-    setup.opt->zero_grad();
+    msconv::train::releaseGradients(*setup.opt);
     torch::nn::functional::cross_entropy(setup.head->forward(setup.model->forward(setup.x)),
                                          setup.y)
         .backward();

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "msconv/error.h"
+#include "msconv/train/gradients.h"
 #include "msconv/train/margin.h"
 
 using namespace msconv;
@@ -80,4 +81,43 @@ TEST(Margin, HeadLearnsAndPartialFcSamplesPositives) {
   for (int64_t c : {3, 7, 1, 999, 0}) EXPECT_TRUE(rows[c].item<bool>()) << c;
   EXPECT_THROW(marginPreset("triplet"), Error);
   EXPECT_THROW(MarginHead(8, 10, marginPreset("arcface"), 1.5), Error);
+}
+
+// Released gradients (set to none) give the same SGD updates, momentum and weight decay included,
+// as gradients zeroed in place, over steps with accumulated micro-batches.
+TEST(Gradients, ReleasedGradientsGiveTheSameUpdatesAsZeroed) {
+  const auto train = [](bool release) {
+    torch::manual_seed(4);
+    torch::nn::Sequential net(torch::nn::Linear(6, 5), torch::nn::PReLU(), torch::nn::Linear(5, 3));
+    auto unused = torch::randn({4}).requires_grad_();
+    std::vector<torch::Tensor> params = net->parameters();
+    params.push_back(unused);
+    torch::optim::SGD opt(params, torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(5e-4));
+    const auto x = torch::randn({8, 6});
+    const auto y = torch::randint(0, 3, {8}, torch::kLong);
+    for (int step = 0; step < 4; ++step) {
+      if (release) {
+        msconv::train::releaseGradients(opt);
+        for (const auto& p : params) EXPECT_FALSE(p.grad().defined());
+      } else {
+        opt.zero_grad();
+      }
+      // Two accumulated micro-batches: the second backward adds to the stored gradient.
+      for (int k = 0; k < 2; ++k)
+        torch::nn::functional::cross_entropy(net->forward(x.narrow(0, 4 * k, 4)),
+                                             y.narrow(0, 4 * k, 4))
+            .backward();
+      opt.step();
+    }
+    params.pop_back();
+    std::vector<torch::Tensor> out;
+    for (const auto& p : params) out.push_back(p.detach().clone());
+    out.push_back(unused.detach().clone());
+    return out;
+  };
+  const auto zeroed = train(false), released = train(true);
+  ASSERT_EQ(zeroed.size(), released.size());
+  // Every parameter, the one outside the loss too (it never gets a gradient either way).
+  for (size_t i = 0; i < zeroed.size(); ++i) EXPECT_TRUE(torch::equal(zeroed[i], released[i])) << i;
+  EXPECT_FALSE(torch::equal(zeroed[0], torch::zeros_like(zeroed[0])));
 }

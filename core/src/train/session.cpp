@@ -21,6 +21,7 @@
 #include "msconv/model/checkpoint.h"
 #include "msconv/nn/batch_norm.h"
 #include "msconv/runtime.h"
+#include "msconv/train/gradients.h"
 #include "msconv/workspace/training_checkpoint.h"
 #include "util/torch_error.h"
 
@@ -402,7 +403,7 @@ void Session::step() {
   const double lr = learningRate(s_.train, step_, total_, steps_per_epoch_);
   for (auto& group : opt_->param_groups())
     static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
-  opt_->zero_grad();
+  train::releaseGradients(*opt_);
   double step_loss = 0;
   int64_t samples = 0;
   const int64_t accum = s_.train.accum;
