@@ -75,7 +75,9 @@ torch::Tensor CountedConv2dImpl::forwardFused(const torch::Tensor& input,
       plan && plan->forward) {
     const auto& e = epilogue;
     if (e.residual.defined() || e.relu || (e.slope.defined() && e.slope.numel() != 1) ||
-        (c10::GradMode::is_enabled() && (input.requires_grad() || weight.requires_grad())))
+        (c10::GradMode::is_enabled() && (input.requires_grad() || weight.requires_grad() ||
+                                         (bias.defined() && bias.requires_grad()) ||
+                                         (e.slope.defined() && e.slope.requires_grad()))))
       return {};
     torch::Tensor out =
         groupConv3x3Inference(input, weight, (*s)[0], (*d)[0], options.groups(), bias, e.slope);
