@@ -63,6 +63,29 @@ TEST(Checkpoint, ForeignFilesAreClearErrors) {
   model::saveModel(good, *nn::makeBackbone("msnet-tiny", "conv3x3"));
   fs::resize_file(good, fs::file_size(good) / 2);
   EXPECT_NE(message(good).find(good), std::string::npos);
+  // A corrupt TorchScript debug record beside code that does not parse (the fuzzer's find):
+  // LibTorch 1.13's loader crashed reading it for its error message; the checkpoint's debug records
+  // are hidden from it, so the code's parse error is reported with the file.
+  std::ifstream crash(
+      std::string(MSCONV_GOLDEN_DIR) + "/../fuzz/regressions/checkpoint/corrupt-debug-record.in",
+      std::ios::binary);
+  ASSERT_TRUE(crash);
+  std::string bytes((std::istreambuf_iterator<char>(crash)), std::istreambuf_iterator<char>());
+  ASSERT_GT(bytes.size(), 1u);
+  const std::string corrupt = dir + "/corrupt-debug-record.ckpt";
+  std::ofstream(corrupt, std::ios::binary) << bytes.substr(1);  // the harness's mode byte off
+  EXPECT_NE(message(corrupt).find(corrupt + ": not an MSConv Lab checkpoint"), std::string::npos)
+      << message(corrupt);
+  // A good checkpoint, its debug records hidden from the loader, reads as before.
+  const std::string again = dir + "/again.ckpt";
+  auto model = nn::makeBackbone("msnet-tiny", "conv3x3");
+  model->eval();
+  model::saveModel(again, *model);
+  auto loaded = model::loadModel(again).model;
+  loaded->eval();
+  torch::NoGradGuard no_grad;
+  const auto x = torch::randn({2, 3, 112, 112});
+  EXPECT_TRUE(loaded->forward(x).equal(model->forward(x)));
 }
 
 TEST(Checkpoint, RecordsTheSlopeShapeAndReadsVersionOneFilesAsPerChannel) {
